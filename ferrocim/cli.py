@@ -83,6 +83,207 @@ def devices_show(card: str) -> None:
 # ---------------------------------------------------------------------------------------
 # train / retune / sstl / evaluate / report / demo  (ferrocim.pipelines, ferrocim.reports)
 # ---------------------------------------------------------------------------------------
+#: CLI flag → dotted config field. Every paper knob is reachable; any other field
+#: is reachable with --set section.field=value.
+_KNOBS: dict[str, tuple[str, Any, str]] = {
+    "card": ("array.card", str, "device card: preset (dut1..dut5) or card JSON path"),
+    "eps": ("array.eps", float, "pulse threshold as a fraction of 2·w_max"),
+    "thr_asym": ("array.thr_asym", float, "LTD threshold multiplier"),
+    "a_scale": ("array.a_scale", float, "multiplies both kernel amplitudes"),
+    "a_asym": ("array.a_asym", float, "multiplies the LTD kernel amplitude"),
+    "rsd_c2c": ("array.rsd_c2c", float, "cycle-to-cycle rel. s.d. (default: the card's)"),
+    "x": ("array.x", float, "programming noise: s.d. = mean|w| / x"),
+    "q": ("array.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
+    "lr": ("train.lr", float, "learning rate"),
+    "epochs": ("train.epochs", int, "training epochs"),
+    "batch_size": ("train.batch_size", int, "mini-batch size"),
+    "fold": ("data.fold", int, "cross-validation fold"),
+    "seed": ("seed", int, "run seed"),
+    "subjects": ("data.n_subjects", int, "synthetic subjects"),
+    "device": ("device", click.Choice(["cpu", "cuda"]), "compute device"),
+    "name": ("name", str, "run name (folder under --out-dir)"),
+    "out_dir": ("out_dir", str, "where run folders go"),
+}
+
+
+def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by every training command."""
+    for key, (_field, typ, help_) in reversed(list(_KNOBS.items())):
+        fn = click.option(f"--{key.replace('_', '-')}", key, type=typ, default=None, help=help_)(fn)
+    fn = click.option(
+        "--data",
+        "data_source",
+        default=None,
+        help="'synthetic' (default) or a prepared EEGMMIDB HDF5 file",
+    )(fn)
+    fn = click.option(
+        "--set", "sets", multiple=True, metavar="FIELD=VALUE", help="any config field"
+    )(fn)
+    fn = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML configuration file",
+    )(fn)
+    fn = click.option(
+        "--run-dir",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="run directory (default: OUT_DIR/NAME)",
+    )(fn)
+    fn = click.option("--resume", is_flag=True, help="continue the run in --run-dir")(fn)
+    return fn
+
+
+def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None = None):
+    from ferrocim.pipelines.config import load_config, parse_set_options
+
+    overrides: dict[str, Any] = {}
+    for key, (field, _typ, _help) in _KNOBS.items():
+        if kw.get(key) is not None:
+            overrides[field] = kw[key]
+    src = kw.get("data_source")
+    if src is not None and src != "synthetic":
+        overrides["data.source"] = "prepared"
+        overrides["data.path"] = src
+    overrides.update(extra or {})
+    overrides.update(parse_set_options(kw.get("sets", ())))
+    return load_config(kw.get("config_path"), overrides, kind=kind)
+
+
+def _print_summary(run: Any) -> None:
+    summary = run.read_summary()
+    keys = (
+        "test_acc",
+        "transfer_test_acc",
+        "acc_before",
+        "acc_after",
+        "gain",
+        "programming_events",
+        "pulses",
+        "failed_devices",
+        "wall_s",
+    )
+    parts = [
+        f"{k}={summary[k]:.4g}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
+        for k in keys
+        if k in summary
+    ]
+    click.echo(f"run: {run.path}\n  " + "  ".join(parts))
+
+
+@main.group()
+def train() -> None:
+    """Float pretraining or on-device training of the EEG SNN."""
+
+
+@train.command("float")
+@_run_options
+@_friendly
+def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
+    """Adam pretraining of the float network; best model by validation accuracy."""
+    from ferrocim.pipelines.train import train as run_train
+
+    cfg = _load_run_config("float", kw)
+    _print_summary(run_train(cfg, run_dir=run_dir, resume=resume))
+
+
+@train.command("device")
+@_run_options
+@_friendly
+def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
+    """On-device training from scratch with threshold-accumulated pulse updates."""
+    from ferrocim.pipelines.train import train as run_train
+
+    cfg = _load_run_config("device", kw)
+    _print_summary(run_train(cfg, run_dir=run_dir, resume=resume))
+
+
+@main.command("retune")
+@click.option(
+    "--float-run",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="run directory of the float model to transfer",
+)
+@click.option("--unfreeze", default=None, help="comma-separated layers to fine-tune (default all)")
+@_run_options
+@_friendly
+def retune_cmd(
+    resume: bool, run_dir: str | None, float_run: str | None, unfreeze: str | None, **kw: Any
+) -> None:
+    """Transfer a float model onto tiles (--q, --x) and fine-tune it on device."""
+    from ferrocim.pipelines.retune import retune
+
+    extra: dict[str, Any] = {"retune.float_run": float_run}
+    if unfreeze:
+        extra["retune.unfreeze"] = [s.strip() for s in unfreeze.split(",") if s.strip()]
+    cfg = _load_run_config("retune", kw, extra)
+    _print_summary(retune(cfg, run_dir=run_dir, resume=resume))
+
+
+@main.command("sstl")
+@click.option(
+    "--base-run",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="run directory of the pooled model (float, device or retune)",
+)
+@click.option("--sstl-subjects", default=None, help="comma-separated test subjects (default all)")
+@click.option("--sstl-lr", type=float, default=None, help="SSTL learning rate (paper 6e-4)")
+@click.option("--sstl-epochs", type=int, default=None, help="SSTL epochs (paper 5)")
+@click.option("--layers", default=None, help="layers retrained per subject (default fc1,fc2)")
+@click.option(
+    "--frozen-dropout",
+    is_flag=True,
+    default=None,
+    help="keep dropout in frozen layers (published code; disables the prefix cache)",
+)
+@_run_options
+@_friendly
+def sstl_cmd(
+    resume: bool,
+    run_dir: str | None,
+    base_run: str | None,
+    sstl_subjects: str | None,
+    sstl_lr: float | None,
+    sstl_epochs: int | None,
+    layers: str | None,
+    frozen_dropout: bool | None,
+    **kw: Any,
+) -> None:
+    """Subject-specific transfer learning of fc1+fc2 on device, online (batch 1)."""
+    from ferrocim.pipelines.sstl import sstl
+
+    extra: dict[str, Any] = {
+        "sstl.base_run": base_run,
+        "sstl.lr": sstl_lr,
+        "sstl.epochs": sstl_epochs,
+        "sstl.frozen_dropout": frozen_dropout,
+    }
+    if sstl_subjects:
+        extra["sstl.subjects"] = [int(s) for s in sstl_subjects.split(",") if s.strip()]
+    if layers:
+        extra["sstl.layers"] = [s.strip() for s in layers.split(",") if s.strip()]
+    cfg = _load_run_config("sstl", kw, extra)
+    _print_summary(sstl(cfg, run_dir=run_dir, resume=resume))
+
+
+@main.command("evaluate")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@_friendly
+def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
+    """Accuracy of a run's best model on its fold's test (or val/train) trials."""
+    from ferrocim.pipelines.evaluate import evaluate_run
+
+    out = evaluate_run(run_dir, device=device, split=split)
+    click.echo(
+        f"{out['split']} accuracy {out['acc']:.2f} % over {out['n']} trials "
+        f"(loss {out['loss']:.4f})"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,41 @@
+"""Training checkpoints: tensors and plain values only, loadable with ``weights_only=True``.
+
+A checkpoint holds the model and optimiser state, the loop position (epoch, step) and
+the bookkeeping needed to continue (best validation accuracy, metrics rows). Random
+streams are derived from (seed, step) by :mod:`ferrocim.pipelines.seeding`, so no
+generator state needs saving.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ferrocim.atomic import atomic_path
+from ferrocim.checks import InputError
+
+FORMAT = 1
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` (tensors, numbers, strings, lists, dicts) atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"No checkpoint at {p}")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise InputError(f"Cannot read checkpoint {p}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{p} is not a ferrocim checkpoint of format {FORMAT}")
+    return state

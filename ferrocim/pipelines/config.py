@@ -1,0 +1,217 @@
+"""Typed run configuration: TOML file → validated pydantic records, with overrides.
+
+Every paper knob is a field here; the CLI exposes the common ones as flags and any field
+as ``--set section.field=value``. Errors name the file and the dotted field.
+
+Units: learning rates per optimiser step; ``eps`` is a fraction of the weight range
+2·w_max; ``x`` is the inverse relative s.d. of programming noise; time is in samples.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ferrocim.atomic import write_text
+from ferrocim.checks import InputError
+
+LAYERS = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
+QUANT_LEVELS = (2, 4, 8, 16, 32)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the EEG comes from."""
+
+    source: Literal["synthetic", "prepared"] = "synthetic"
+    path: str | None = Field(default=None, description="prepared HDF5 cache (source=prepared)")
+    n_subjects: int = Field(default=10, ge=2, description="synthetic subjects")
+    synth_seed: int = 0
+    cache_dir: str = Field(default="data", description="where synthetic EDF + cache live")
+    n_folds: int = Field(default=5, ge=2)
+    fold: int = Field(default=0, ge=0)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    max_train_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
+    max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
+
+
+class DeviceSettings(_Section):
+    """The simulated array: card, programming rule and non-idealities (DESIGN.md)."""
+
+    card: str = Field(default="dut2", description="preset name or device-card JSON path")
+    eps: float = Field(default=0.05, gt=0, le=1)
+    thr_asym: float = Field(default=1.0, gt=0)
+    a_scale: float = Field(default=1.0, gt=0)
+    a_asym: float = Field(default=1.0, gt=0)
+    rsd_c2c: float | None = Field(default=None, ge=0, description="None: the card's value")
+    max_pulses_per_step: int = Field(default=1, ge=1)
+    x: float | None = Field(default=None, gt=0, description="programming noise s.d. = mean|w|/x")
+    q: int | None = Field(default=None, description="quantise to q+1 levels on transfer")
+    reference: Literal["mid", "symmetry"] = "mid"
+    d2d: bool = True
+    read_noise: float = Field(default=0.0, ge=0)
+    tile_rows: int = Field(default=256, ge=1)
+    tile_cols: int = Field(default=256, ge=1)
+    dac_bits: int | None = Field(default=None, ge=1, le=16)
+    adc_bits: int | None = Field(default=None, ge=1, le=16)
+    lifetime_scale: float = Field(default=1.0, gt=0, description="multiplies device lifetimes")
+
+    @field_validator("q")
+    @classmethod
+    def _q(cls, v: int | None) -> int | None:
+        if v is not None and v not in QUANT_LEVELS:
+            raise ValueError(f"q must be one of {QUANT_LEVELS} (q+1 levels), got {v}")
+        return v
+
+
+class TrainConfig(_Section):
+    """Optimiser and schedule of the main training phase."""
+
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    eval_batch_size: int = Field(default=128, ge=1)
+    checkpoint_every: int = Field(
+        default=0, ge=0, description="also checkpoint every N optimiser steps (0: per epoch)"
+    )
+
+
+class RetuneConfig(_Section):
+    """Re-tuning: a float model transferred onto tiles, then fine-tuned on device."""
+
+    float_run: str | None = Field(default=None, description="run directory of a float model")
+    unfreeze: list[str] = Field(default_factory=lambda: list(LAYERS))
+
+    @field_validator("unfreeze")
+    @classmethod
+    def _layers(cls, v: list[str]) -> list[str]:
+        bad = [x for x in v if x not in LAYERS]
+        if bad:
+            raise ValueError(f"unknown layer(s) {bad}; layers are {list(LAYERS)}")
+        return v
+
+
+class SSTLConfig(_Section):
+    """Subject-specific transfer learning (paper: lr 6e-4, batch 1, 5 epochs, fc1+fc2)."""
+
+    base_run: str | None = Field(default=None, description="run directory of the pooled model")
+    lr: float = Field(default=6e-4, gt=0)
+    batch_size: int = Field(default=1, ge=1)
+    epochs: int = Field(default=5, ge=1)
+    folds: int = Field(default=4, ge=2)
+    layers: list[str] = Field(default_factory=lambda: ["fc1", "fc2"])
+    subjects: list[int] | None = Field(default=None, description="test subjects (None: all)")
+    frozen_dropout: bool = Field(
+        default=False, description="keep dropout in frozen layers (published code; no cache)"
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, v: list[str]) -> list[str]:
+        return RetuneConfig._layers(v)
+
+
+class RunConfig(_Section):
+    """One experiment. ``kind`` picks the pipeline."""
+
+    kind: Literal["float", "device", "retune", "sstl", "evaluate"] = "float"
+    name: str | None = None
+    out_dir: str = "runs"
+    seed: int = 0
+    device: Literal["cpu", "cuda"] = "cpu"
+    data: DataConfig = Field(default_factory=DataConfig)
+    array: DeviceSettings = Field(default_factory=DeviceSettings)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    retune: RetuneConfig = Field(default_factory=RetuneConfig)
+    sstl: SSTLConfig = Field(default_factory=SSTLConfig)
+
+    def to_toml(self) -> str:
+        """The resolved configuration as TOML (None fields left out)."""
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the resolved configuration atomically."""
+        return write_text(path, self.to_toml())
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [
+        f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+        for e in exc.errors()
+    ]
+    return f"Invalid configuration {source}:\n" + "\n".join(lines)
+
+
+def _parse_value(text: str) -> Any:
+    """A CLI override value, read as a TOML value (``1e-3``, ``true``, ``"dut2"``, ``[1,2]``)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word is a string
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (``train.lr``) in a nested dict; values that are str are TOML-parsed."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise InputError(f"Override {key!r}: {p!r} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def parse_set_options(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``["train.lr=1e-3", ...]`` → ``{"train.lr": 0.001}``; errors name the bad item."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--set expects section.field=value, got {item!r}")
+        key, _, val = item.partition("=")
+        out[key.strip()] = _parse_value(val.strip())
+    return out
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    kind: str | None = None,
+) -> RunConfig:
+    """Read a TOML config (optional), apply dotted overrides, validate.
+
+    Errors name the file and the dotted field, e.g. ``train.lr: Input should be
+    greater than 0``.
+    """
+    data: dict[str, Any] = {}
+    source = "<command line>"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"Cannot read configuration {p}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"Configuration {p} is not valid TOML: {exc}") from None
+    if kind is not None:
+        data["kind"] = kind
+    data = apply_overrides(data, overrides or {})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_format_errors(exc, source)) from None

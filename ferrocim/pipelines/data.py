@@ -1,0 +1,87 @@
+"""Data for the pipelines: the configured EEG source, its fold split, tensors on a device.
+
+The synthetic default is generated once into ``data.cache_dir`` as PhysioNet-layout EDF
+files and prepared by the real EEGMMIDB loader, so the real path is the tested path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferrocim.checks import InputError
+from ferrocim.pipelines.config import DataConfig
+from ferrocim.pipelines.seeding import numpy_generator
+from ferrocim.pipelines.training import Tensors
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """Trial indices of one cross-validation fold."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_subjects: np.ndarray
+
+
+def synthetic_cache_path(cfg: DataConfig) -> Path:
+    """Where the synthetic data set for ``cfg`` lives (EDF tree and prepared HDF5)."""
+    return Path(cfg.cache_dir) / f"synthetic-n{cfg.n_subjects}-seed{cfg.synth_seed}"
+
+
+def load_dataset(cfg: DataConfig):  # -> EEGDataset
+    """The configured data set (synthesised and prepared on first use)."""
+    from ferrocim.snn.data import load_prepared, prepare_eegmmidb, synthesize_edf
+
+    if cfg.source == "prepared":
+        if cfg.path is None:
+            raise InputError("data.path must name a prepared HDF5 file when data.source='prepared'")
+        if not Path(cfg.path).is_file():
+            raise InputError(
+                f"data.path {cfg.path} does not exist; create it with "
+                "`ferrocim data prepare --root PATH --out FILE.h5`"
+            )
+        return load_prepared(cfg.path)
+    root = synthetic_cache_path(cfg)
+    h5 = root / "prepared.h5"
+    edf_root = root / "edf"
+    if not (edf_root / "done").is_file():
+        synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
+        (edf_root / "done").write_text("ok\n")
+    prepare_eegmmidb(edf_root, h5)
+    return load_prepared(h5)
+
+
+def fold_split(ds, cfg: DataConfig, seed: int) -> FoldSplit:
+    """Contiguous-subject-block fold ``cfg.fold`` with a stratified validation split."""
+    from ferrocim.snn.data import stratified_val_split, subject_block_folds
+
+    if cfg.fold >= cfg.n_folds:
+        raise InputError(f"data.fold must be < data.n_folds={cfg.n_folds}, got {cfg.fold}")
+    train_all, test = subject_block_folds(ds.subject, n_folds=cfg.n_folds, fold=cfg.fold)
+    tr, va = stratified_val_split(
+        ds.y[train_all], frac=cfg.val_fraction, rng=numpy_generator(seed, "val-split", cfg.fold)
+    )
+    train, val = train_all[tr], train_all[va]
+    rng = numpy_generator(seed, "subsample", cfg.fold)
+    if cfg.max_train_trials is not None and len(train) > cfg.max_train_trials:
+        train = np.sort(rng.choice(train, cfg.max_train_trials, replace=False))
+    if cfg.max_eval_trials is not None:
+        if len(val) > cfg.max_eval_trials:
+            val = np.sort(rng.choice(val, cfg.max_eval_trials, replace=False))
+        if len(test) > cfg.max_eval_trials:
+            test = np.sort(rng.choice(test, cfg.max_eval_trials, replace=False))
+    return FoldSplit(train, val, test, np.unique(ds.subject[test]))
+
+
+def to_tensors(ds, device: str | torch.device) -> Tensors:
+    """The data set as tensors on ``device``."""
+    return Tensors(
+        x=torch.as_tensor(ds.x, dtype=torch.float32, device=device),
+        y=torch.as_tensor(ds.y, dtype=torch.long, device=device),
+        subject=torch.as_tensor(ds.subject, dtype=torch.long, device=device),
+    )

@@ -1,0 +1,142 @@
+"""Re-tuning: transfer a float model onto tiles (q levels + programming noise), fine-tune.
+
+The transfer follows DESIGN.md: symmetric uniform quantisation to q+1 levels, then
+Gaussian programming noise of s.d. mean(|w| over non-zero w)/x per layer, clamped to
+±w_max. Fine-tuning then trains all layers, or the ``retune.unfreeze`` set, on device.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import torch
+
+from ferrocim.checks import InputError
+from ferrocim.pipelines.checkpoint import load_checkpoint
+from ferrocim.pipelines.config import LAYERS, RunConfig, load_config
+from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.runs import build_model, open_run, resolve_device
+from ferrocim.pipelines.seeding import torch_generator
+from ferrocim.pipelines.training import evaluate, fit
+
+
+def load_float_model(run_path: str | os.PathLike[str], device: torch.device) -> torch.nn.Module:
+    """The best float model of a finished float run."""
+    run = RunDir(run_path).require("float run")
+    cfg = load_config(run.config)
+    if cfg.kind != "float":
+        raise InputError(f"{run.path} is a {cfg.kind!r} run; re-tuning starts from a float run")
+    model = build_model(cfg.model_copy(update={"device": str(device)}), analog=False)
+    model.load_state_dict(load_checkpoint(run.best_checkpoint, str(device))["model"])
+    return model
+
+
+def transfer_to_tiles(
+    float_model: torch.nn.Module,
+    analog_model: torch.nn.Module,
+    *,
+    q: int | None,
+    x: float | None,
+    seed: int,
+) -> None:
+    """Copy every float parameter; analog weights go through ``set_weights(w, q, x)``."""
+    from ferrocim.crossbar import analog_modules
+
+    analog = analog_modules(analog_model)
+    float_state = float_model.state_dict()
+    skip = {f"{name}.weight" for name in analog}
+    periphery = {k: v for k, v in float_state.items() if k not in skip}
+    missing = analog_model.load_state_dict(periphery, strict=False)
+    unexpected = [k for k in missing.unexpected_keys]
+    if unexpected:
+        raise InputError(f"float model has parameters the analog model lacks: {unexpected}")
+    for i, (name, mod) in enumerate(sorted(analog.items())):
+        w = float_state[f"{name}.weight"].to(mod.weight.device)
+        gen = torch_generator(seed, "programming-noise", i, device=mod.weight.device)
+        mod.set_weights(w, q=q, x=x, generator=gen)
+
+
+def set_trainable(model: torch.nn.Module, layers: list[str]) -> None:
+    """Train only the parameters of ``layers`` (all parameters when all layers given)."""
+    if sorted(layers) == sorted(LAYERS):
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.split(".")[0] in layers)
+
+
+def retune(
+    cfg: RunConfig,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    stop_after_steps: int | None = None,
+) -> RunDir:
+    """Transfer ``cfg.retune.float_run`` onto tiles and fine-tune it on device."""
+    from ferrocim.crossbar import PulseOptimizer
+
+    started = time.perf_counter()
+    if cfg.retune.float_run is None and not resume:
+        raise InputError("retune.float_run (--float-run) must name a finished float run")
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
+    device = resolve_device(cfg.device)
+    ds = load_dataset(cfg.data)
+    split = fold_split(ds, cfg.data, cfg.seed)
+    data = to_tensors(ds, device)
+    model = build_model(cfg, analog=True)
+    float_model = load_float_model(cfg.retune.float_run, device)
+    float_test = evaluate(float_model, data, split.test, batch_size=cfg.train.eval_batch_size)
+    transfer_to_tiles(float_model, model, q=cfg.array.q, x=cfg.array.x, seed=cfg.seed)
+    transfer_test = evaluate(model, data, split.test, batch_size=cfg.train.eval_batch_size)
+    set_trainable(model, cfg.retune.unfreeze)
+    inner = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+    )
+    optimizer = PulseOptimizer(inner, model)
+
+    def on_epoch_end(_epoch: int) -> dict[str, Any]:
+        return array_totals(model)
+
+    result = fit(
+        model,
+        optimizer,
+        data,
+        split.train,
+        split.val,
+        run=run,
+        phase="retune",
+        epochs=cfg.train.epochs,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.seed,
+        eval_batch_size=cfg.train.eval_batch_size,
+        checkpoint_every=cfg.train.checkpoint_every,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
+        stop_after_steps=stop_after_steps,
+    )
+    if stop_after_steps is not None and result.steps >= stop_after_steps:
+        return run
+    finish_training(
+        run,
+        cfg,
+        model,
+        data,
+        split,
+        result,
+        started=started,
+        extra={
+            "float_test_acc": float_test["acc"],
+            "transfer_test_acc": transfer_test["acc"],
+            "q": cfg.array.q,
+            "x": cfg.array.x,
+            "unfreeze": list(cfg.retune.unfreeze),
+        },
+    )
+    return run

@@ -1,0 +1,71 @@
+"""Float pretraining and on-device training from scratch (the paper's first two runs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import torch
+
+from ferrocim.pipelines.config import RunConfig
+from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.runs import build_model, open_run, resolve_device
+from ferrocim.pipelines.training import fit
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    stop_after_steps: int | None = None,
+) -> RunDir:
+    """Run ``cfg.kind`` = "float" (Adam on float weights) or "device" (pulses on tiles).
+
+    Returns the run directory; its ``summary.json`` holds the test accuracy of the best
+    model by validation accuracy and, for device runs, the programming totals.
+    """
+    started = time.perf_counter()
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
+    device = resolve_device(cfg.device)
+    ds = load_dataset(cfg.data)
+    split = fold_split(ds, cfg.data, cfg.seed)
+    data = to_tensors(ds, device)
+    analog = cfg.kind == "device"
+    model = build_model(cfg, analog=analog)
+    optimizer: Any = torch.optim.Adam(
+        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
+    on_epoch_end = None
+    if analog:
+        from ferrocim.crossbar import PulseOptimizer
+
+        optimizer = PulseOptimizer(optimizer, model)
+
+        def on_epoch_end(_epoch: int) -> dict[str, Any]:
+            return array_totals(model)
+
+    result = fit(
+        model,
+        optimizer,
+        data,
+        split.train,
+        split.val,
+        run=run,
+        phase=cfg.kind,
+        epochs=cfg.train.epochs,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.seed,
+        eval_batch_size=cfg.train.eval_batch_size,
+        checkpoint_every=cfg.train.checkpoint_every,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
+        stop_after_steps=stop_after_steps,
+    )
+    if stop_after_steps is not None and result.steps >= stop_after_steps:
+        return run
+    finish_training(run, cfg, model, data, split, result, started=started)
+    return run

@@ -1,0 +1,234 @@
+"""The training loop shared by the float, on-device and re-tuning pipelines.
+
+``fit`` trains for the configured epochs with per-epoch validation, keeps the best
+model by validation accuracy, checkpoints (per epoch and optionally every N steps) and
+resumes from the last checkpoint to exactly the state an uninterrupted run reaches:
+shuffling, dropout and programming noise are drawn from streams derived from
+(seed, epoch/step) (:mod:`ferrocim.pipelines.seeding`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ferrocim.pipelines.checkpoint import load_checkpoint, save_checkpoint
+from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.seeding import torch_generator
+
+
+@dataclass(frozen=True)
+class Tensors:
+    """A data set held as tensors on the compute device: x (N,1,10,11,T), y (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    subject: torch.Tensor
+
+
+def minibatches(
+    indices: np.ndarray, batch_size: int, generator: torch.Generator | None
+) -> Iterator[np.ndarray]:
+    """Yield index batches in a random order (``generator``) or in order (None)."""
+    idx = np.asarray(indices)
+    if generator is not None:
+        idx = idx[torch.randperm(len(idx), generator=generator).numpy()]
+    for s in range(0, len(idx), batch_size):
+        yield idx[s : s + batch_size]
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    data: Tensors,
+    indices: np.ndarray,
+    *,
+    batch_size: int = 128,
+) -> dict[str, float]:
+    """Mean cross-entropy and accuracy (%) of ``model`` in eval mode on ``indices``."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for b in minibatches(indices, batch_size, None):
+        bi = torch.as_tensor(b, device=data.x.device)
+        logits = model(data.x[bi])
+        yb = data.y[bi]
+        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+        n += len(b)
+    model.train(was_training)
+    if n == 0:
+        return {"loss": float("nan"), "acc": float("nan"), "n": 0}
+    return {"loss": loss_sum / n, "acc": 100.0 * correct / n, "n": n}
+
+
+def step_stats_rows(stats: Any, *, step: int, epoch: int, phase: str) -> list[dict[str, Any]]:
+    """Event-log rows (one per layer) from a PulseOptimizer's StepStats; [] for None."""
+    if stats is None:
+        return []
+    return [
+        {
+            "step": step,
+            "epoch": epoch,
+            "phase": phase,
+            "layer": layer,
+            "ltp_pulses": int(stats.ltp_pulses[layer]),
+            "ltd_pulses": int(stats.ltd_pulses[layer]),
+            "ltp_crossings": int(stats.ltp_crossings[layer]),
+            "ltd_crossings": int(stats.ltd_crossings[layer]),
+        }
+        for layer in stats.ltp_pulses
+    ]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: per-epoch metrics rows and the best epoch."""
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_acc: float = float("-inf")
+    steps: int = 0
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: Any,
+    data: Tensors,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    run: RunDir,
+    phase: str,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    eval_batch_size: int = 128,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
+    stop_after_steps: int | None = None,
+) -> FitResult:
+    """Train ``model`` with ``optimizer`` (a torch optimiser or a PulseOptimizer).
+
+    ``optimizer.step()`` may return programming statistics (PulseOptimizer); they go
+    to the run's event log. ``stop_after_steps`` ends the call early (as a kill would),
+    for resume tests. Checkpoints: ``checkpoints/last.pt`` at every epoch end and every
+    ``checkpoint_every`` steps, ``checkpoints/best.pt`` at each new best validation
+    accuracy.
+    """
+    device = data.x.device
+    result = FitResult()
+    start_epoch, start_batch = 0, 0
+    partial = {"loss_sum": 0.0, "correct": 0, "n": 0}
+    step = 0
+    if resume and run.last_checkpoint.exists():
+        ck = load_checkpoint(run.last_checkpoint, map_location=str(device))
+        if ck.get("phase") == phase:
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            start_epoch, start_batch, step = ck["epoch"], ck["batch"], ck["step"]
+            partial = dict(ck["partial"])
+            result.metrics = list(ck["metrics"])
+            result.best_epoch, result.best_val_acc = ck["best_epoch"], ck["best_val_acc"]
+            run.truncate_events(step, phase=phase)
+
+    def checkpoint(epoch: int, batch: int) -> None:
+        save_checkpoint(
+            run.last_checkpoint,
+            {
+                "phase": phase,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "batch": batch,
+                "step": step,
+                "partial": partial,
+                "metrics": result.metrics,
+                "best_epoch": result.best_epoch,
+                "best_val_acc": result.best_val_acc,
+            },
+        )
+
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = list(minibatches(train_idx, batch_size, torch_generator(seed, "shuffle", epoch)))
+        bar = tqdm(
+            total=len(order),
+            initial=start_batch,
+            desc=f"{phase} epoch {epoch + 1}/{epochs}",
+            leave=False,
+            unit="batch",
+        )
+        for bnum in range(start_batch, len(order)):
+            bi = torch.as_tensor(order[bnum], device=device)
+            xb, yb = data.x[bi], data.y[bi]
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(
+                xb, dropout_generator=torch_generator(seed, "dropout", step, device=device)
+            )
+            loss = F.cross_entropy(logits, yb)
+            loss.backward()
+            stats = _optimizer_step(optimizer, seed, step, device)
+            rows = step_stats_rows(stats, step=step, epoch=epoch, phase=phase)
+            if rows:
+                run.append_events(rows)
+            partial["loss_sum"] += float(loss.detach()) * len(yb)
+            partial["correct"] += int((logits.detach().argmax(1) == yb).sum())
+            partial["n"] += len(yb)
+            step += 1
+            bar.update(1)
+            if checkpoint_every and step % checkpoint_every == 0:
+                checkpoint(epoch, bnum + 1)
+            if stop_after_steps is not None and step >= stop_after_steps:
+                bar.close()
+                checkpoint(epoch, bnum + 1)
+                result.steps = step
+                return result
+        bar.close()
+        start_batch = 0
+        val = evaluate(model, data, val_idx, batch_size=eval_batch_size)
+        row = {
+            "phase": phase,
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": partial["loss_sum"] / max(partial["n"], 1),
+            "train_acc": 100.0 * partial["correct"] / max(partial["n"], 1),
+            "val_loss": val["loss"],
+            "val_acc": val["acc"],
+            "wall_s": time.perf_counter() - t0,
+        }
+        if on_epoch_end is not None:
+            row.update(on_epoch_end(epoch))
+        result.metrics.append(row)
+        partial = {"loss_sum": 0.0, "correct": 0, "n": 0}
+        if val["acc"] > result.best_val_acc:
+            result.best_val_acc, result.best_epoch = val["acc"], epoch + 1
+            save_checkpoint(
+                run.best_checkpoint,
+                {
+                    "phase": phase,
+                    "model": model.state_dict(),
+                    "epoch": epoch + 1,
+                    "val_acc": val["acc"],
+                },
+            )
+        run.write_metrics(result.metrics)
+        checkpoint(epoch + 1, 0)
+    result.steps = step
+    return result
+
+
+def _optimizer_step(optimizer: Any, seed: int, step: int, device: torch.device) -> Any:
+    """Call ``optimizer.step``; a PulseOptimizer gets this step's noise generator."""
+    if hasattr(optimizer, "set_generator"):
+        optimizer.set_generator(torch_generator(seed, "c2c", step, device=device))
+    return optimizer.step()
