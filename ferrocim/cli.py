@@ -286,5 +286,33 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
     )
 
 
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="HTML file (default: RUN/report.html, or report.html in the common parent)",
+)
+@_friendly
+def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
+    """One HTML page (with PNG figures) from one or several run directories."""
+    from ferrocim.reports.run import build_report
+
+    click.echo(f"report: {build_report(list(run_dirs), out)}")
+
+
+@main.command("demo")
+@click.option("--out", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@_friendly
+def demo_cmd(out: str, seed: int, device: str) -> None:
+    """Calibrate → synthetic EEG → float → on-device → SSTL → report (a few minutes)."""
+    from ferrocim.pipelines.demo import run_demo
+
+    run_demo(out, seed=seed, device=device)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,220 @@
+"""Plotting functions for run reports: data frames in, matplotlib figures out.
+
+No file access here; :mod:`ferrocim.reports.run` reads the run directory and hands the
+tables in. Every function returns a finished ``Figure``; :func:`ferrocim.reports.html.figure_to_png`
+renders and closes it.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+LTP_COLOR = "#1f77b4"
+LTD_COLOR = "#d62728"
+
+
+def learning_curves(metrics: pd.DataFrame) -> Figure:
+    """Train/validation accuracy (%) and loss per epoch, one line per phase."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for phase, df in metrics.groupby("phase", sort=False):
+        ax_acc.plot(df["epoch"], df["train_acc"], "-o", ms=3, label=f"{phase} train")
+        ax_acc.plot(df["epoch"], df["val_acc"], "--s", ms=3, label=f"{phase} validation")
+        ax_loss.plot(df["epoch"], df["train_loss"], "-o", ms=3, label=f"{phase} train")
+        ax_loss.plot(df["epoch"], df["val_loss"], "--s", ms=3, label=f"{phase} validation")
+    ax_acc.axhline(50, color="0.6", lw=0.8, ls=":")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def events_over_training(events: pd.DataFrame) -> Figure:
+    """Cumulative LTP/LTD crossings and pulses per layer over optimiser steps."""
+    layers = list(dict.fromkeys(events["layer"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    for ax, kind in zip(axes, ("crossings", "pulses"), strict=True):
+        for i, layer in enumerate(layers):
+            df = events[events["layer"] == layer].sort_values("step")
+            color = plt.cm.tab10(i % 10)
+            ax.plot(df["step"], df[f"ltp_{kind}"].cumsum(), color=color, label=f"{layer} LTP")
+            ax.plot(
+                df["step"], df[f"ltd_{kind}"].cumsum(), color=color, ls="--", label=f"{layer} LTD"
+            )
+        ax.set(
+            xlabel="optimiser step",
+            ylabel=f"cumulative {kind}",
+            title=f"Programming {kind} (solid LTP, dashed LTD)",
+        )
+        ax.set_yscale("symlog", linthresh=10)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def events_per_epoch(events: pd.DataFrame) -> Figure:
+    """LTP vs LTD programming events (crossings) per epoch, stacked by layer."""
+    per = events.groupby(["epoch", "layer"], sort=False)[["ltp_crossings", "ltd_crossings"]].sum()
+    per = per.reset_index()
+    epochs = sorted(per["epoch"].unique())
+    layers = list(dict.fromkeys(per["layer"]))
+    x = np.arange(len(epochs))
+    width = 0.4
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(epochs) + 3), 3.8))
+    bottom_p = np.zeros(len(epochs))
+    bottom_d = np.zeros(len(epochs))
+    for i, layer in enumerate(layers):
+        df = per[per["layer"] == layer].set_index("epoch").reindex(epochs, fill_value=0)
+        color = plt.cm.tab10(i % 10)
+        ax.bar(x - width / 2, df["ltp_crossings"], width, bottom=bottom_p, color=color, label=layer)
+        ax.bar(
+            x + width / 2,
+            df["ltd_crossings"],
+            width,
+            bottom=bottom_d,
+            color=color,
+            hatch="//",
+            edgecolor="white",
+        )
+        bottom_p += df["ltp_crossings"].to_numpy()
+        bottom_d += df["ltd_crossings"].to_numpy()
+    ax.set_xticks(x, [str(e + 1) for e in epochs])
+    ax.set(
+        xlabel="epoch",
+        ylabel="programming events (crossings)",
+        title="Events per epoch: left bar LTP, right bar (hatched) LTD",
+    )
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def pulse_histograms(pulses_by_layer: dict[str, np.ndarray]) -> Figure:
+    """Histogram of total pulses per device, one panel per layer (log count axis)."""
+    n = len(pulses_by_layer)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (layer, counts) in zip(axes.flat, pulses_by_layer.items(), strict=False):
+        counts = np.asarray(counts).ravel()
+        bins = np.arange(0, max(int(counts.max()), 1) + 2) - 0.5 if counts.max() < 60 else 40
+        ax.hist(counts, bins=bins, color="#4c72b0")
+        ax.set_yscale("log")
+        ax.set(
+            title=f"{layer} (mean {counts.mean():.2f})",
+            xlabel="pulses per device",
+            ylabel="devices",
+        )
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def tile_heatmaps(layer: str, tiles: list[tuple[str, np.ndarray]], *, label: str) -> Figure:
+    """One heatmap per tile of a layer (e.g. pulses per device), shared colour scale."""
+    n = len(tiles)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    vmax = max(float(np.max(t)) for _, t in tiles) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 1, 2.8 * rows), squeeze=False)
+    im = None
+    for ax, (name, arr) in zip(axes.flat, tiles, strict=False):
+        im = ax.imshow(arr, aspect="auto", cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set(title=name, xlabel="column", ylabel="row")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+    fig.suptitle(f"{layer}: {label} per tile")
+    return fig
+
+
+def endurance_margin(table: pd.DataFrame) -> Figure:
+    """Per layer: worst-case used fraction of lifetime and projected runs to failure."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.bar(table["layer"], table["max_used_fraction"], color="#dd8452")
+    ax1.set_yscale("log")
+    ax1.set(ylabel="max pulses / lifetime", title="Worst device: fraction of lifetime used")
+    ax1.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax2.bar(table["layer"], table["projected_runs_to_first_failure"], color="#55a868")
+    ax2.set_yscale("log")
+    ax2.set(ylabel="runs", title="Projected identical runs until the first device fails")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", rotation=30)
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def energy_breakdown(energy: pd.DataFrame) -> Figure:
+    """Energy (J) by layer and kind, one panel per phase, log scale."""
+    phases = list(dict.fromkeys(energy["phase"]))
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 3.8), squeeze=False)
+    for ax, phase in zip(axes.flat, phases, strict=True):
+        piv = energy[energy["phase"] == phase].pivot_table(
+            index="layer",
+            columns="kind",
+            values="energy_j",
+            aggfunc="sum",
+            fill_value=0.0,
+            sort=False,
+        )
+        piv.plot(kind="bar", stacked=True, ax=ax, logy=False, colormap="tab10")
+        ax.set(ylabel="energy (J)", title=f"{phase}: total {piv.to_numpy().sum():.3g} J")
+        ax.tick_params(axis="x", rotation=30)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sstl_before_after(table: pd.DataFrame) -> Figure:
+    """Per-subject accuracy before vs after SSTL (mean over the subject's folds)."""
+    per = table.groupby("subject")[["acc_before", "acc_after"]].mean().sort_values("acc_before")
+    x = np.arange(len(per))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(per) + 2), 3.8))
+    ax.vlines(x, per["acc_before"], per["acc_after"], color="0.6")
+    ax.scatter(x, per["acc_before"], color="#8c8c8c", label="before (pooled)", zorder=3)
+    ax.scatter(x, per["acc_after"], color="#2ca02c", label="after SSTL", zorder=3)
+    ax.axhline(50, color="0.6", lw=0.8, ls=":")
+    ax.set_xticks(x, [f"S{int(s):03d}" for s in per.index], rotation=60, fontsize=8)
+    gain = (per["acc_after"] - per["acc_before"]).mean()
+    ax.set(
+        ylabel="test accuracy (%)",
+        title=f"SSTL per subject: {per['acc_before'].mean():.1f} → "
+        f"{per['acc_after'].mean():.1f} % (mean gain {gain:+.2f})",
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_events(summary: pd.DataFrame) -> Figure:
+    """Test accuracy against programming events, one point per run (paper's sweeps)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(summary["programming_events"], summary["test_acc"], color="#4c72b0")
+    for _, r in summary.iterrows():
+        ax.annotate(
+            str(r["run"]),
+            (r["programming_events"], r["test_acc"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.set(
+        xlabel="programming events (crossings)",
+        ylabel="test accuracy (%)",
+        title="Accuracy vs programming events",
+    )
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,226 @@
+"""The run report: one self-contained HTML page (plus PNGs) built from run directories.
+
+Everything shown is read from the run directory's files (config, metrics, events, tile
+state, energy, SSTL table, card), so a report can be rebuilt later from the folder alone.
+Several run directories give one page with a comparison table and each run's sections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferrocim.checks import InputError
+from ferrocim.reports import plots
+from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
+from ferrocim.reports.html import Report
+
+SUMMARY_COLUMNS = (
+    "run",
+    "kind",
+    "card",
+    "eps",
+    "thr_asym",
+    "q",
+    "x",
+    "test_acc",
+    "transfer_test_acc",
+    "acc_before",
+    "acc_after",
+    "programming_events",
+    "pulses",
+    "failed_devices",
+    "wall_s",
+)
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    cfg_path = path / "config.toml"
+    if not cfg_path.is_file():
+        raise InputError(f"{path} is not a ferrocim run directory (no config.toml inside)")
+    cfg = tomllib.loads(cfg_path.read_text())
+    summary_path = path / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+
+    def csv(name: str) -> pd.DataFrame | None:
+        p = path / name
+        return pd.read_csv(p) if p.is_file() else None
+
+    return {
+        "path": path,
+        "name": path.name,
+        "config": cfg,
+        "summary": summary,
+        "metrics": csv("metrics.csv"),
+        "events": csv("events.csv"),
+        "energy": csv("energy.csv"),
+        "sstl": csv("sstl.csv"),
+    }
+
+
+def summary_row(run: dict[str, Any]) -> dict[str, Any]:
+    """One comparison-table row of a run (missing numbers left empty)."""
+    s, cfg = run["summary"], run["config"]
+    arr = cfg.get("array", {})
+    row = {
+        "run": run["name"],
+        "kind": cfg.get("kind"),
+        "card": arr.get("card"),
+        "eps": arr.get("eps"),
+        "thr_asym": arr.get("thr_asym"),
+        "q": arr.get("q"),
+        "x": arr.get("x"),
+    }
+    for key in SUMMARY_COLUMNS[7:]:
+        row[key] = s.get(key)
+    return row
+
+
+def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> None:
+    sec = prefix
+    s = run["summary"]
+    kind = run["config"].get("kind")
+    facts = [f"Run directory: {run['path']}", f"Kind: {kind}"]
+    if "test_acc" in s:
+        facts.append(f"Test accuracy of the best model (by validation): {s['test_acc']:.2f} %")
+    if "transfer_test_acc" in s:
+        facts.append(
+            f"Float model {s.get('float_test_acc', float('nan')):.2f} % → after transfer "
+            f"(q={s.get('q')}, x={s.get('x')}) {s['transfer_test_acc']:.2f} % → after "
+            f"re-tuning {s.get('test_acc', float('nan')):.2f} %"
+        )
+    if "programming_events" in s:
+        facts.append(
+            f"Programming events (threshold crossings): {s['programming_events']:,}; "
+            f"pulses fired: {s.get('pulses', 0):,}; failed devices: {s.get('failed_devices', 0)}"
+        )
+    report.add_text("Overview", "\n\n".join(facts), section=sec)
+
+    metrics = run["metrics"]
+    if metrics is not None and len(metrics):
+        report.add_figure("Learning curves", plots.learning_curves(metrics), section=sec)
+        report.add_table("Per-epoch metrics", metrics, section=sec)
+    events = run["events"]
+    if events is not None and len(events) and kind != "sstl":
+        report.add_figure(
+            "Programming events over training", plots.events_over_training(events), section=sec
+        )
+        report.add_figure(
+            "Programming events per epoch", plots.events_per_epoch(events), section=sec
+        )
+        per_layer = events.groupby("layer", sort=False)[
+            ["ltp_pulses", "ltd_pulses", "ltp_crossings", "ltd_crossings"]
+        ].sum()
+        report.add_table(
+            "Events by layer",
+            per_layer.reset_index(),
+            section=sec,
+            caption="Crossings are the paper's 'programming events'; at most "
+            "one pulse fires per weight and step.",
+        )
+    tiles_path = run["path"] / "tiles" / "final.h5"
+    if tiles_path.is_file():
+        state = read_tile_state(tiles_path)
+        pulses = {name: layer["ltp_pulses"] + layer["ltd_pulses"] for name, layer in state.items()}
+        report.add_figure("Pulses per device", plots.pulse_histograms(pulses), section=sec)
+        for name, layer in state.items():
+            tiles = tile_arrays(layer, "pulses")
+            if len(tiles) <= 12:
+                report.add_figure(
+                    f"{name}: pulses per device and tile",
+                    plots.tile_heatmaps(name, tiles, label="pulses"),
+                    section=sec,
+                )
+        epochs = max(int(run["config"].get("train", {}).get("epochs", 1)), 1)
+        table = endurance_table(state)
+        report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
+        report.add_table(
+            "Endurance by layer",
+            table,
+            section=sec,
+            caption=f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated; "
+            "lifetimes are drawn per device from the card's endurance spread.",
+        )
+    energy = run["energy"]
+    if energy is not None and len(energy):
+        report.add_figure(
+            "Energy by layer, kind and phase", plots.energy_breakdown(energy), section=sec
+        )
+        totals = energy.groupby(["phase", "kind"])["energy_j"].sum().reset_index()
+        report.add_table("Energy totals (J)", totals, section=sec)
+    sstl = run["sstl"]
+    if sstl is not None and len(sstl):
+        report.add_figure("SSTL accuracy per subject", plots.sstl_before_after(sstl), section=sec)
+        per = sstl.groupby("subject")[["acc_before", "acc_after", "ltp_pulses", "ltd_pulses"]]
+        report.add_table("SSTL by subject", per.mean().reset_index(), section=sec)
+    card_path = run["path"] / "card.json"
+    if card_path.is_file():
+        _add_card(report, card_path, section=sec)
+
+
+def _add_card(report: Report, card_path: Path, *, section: str) -> None:
+    from ferrocim.calibration.card import DeviceCard
+
+    card = DeviceCard.load(card_path)
+    try:
+        from ferrocim.reports.calibration import add_card_section
+    except ImportError:  # calibration report not available
+        add_card_section = None
+    if card.provenance.source_files and add_card_section is not None:
+        add_card_section(report, card, section=f"{section}: calibrated device")
+        return
+    rows = [
+        {"polarity": p, "A": k.a, "alpha": k.alpha, "beta": k.beta}
+        for p, k in (("LTP", card.ltp), ("LTD", card.ltd))
+    ]
+    report.add_table(
+        f"Device card {card.name}",
+        rows,
+        section=section,
+        caption=f"Symmetry point W* = {card.symmetry_point:.3f}; window "
+        f"{card.g_min_s:.3g}–{card.g_max_s:.3g} S. {card.provenance.citation or ''}",
+    )
+
+
+def build_report(
+    run_dirs: list[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the report of one or several runs; returns the HTML path.
+
+    Default output: ``RUN/report.html`` for one run, ``report.html`` in the common parent
+    for several. PNG files of every figure go to ``<html stem>_figures/`` beside it.
+    """
+    if not run_dirs:
+        raise InputError("give at least one run directory")
+    runs = [_read_run(Path(p)) for p in run_dirs]
+    if out is None:
+        out = (
+            runs[0]["path"] / "report.html"
+            if len(runs) == 1
+            else Path(os.path.commonpath([r["path"] for r in runs])) / "report.html"
+        )
+    out = Path(out)
+    title = "ferrocim run report" if len(runs) == 1 else f"ferrocim report: {len(runs)} runs"
+    report = Report(title, subtitle=", ".join(r["name"] for r in runs))
+    table = pd.DataFrame([summary_row(r) for r in runs]).dropna(axis=1, how="all")
+    report.add_table("Runs", table, section="Comparison")
+    if "programming_events" in table and table["programming_events"].notna().sum() >= 2:
+        sub = table.dropna(subset=["programming_events", "test_acc"])
+        if len(sub) >= 2:
+            report.add_figure(
+                "Accuracy vs programming events",
+                plots.accuracy_vs_events(sub),
+                section="Comparison",
+            )
+    for r in runs:
+        _add_run_sections(report, r, prefix=r["name"] if len(runs) > 1 else "Run")
+    return report.save(out, png_dir=out.parent / f"{out.stem}_figures")
+
+
+__all__ = ["build_report"]
