@@ -1,0 +1,249 @@
+"""Pure tensor functions of the crossbar: mapping, pulse rules, kernel steps, transfer.
+
+Notation (DESIGN.md): ``W`` normalised conductance of an active device in [0, 1];
+``W_ref`` its reference device; ``w_max`` the layer bound (``A = 1/sqrt(fan_in)`` in the
+paper; not to be confused with the kernel amplitudes ``a_ltp``/``a_ltd``). The weight read
+from a pair is ``w = (g_offset + g_gain * W - W_ref) * 2 * w_max * scale`` clamped to
+``±w_max`` (``g_offset = 0``, ``g_gain = 1`` for a nominal device, ``scale = 1`` by default),
+so with a mid reference ``w = (W - 0.5) * 2 * w_max`` and ``W = (w + w_max) / (2 w_max)``.
+
+Every function is device-agnostic; random draws come from an explicit generator and are
+taken on the generator's device, then moved to the data's device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
+from ferrocim.checks import InputError
+
+Tensor = torch.Tensor
+
+
+def randn_like_on(
+    ref: Tensor, generator: torch.Generator | None, shape: tuple[int, ...] | None = None
+) -> Tensor:
+    """Standard normal draws shaped like ``ref`` (or ``shape``), from ``generator``.
+
+    Drawn on the generator's device (CPU when ``generator`` is None) and moved to ``ref``'s
+    device, so a CPU generator gives the same numbers for CPU and CUDA tensors.
+    """
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    out = torch.randn(
+        ref.shape if shape is None else shape, generator=generator, device=gdev, dtype=ref.dtype
+    )
+    return out if out.device == ref.device else out.to(ref.device)
+
+
+# ---- mapping ----
+def conductance_to_weight(
+    w_state: Tensor,
+    w_ref: Tensor | float,
+    w_max: float,
+    *,
+    g_offset: Tensor | float = 0.0,
+    g_gain: Tensor | float = 1.0,
+    scale: float = 1.0,
+) -> Tensor:
+    """Weight read from active/reference pairs, clamped to ``±w_max``."""
+    g = w_state if isinstance(g_gain, float) and g_gain == 1.0 else w_state * g_gain
+    if not (isinstance(g_offset, float) and g_offset == 0.0):
+        g = g + g_offset
+    return ((g - w_ref) * (2.0 * w_max * scale)).clamp_(-w_max, w_max)
+
+
+def weight_to_conductance(
+    w: Tensor,
+    w_ref: Tensor | float,
+    w_max: float,
+    *,
+    g_offset: Tensor | float = 0.0,
+    g_gain: Tensor | float = 1.0,
+    scale: float = 1.0,
+) -> Tensor:
+    """Normalised conductance that stores ``w`` (inverse mapping), clipped to [0.01, 0.99].
+
+    With a mid reference this is ``w_hat = (w + w_max) / (2 w_max)`` of DESIGN.md.
+    """
+    target = w.clamp(-w_max, w_max) / (2.0 * w_max * scale) + w_ref
+    return ((target - g_offset) / g_gain).clamp_(W_LOW, W_HIGH)
+
+
+def state_bounds(
+    w_ref: Tensor | float,
+    *,
+    g_offset: Tensor | float = 0.0,
+    g_gain: Tensor | float = 1.0,
+    scale: float = 1.0,
+    window: Tensor | float = 1.0,
+) -> tuple[Tensor | float, Tensor | float]:
+    """Interval of ``W`` a pulse may reach: [0.01, 0.99] shrunk by ``window`` around 0.5,
+    intersected with the states whose weight stays inside ``±w_max``."""
+    half = (W_HIGH - W_LOW) / 2.0
+    low = 0.5 - half * window
+    high = 0.5 + half * window
+    lo_w = (w_ref - 0.5 / scale - g_offset) / g_gain
+    hi_w = (w_ref + 0.5 / scale - g_offset) / g_gain
+    if isinstance(low, float) and isinstance(lo_w, float):
+        return max(low, lo_w), min(high, hi_w)
+    return torch.maximum(torch.as_tensor(low), torch.as_tensor(lo_w)), torch.minimum(
+        torch.as_tensor(high), torch.as_tensor(hi_w)
+    )
+
+
+# ---- pulse rule ----
+def thresholds(w_max: float, eps: float, thr_asym: float = 1.0) -> tuple[float, float]:
+    """``(thr_ltp, thr_ltd) = (eps * 2 w_max, eps * thr_asym * 2 w_max)`` in weight units."""
+    return eps * 2.0 * w_max, eps * thr_asym * 2.0 * w_max
+
+
+def pulse_decision(
+    acc: Tensor, thr_ltp: float, thr_ltd: float, max_pulses: int | None = 1
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Threshold rule of DESIGN.md on an accumulated float update ``acc`` (weight units).
+
+    Returns ``(n_ltp, n_ltd, fire_ltp, fire_ltd, new_acc)``: crossings
+    ``n = floor(acc / thr)`` on each side (``floor(-acc / thr_ltd)`` for LTD), pulses to fire
+    ``min(n, max_pulses)`` (all crossings when ``max_pulses`` is None), and the accumulator
+    debited by *all* crossings. Counts are returned in ``acc``'s dtype (exact integers).
+    """
+    n_ltp = torch.floor(acc / thr_ltp).clamp_(min=0.0)
+    n_ltd = torch.floor(-acc / thr_ltd).clamp_(min=0.0)
+    new_acc = acc - n_ltp * thr_ltp + n_ltd * thr_ltd
+    if max_pulses is None:
+        return n_ltp, n_ltd, n_ltp.clone(), n_ltd.clone(), new_acc
+    return n_ltp, n_ltd, n_ltp.clamp(max=max_pulses), n_ltd.clamp(max=max_pulses), new_acc
+
+
+def kernel_step(
+    w_state: Tensor,
+    is_ltp: Tensor,
+    params: Tensor,
+    *,
+    a_scale: float = 1.0,
+    a_asym: float = 1.0,
+    a_noise: Tensor | None = None,
+) -> Tensor:
+    """Signed change of ``W`` for one pulse: ``+beta_step`` (LTP) or ``-beta_step`` (LTD).
+
+    ``params`` holds the per-device rows ``a_ltp, alpha_ltp, beta_ltp, a_ltd, alpha_ltd,
+    beta_ltd`` first (shape ``(>=6, *w_state.shape)``). The amplitude is
+    ``a * a_scale`` (LTP) or ``a * a_scale * a_asym`` (LTD), times ``1 + a_noise`` when
+    given (cycle-to-cycle noise, already multiplied by its relative s.d.).
+    """
+    a = torch.where(is_ltp, params[0] * a_scale, params[3] * (a_scale * a_asym))
+    if a_noise is not None:
+        a = a * (1.0 + a_noise)
+    alpha = torch.where(is_ltp, params[1], params[4])
+    beta = torch.where(is_ltp, params[2], params[5])
+    # keep fractional powers away from a zero base
+    wc = w_state.clamp(1e-12, 1.0 - 1e-12)
+    step = beta_step(wc, a, alpha, beta)
+    return torch.where(is_ltp, step, -step)
+
+
+def apply_pulses(
+    w_state: Tensor,
+    fire_ltp: Tensor,
+    fire_ltd: Tensor,
+    params: Tensor,
+    *,
+    a_scale: float = 1.0,
+    a_asym: float = 1.0,
+    rsd_ltp: float = 0.0,
+    rsd_ltd: float = 0.0,
+    low: Tensor | float = W_LOW,
+    high: Tensor | float = W_HIGH,
+    stuck: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Normalised conductance after firing ``fire_ltp``/``fire_ltd`` pulses per device.
+
+    Pulses are applied one after the other, each with the kernel at the device's current
+    ``W`` and its own cycle-to-cycle amplitude draw ``a ~ N(a, (rsd a)^2)``; the state is
+    clipped to ``[low, high]`` after every pulse. ``stuck`` devices do not move. At most one
+    of ``fire_ltp``/``fire_ltd`` is non-zero per device (the accumulator has one sign).
+    When any rsd is non-zero, one normal draw of ``w_state``'s shape is taken per pulse
+    round from ``generator``.
+    """
+    w = w_state.clone()
+    n_rounds = int(torch.maximum(fire_ltp, fire_ltd).max().item()) if w.numel() else 0
+    is_ltp = fire_ltp > 0
+    noisy = rsd_ltp > 0.0 or rsd_ltd > 0.0
+    for k in range(n_rounds):
+        active = (fire_ltp > k) | (fire_ltd > k)
+        if stuck is not None:
+            active = active & ~stuck
+        noise = None
+        if noisy:
+            xi = randn_like_on(w, generator)
+            rsd = (
+                torch.where(is_ltp, rsd_ltp, rsd_ltd)
+                if rsd_ltp != rsd_ltd
+                else torch.full_like(w, rsd_ltp)
+            )
+            noise = xi * rsd
+        dw = kernel_step(w, is_ltp, params, a_scale=a_scale, a_asym=a_asym, a_noise=noise)
+        w_new = torch.clamp(w + dw, low, high)
+        w = torch.where(active, w_new, w)
+    return w
+
+
+# ---- transfer of float weights ----
+def quantize_symmetric(w: Tensor, w_max: float, q: int) -> Tensor:
+    """Symmetric uniform quantisation to ``q + 1`` levels including 0 (DESIGN.md).
+
+    Levels are ``k * step`` with ``step = w_max / (q / 2)`` and ``k = -q/2 … q/2``; values are
+    clipped to ``±w_max`` and rounded half away from zero. ``q`` is a positive even integer
+    (the paper uses 2, 4, 8, 16, 32 → 3, 5, 9, 17, 33 levels).
+    """
+    if isinstance(q, bool) or not isinstance(q, int) or q < 2 or q % 2:
+        raise InputError(f"'q' must be a positive even integer (2, 4, 8, 16, 32), got {q!r}")
+    half = q // 2
+    step = w_max / half
+    x = w.clamp(-w_max, w_max) / step
+    k = torch.sign(x) * torch.floor(x.abs() + 0.5)
+    return k.clamp_(-half, half) * step
+
+
+def programming_noise(
+    w: Tensor, w_max: float, x: float, *, generator: torch.Generator | None = None
+) -> Tensor:
+    """Add Gaussian programming noise of s.d. ``mean(|w| over non-zero w) / x``, clamp ±w_max.
+
+    A layer whose weights are all zero gets no noise.
+    """
+    if not (isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0):
+        raise InputError(f"'x' (programming-noise divisor) must be a number > 0, got {x!r}")
+    nz = w != 0
+    count = int(nz.sum().item())
+    if count == 0:
+        return w.clone()
+    sd = w.abs().sum() / count / x
+    return (w + sd * randn_like_on(w, generator)).clamp_(-w_max, w_max)
+
+
+# ---- endurance ----
+def window_factor(cycles: Tensor, loss_per_decade: float, lifetime_scale: float = 1.0) -> Tensor:
+    """Remaining fraction of the memory window after ``cycles`` pulses:
+    ``clamp(1 - loss * log10(max(cycles / lifetime_scale, 1)), 0, 1)``."""
+    c = (cycles.to(torch.float64) / lifetime_scale).clamp_(min=1.0)
+    return (1.0 - loss_per_decade * torch.log10(c)).clamp_(0.0, 1.0)
+
+
+def draw_lifetimes(
+    shape: tuple[int, ...],
+    cycles_median: float,
+    log10_sd: float,
+    *,
+    lifetime_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-device lifetimes (pulses), lognormal: ``log10 L ~ N(log10 median, log10_sd^2)``,
+    times ``lifetime_scale``; float64."""
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    xi = torch.randn(shape, generator=generator, device=gdev, dtype=torch.float64)
+    return (10.0 ** (math.log10(cycles_median) + log10_sd * xi)) * lifetime_scale

@@ -1,0 +1,180 @@
+"""Drop-in analog twins of ``nn.Linear`` and ``nn.Conv2d``.
+
+The ideal path is a plain ``F.linear`` / ``F.conv2d`` on ``.weight`` (the programmed
+weight); read noise, the input DAC and the per-tile output ADC are added only when
+configured. Time folded into the batch, ``(B*T, C, H, W)``, works as for torch's layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _pair
+
+from ferrocim.checks import InputError
+from ferrocim.crossbar.config import AnalogConfig
+from ferrocim.crossbar.mac import quantize_uniform, tiled_matmul_adc
+from ferrocim.crossbar.module import AnalogModule
+
+Tensor = torch.Tensor
+
+
+def _init_bias(module: AnalogModule, n: int, fan_in: int, device, dtype) -> nn.Parameter:
+    bound = 1.0 / math.sqrt(fan_in)
+    gen = module.generator
+    b = torch.rand(n, generator=gen, device=gen.device, dtype=dtype) * (2 * bound) - bound
+    return nn.Parameter(b.to(device))
+
+
+class AnalogLinear(AnalogModule):
+    """``nn.Linear`` whose weight lives on crossbar tiles (see :class:`AnalogModule`)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        config: AnalogConfig | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        if self.in_features < 1 or self.out_features < 1:
+            raise InputError(
+                f"AnalogLinear needs in_features, out_features >= 1, got "
+                f"{in_features}, {out_features}"
+            )
+        self._init_analog((self.out_features, self.in_features), config, generator, device, dtype)
+        if bias:
+            self.bias = _init_bias(
+                self, self.out_features, self.in_features, device, self.weight.dtype
+            )
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        cfg = self.analog_config
+        m = x.numel() // self.in_features if self.in_features else 0
+        self._count(
+            m * self.in_features * self.out_features,
+            m * self.in_features,
+            m * self.out_features * self.layout.n_row_tiles,
+        )
+        w = self._noisy_weight()
+        if cfg.dac_bits is not None:
+            x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
+        if cfg.adc_bits is None:
+            return F.linear(x, w, self.bias)
+        fs = cfg.adc_range * self.w_max * cfg.dac_range
+        y = tiled_matmul_adc(x.reshape(-1, self.in_features), w, cfg.tile_rows, cfg.adc_bits, fs)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, {self.analog_extra_repr()}"
+        )
+
+
+class AnalogConv2d(AnalogModule):
+    """``nn.Conv2d`` (zero padding) whose weight lives on crossbar tiles."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        bias: bool = True,
+        *,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        config: AnalogConfig | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise InputError(
+                f"AnalogConv2d: groups={groups} must divide in_channels={in_channels} and "
+                f"out_channels={out_channels}"
+            )
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        self.groups = int(groups)
+        cfg = AnalogConfig() if config is None else config
+        if cfg.adc_bits is not None and (groups != 1 or isinstance(padding, str)):
+            raise InputError(
+                "AnalogConv2d: the per-tile ADC path supports groups=1 and numeric padding "
+                f"only, got groups={groups}, padding={padding!r}"
+            )
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self._init_analog(shape, cfg, generator, device, dtype)
+        if bias:
+            self.bias = _init_bias(
+                self, self.out_channels, self.layout.fan_in, device, self.weight.dtype
+            )
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        cfg = self.analog_config
+        w = self._noisy_weight()
+        if cfg.dac_bits is not None:
+            x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
+        if cfg.adc_bits is None:
+            y = F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        else:
+            y = self._conv_adc(x, w)
+        positions = y.numel() // self.out_channels
+        fan_in = self.layout.fan_in
+        self._count(
+            y.numel() * fan_in,
+            positions * fan_in * self.groups,
+            y.numel() * self.layout.n_row_tiles,
+        )
+        return y
+
+    def _conv_adc(self, x: Tensor, w: Tensor) -> Tensor:
+        cfg = self.analog_config
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        n, _, h, wd = x.shape
+        kh, kw = self.kernel_size
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+        ho = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        wo = (wd + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        x2 = cols.transpose(1, 2).reshape(-1, self.layout.fan_in)
+        fs = cfg.adc_range * self.w_max * cfg.dac_range
+        y = tiled_matmul_adc(x2, w.reshape(self.out_channels, -1), cfg.tile_rows, cfg.adc_bits, fs)
+        y = (
+            y.reshape(n, ho * wo, self.out_channels)
+            .transpose(1, 2)
+            .reshape(n, self.out_channels, ho, wo)
+        )
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
+            f"{self.analog_extra_repr()}"
+        )

@@ -1,0 +1,373 @@
+"""AnalogModule: the tile state of one layer and the operations on it.
+
+One state tensor per layer (shaped like the weight) holds the normalised conductance ``W``
+of the active devices; the tiles are an index mapping over it (:class:`TileLayout`). All
+state lives in registered buffers, so ``state_dict`` / ``load_state_dict`` resume a run
+exactly; event counts and the generator state travel as the module's extra state.
+
+Buffers (shape of the weight unless noted):
+
+- ``conductance``: normalised conductance W of the active devices, in [0.01, 0.99];
+- ``reference``: normalised conductance of the reference devices (0.5 or W*);
+- ``device_params``: (8, *weight) per-device kernel and window (see ``device.PARAM_ROWS``);
+- ``accumulator``: accumulated float update not yet written (weight units);
+- ``ltp_pulses`` / ``ltd_pulses``: pulses fired per device (int64);
+- ``crossings``: (2,) threshold crossings of the layer, LTP and LTD (int64);
+- ``lifetime``: pulses each device survives (float64, inf when endurance is off);
+- ``failed``: devices stuck after wear-out (bool).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ferrocim.checks import InputError
+from ferrocim.crossbar import functional as Fx
+from ferrocim.crossbar.config import AnalogConfig
+from ferrocim.crossbar.device import ROW, draw_device_params
+from ferrocim.crossbar.energy import KINDS, PHASES, per_event_energy
+from ferrocim.crossbar.layout import TileLayout
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class LayerStepStats:
+    """What one programming step did to one layer (python ints)."""
+
+    ltp_pulses: int
+    ltd_pulses: int
+    ltp_crossings: int
+    ltd_crossings: int
+    failed_devices: int
+
+
+def default_generator() -> torch.Generator:
+    """A CPU generator seeded from torch's global RNG (so ``torch.manual_seed`` fixes it)."""
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    return torch.Generator().manual_seed(seed)
+
+
+def _empty_counts() -> dict[str, dict[str, int]]:
+    return {phase: dict.fromkeys(KINDS, 0) for phase in PHASES}
+
+
+class AnalogModule(nn.Module):
+    """Common base of analog layers: tile state, weight transfer, pulse programming.
+
+    Subclasses create ``self.weight`` (an ``nn.Parameter``) and call :meth:`_init_analog`.
+    ``self.weight`` always equals the weight programmed on the devices.
+    """
+
+    weight: nn.Parameter
+    conductance: Tensor
+    reference: Tensor
+    device_params: Tensor
+    accumulator: Tensor
+    ltp_pulses: Tensor
+    ltd_pulses: Tensor
+    crossings: Tensor
+    lifetime: Tensor
+    failed: Tensor
+
+    # ---- construction ----
+    def _init_analog(
+        self,
+        weight_shape: tuple[int, ...],
+        config: AnalogConfig | None,
+        generator: torch.Generator | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        config = AnalogConfig() if config is None else config
+        if not isinstance(config, AnalogConfig):
+            raise InputError(f"'config' must be an AnalogConfig, got {type(config).__name__}")
+        self.analog_config = config
+        self.card = config.resolved_card()
+        self.layout = TileLayout(tuple(weight_shape), config.tile_rows, config.tile_cols)
+        #: layer weight bound A = 1/sqrt(fan_in) (not the kernel amplitude a_ltp/a_ltd)
+        self.w_max = 1.0 / math.sqrt(self.layout.fan_in)
+        self.generator = default_generator() if generator is None else generator
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        fk = {"device": device, "dtype": dtype}
+        n = math.prod(weight_shape)
+
+        if config.reference == "symmetry":
+            w_ref = self.card.symmetry_point
+            if w_ref is None or not math.isfinite(w_ref):
+                raise InputError(
+                    f"AnalogConfig.reference='symmetry' needs a symmetry point, but card "
+                    f"{self.card.name!r} has none (LTP and LTD steps never equal)"
+                )
+        else:
+            w_ref = 0.5
+        self.reference_level = float(w_ref)
+        prog = config.programming
+        var = self.card.variability
+        self.rsd_ltp = var.rsd_c2c_ltp if prog.rsd_c2c is None else prog.rsd_c2c
+        self.rsd_ltd = var.rsd_c2c_ltd if prog.rsd_c2c is None else prog.rsd_c2c
+        self.read_noise = var.read_noise_rsd if config.read_noise is None else config.read_noise
+        self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
+
+        # float init as torch's default (U(-A, A)), from the explicit generator
+        gdev = self.generator.device
+        w0 = torch.rand(weight_shape, generator=self.generator, device=gdev, dtype=dtype) * 2 - 1
+        w0 = (w0 * self.w_max).to(device)
+        self.weight = nn.Parameter(torch.empty(weight_shape, **fk))
+        self.register_buffer("conductance", torch.empty(weight_shape, **fk))
+        self.register_buffer("reference", torch.full(weight_shape, float(w_ref), **fk))
+        params = draw_device_params(
+            self.card, n, d2d=config.d2d, generator=self.generator, dtype=dtype, device=device
+        )
+        self.register_buffer("device_params", params.reshape(len(ROW), *weight_shape))
+        self.register_buffer("accumulator", torch.zeros(weight_shape, **fk))
+        self.register_buffer(
+            "ltp_pulses", torch.zeros(weight_shape, dtype=torch.int64, device=device)
+        )
+        self.register_buffer(
+            "ltd_pulses", torch.zeros(weight_shape, dtype=torch.int64, device=device)
+        )
+        self.register_buffer("crossings", torch.zeros(2, dtype=torch.int64, device=device))
+        end = config.endurance
+        if end.enabled:
+            life = Fx.draw_lifetimes(
+                tuple(weight_shape),
+                self.card.endurance.cycles_median,
+                self.card.endurance.cycles_log10_sd,
+                lifetime_scale=end.lifetime_scale,
+                generator=self.generator,
+            ).to(device)
+        else:
+            life = torch.full(weight_shape, math.inf, dtype=torch.float64, device=device)
+        self.register_buffer("lifetime", life)
+        self.register_buffer("failed", torch.zeros(weight_shape, dtype=torch.bool, device=device))
+        self.event_counts: dict[str, dict[str, int]] = _empty_counts()
+        self._refresh_window_flag()
+        self.set_weights(w0)
+
+    # ---- weights ----
+    @property
+    def phase(self) -> str:
+        """ "train" in training mode, "inference" otherwise (energy ledger phase)."""
+        return "train" if self.training else "inference"
+
+    def _window_kwargs(self, index: Tensor | None = None) -> dict[str, Any]:
+        p = self.device_params.flatten(1)
+        if self._nominal_window:
+            return {"g_offset": 0.0, "g_gain": 1.0, "scale": self.analog_config.reference_scale}
+        off, gain = p[ROW["g_offset"]], p[ROW["g_gain"]]
+        if index is not None:
+            off, gain = off[index], gain[index]
+        else:
+            off, gain = off.view_as(self.weight), gain.view_as(self.weight)
+        return {"g_offset": off, "g_gain": gain, "scale": self.analog_config.reference_scale}
+
+    def _read_weights(self) -> Tensor:
+        return Fx.conductance_to_weight(
+            self.conductance, self.reference, self.w_max, **self._window_kwargs()
+        )
+
+    def get_weights(self) -> Tensor:
+        """The weight programmed on the devices (a detached copy)."""
+        return self.weight.detach().clone()
+
+    @torch.no_grad()
+    def set_weights(
+        self,
+        w: Tensor,
+        *,
+        q: int | None = None,
+        x: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Program a float weight onto the devices (transfer, DESIGN.md "re-tuning").
+
+        ``w`` is clipped to ±w_max, optionally quantised to ``q + 1`` levels
+        (:func:`quantize_symmetric`), optionally given programming noise of s.d.
+        ``mean(|w| non-zero) / x`` (:func:`programming_noise`, drawn from ``generator`` or
+        the layer's), then mapped to conductances clipped to [0.01, 0.99]. Failed devices
+        keep their state. Accumulators are cleared. Pulse counters are not touched
+        (transfer is write-verify programming, outside the pulse model).
+        """
+        w = torch.as_tensor(w)
+        if tuple(w.shape) != tuple(self.weight.shape):
+            raise InputError(
+                f"set_weights: expected a weight of shape {tuple(self.weight.shape)}, "
+                f"got {tuple(w.shape)}"
+            )
+        w = w.to(device=self.weight.device, dtype=self.weight.dtype).clamp(-self.w_max, self.w_max)
+        if q is not None:
+            w = Fx.quantize_symmetric(w, self.w_max, q)
+        if x is not None:
+            gen = self.generator if generator is None else generator
+            w = Fx.programming_noise(w, self.w_max, x, generator=gen)
+        target = Fx.weight_to_conductance(w, self.reference, self.w_max, **self._window_kwargs())
+        self.conductance.copy_(torch.where(self.failed, self.conductance, target))
+        self.accumulator.zero_()
+        self.weight.data.copy_(self._read_weights())
+
+    # ---- programming ----
+    @torch.no_grad()
+    def program_delta(self, delta: Tensor) -> LayerStepStats:
+        """Accumulate a float weight change and fire pulses by the threshold rule.
+
+        ``delta`` (weight units, shape of the weight) is added to the accumulator; crossings
+        ``floor(acc / thr)`` are counted, at most ``max_pulses_per_step`` pulses fire per
+        device, the accumulator is debited by all crossings, the fired devices move by the
+        kernel step (with cycle-to-cycle noise, per-device parameters, clipped to their
+        bounds; failed devices stay stuck) and ``.weight`` is rewritten from the devices.
+        """
+        prog = self.analog_config.programming
+        acc = self.accumulator
+        acc.add_(delta)
+        n_ltp, n_ltd, f_ltp, f_ltd, new_acc = Fx.pulse_decision(
+            acc, self.thr_ltp, self.thr_ltd, prog.max_pulses_per_step
+        )
+        acc.copy_(new_acc)
+        idx = torch.nonzero((f_ltp + f_ltd).view(-1)).view(-1)
+        sums = torch.stack([n_ltp.sum(), n_ltd.sum(), f_ltp.sum(), f_ltd.sum()])
+        c_ltp, c_ltd, p_ltp, p_ltd = (int(v) for v in sums.tolist())
+        self.crossings[0] += c_ltp
+        self.crossings[1] += c_ltd
+        n_failed = 0
+        if idx.numel():
+            fl = f_ltp.view(-1)[idx]
+            fd = f_ltd.view(-1)[idx]
+            self._fire(idx, fl, fd)
+            counts = self.event_counts[self.phase]
+            counts["write_ltp"] += p_ltp
+            counts["write_ltd"] += p_ltd
+        if self.analog_config.endurance.enabled:
+            n_failed = int(self.failed.sum().item())
+        return LayerStepStats(p_ltp, p_ltd, c_ltp, c_ltd, n_failed)
+
+    def _fire(self, idx: Tensor, fl: Tensor, fd: Tensor) -> None:
+        """Apply pulses to the devices at flat indices ``idx`` and rewrite their weights."""
+        prog = self.analog_config.programming
+        end = self.analog_config.endurance
+        w_flat = self.conductance.view(-1)
+        w_sub = w_flat[idx]
+        p_sub = self.device_params.flatten(1)[:, idx]
+        ref_sub = self.reference.view(-1)[idx]
+        win = self._window_kwargs(idx)
+        ltp_c = self.ltp_pulses.view(-1)
+        ltd_c = self.ltd_pulses.view(-1)
+        stuck = None
+        window: Tensor | float = 1.0
+        if end.enabled:
+            stuck = self.failed.view(-1)[idx]
+            if end.window_loss and self.card.endurance.window_loss_per_decade > 0:
+                cycles = ltp_c[idx] + ltd_c[idx]
+                window = Fx.window_factor(
+                    cycles, self.card.endurance.window_loss_per_decade, end.lifetime_scale
+                ).to(w_sub.dtype)
+        low, high = Fx.state_bounds(
+            ref_sub,
+            g_offset=win["g_offset"],
+            g_gain=win["g_gain"],
+            scale=win["scale"],
+            window=window,
+        )
+        new = Fx.apply_pulses(
+            w_sub,
+            fl,
+            fd,
+            p_sub,
+            a_scale=prog.a_scale,
+            a_asym=prog.a_asym,
+            rsd_ltp=self.rsd_ltp,
+            rsd_ltd=self.rsd_ltd,
+            low=low,
+            high=high,
+            stuck=stuck,
+            generator=self.generator,
+        )
+        w_flat[idx] = new
+        ltp_c.index_add_(0, idx, fl.to(torch.int64))
+        ltd_c.index_add_(0, idx, fd.to(torch.int64))
+        if end.enabled:
+            dead = (ltp_c[idx] + ltd_c[idx]).to(torch.float64) >= self.lifetime.view(-1)[idx]
+            self.failed.view(-1)[idx] = stuck | dead
+        self.weight.data.view(-1)[idx] = Fx.conductance_to_weight(new, ref_sub, self.w_max, **win)
+
+    # ---- forward helpers ----
+    def _noisy_weight(self) -> Tensor:
+        """The weight as read in this forward: ``.weight`` plus read noise when configured."""
+        if self.read_noise > 0:
+            noise = Fx.randn_like_on(self.weight, self.generator) * (self.read_noise * self.w_max)
+            return self.weight + noise
+        return self.weight
+
+    def _count(self, macs: int, dac: int, adc: int) -> None:
+        c = self.event_counts[self.phase]
+        c["read"] += macs
+        c["dac"] += dac
+        c["adc"] += adc
+
+    # ---- reporting ----
+    def energy_per_event(self) -> dict[str, float]:
+        """Energy (J) per write pulse, MAC and conversion of this layer."""
+        return per_event_energy(self.analog_config.energy, self.card)
+
+    def tile_map(self) -> pd.DataFrame:
+        """Which weight lives on which tile, row and column (one row per weight)."""
+        return self.layout.tile_map()
+
+    def tile_counters(self) -> pd.DataFrame:
+        """Per tile: devices, LTP/LTD pulses, failed devices, write energy (J), mean W."""
+        ids = self.layout.tile_ids.view(-1)
+        nt = self.layout.n_tiles
+        ltp = torch.bincount(ids, self.ltp_pulses.view(-1).cpu().double(), nt)
+        ltd = torch.bincount(ids, self.ltd_pulses.view(-1).cpu().double(), nt)
+        failed = torch.bincount(ids, self.failed.view(-1).cpu().double(), nt)
+        dev = torch.bincount(ids, minlength=nt)
+        wsum = torch.bincount(ids, self.conductance.view(-1).cpu().double(), nt)
+        per = self.energy_per_event()
+        df = self.layout.tiles()
+        df["devices"] = dev.numpy()
+        df["ltp_pulses"] = ltp.long().numpy()
+        df["ltd_pulses"] = ltd.long().numpy()
+        df["failed_devices"] = failed.long().numpy()
+        df["write_energy_j"] = ltp.numpy() * per["write_ltp"] + ltd.numpy() * per["write_ltd"]
+        df["mean_conductance"] = (wsum / dev.double()).numpy()
+        return df
+
+    # ---- extra state ----
+    def get_extra_state(self) -> dict[str, Any]:
+        return {
+            "event_counts": {p: dict(c) for p, c in self.event_counts.items()},
+            "generator_state": self.generator.get_state(),
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        counts = _empty_counts()
+        for phase, kinds in state.get("event_counts", {}).items():
+            for kind, v in kinds.items():
+                counts[phase][kind] = int(v)
+        self.event_counts = counts
+        gs = state.get("generator_state")
+        if gs is not None:
+            self.generator.set_state(gs)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh_window_flag()
+
+    def _refresh_window_flag(self) -> None:
+        p = self.device_params
+        self._nominal_window = bool(
+            (p[ROW["g_offset"]] == 0).all() and (p[ROW["g_gain"]] == 1).all()
+        )
+
+    def analog_extra_repr(self) -> str:
+        c = self.analog_config
+        return (
+            f"card={self.card.name}, w_max={self.w_max:.4g}, tiles={self.layout.n_row_tiles}x"
+            f"{self.layout.n_col_tiles} of {c.tile_rows}x{c.tile_cols}, reference={c.reference}"
+        )

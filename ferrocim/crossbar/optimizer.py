@@ -1,0 +1,110 @@
+"""PulseOptimizer: any torch optimizer, with analog weights written by pulses.
+
+Per step: snapshot the programmed analog weights, run the inner optimizer, take
+``delta = new - old`` per analog weight, restore the programmed weight, and hand the delta
+to the layer (:meth:`AnalogModule.program_delta`): accumulate, fire pulses by the threshold
+rule, move the devices, write the programmed weight back into ``.weight``. Float
+parameters (biases, neuron parameters) keep the inner optimizer's update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ferrocim.checks import InputError
+from ferrocim.crossbar.convert import analog_modules
+from ferrocim.crossbar.module import AnalogModule
+
+
+@dataclass
+class StepStats:
+    """Pulses and threshold crossings of one step, per analog layer (python ints).
+
+    The paper's "programming events" are crossings; pulses are what actually fired.
+    """
+
+    ltp_pulses: dict[str, int] = field(default_factory=dict)
+    ltd_pulses: dict[str, int] = field(default_factory=dict)
+    ltp_crossings: dict[str, int] = field(default_factory=dict)
+    ltd_crossings: dict[str, int] = field(default_factory=dict)
+    failed_devices: dict[str, int] = field(default_factory=dict)
+    loss: Any = None
+
+    def total(self) -> dict[str, int]:
+        """Sums over layers: ``ltp_pulses, ltd_pulses, pulses, ltp_crossings,
+        ltd_crossings, crossings, failed_devices``."""
+        t = {
+            "ltp_pulses": sum(self.ltp_pulses.values()),
+            "ltd_pulses": sum(self.ltd_pulses.values()),
+            "ltp_crossings": sum(self.ltp_crossings.values()),
+            "ltd_crossings": sum(self.ltd_crossings.values()),
+            "failed_devices": sum(self.failed_devices.values()),
+        }
+        t["pulses"] = t["ltp_pulses"] + t["ltd_pulses"]
+        t["crossings"] = t["ltp_crossings"] + t["ltd_crossings"]
+        return t
+
+
+class PulseOptimizer:
+    """Wrap ``inner`` (any ``torch.optim.Optimizer`` over ``model``'s parameters).
+
+    Analog layers whose ``.weight`` is not among ``inner``'s parameters are left alone.
+    Learning-rate schedulers attach to ``inner``.
+    """
+
+    def __init__(self, inner: torch.optim.Optimizer, model: nn.Module) -> None:
+        if not isinstance(inner, torch.optim.Optimizer):
+            raise InputError(
+                f"PulseOptimizer: 'inner' must be a torch.optim.Optimizer, got "
+                f"{type(inner).__name__}"
+            )
+        self.inner = inner
+        self.model = model
+        ids = {id(p) for g in inner.param_groups for p in g["params"]}
+        self.layers: dict[str, AnalogModule] = {
+            name: m for name, m in analog_modules(model).items() if id(m.weight) in ids
+        }
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The inner optimizer's parameter groups."""
+        return self.inner.param_groups
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> StepStats:
+        """One optimizer step; returns the pulses and crossings it caused per layer."""
+        snaps = [m.weight.detach().clone() for m in self.layers.values()]
+        if closure is not None:
+            with torch.enable_grad():
+                loss = self.inner.step(closure)
+        else:
+            loss = self.inner.step()
+        stats = StepStats(loss=loss)
+        for (name, m), old in zip(self.layers.items(), snaps, strict=True):
+            w = m.weight.data
+            delta = w - old
+            w.copy_(old)
+            s = m.program_delta(delta)
+            stats.ltp_pulses[name] = s.ltp_pulses
+            stats.ltd_pulses[name] = s.ltd_pulses
+            stats.ltp_crossings[name] = s.ltp_crossings
+            stats.ltd_crossings[name] = s.ltd_crossings
+            stats.failed_devices[name] = s.failed_devices
+        return stats
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear gradients (of all the inner optimizer's parameters)."""
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inner optimizer's state (accumulators live in the layers' buffers)."""
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the inner optimizer's state."""
+        self.inner.load_state_dict(state)
