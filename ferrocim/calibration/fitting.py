@@ -1,0 +1,376 @@
+"""Fits of the step kernel to normalised half-cycles, by three methods.
+
+- ``difference``: fit consecutive steps ``dW_k = W_{k+1} - W_k`` (sign-flipped for LTD)
+  against the state ``W_k`` before the pulse — what the paper does; differencing doubles
+  the read noise and correlates neighbouring points.
+- ``trajectory``: integrate the kernel pulse by pulse from each half-cycle's measured start
+  and fit the predicted states to the measured ones — what the crossbar simulates; it
+  uses every read once.
+- ``paper``: the paper's recipe — one sweep, min-max normalised, consecutive-dW fit with
+  bounds a in [0, 1], alpha and beta in [0.1, 10], start (0.05, 2, 2).
+
+Every result reports R² on the dW metric (``r2_dw``) and on the state trajectory
+(``r2_w``) so the methods can be compared on the same footing; AIC/BIC compare models
+fitted to the same data only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import lmfit
+import numpy as np
+
+from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
+from ferrocim.calibration.models import amplitude_beta_step, make_model
+from ferrocim.checks import InputError
+
+METHODS = ("difference", "trajectory", "paper")
+KINDS = ("ltp", "ltd")
+#: Fewest pulse transitions a fit accepts (per half-cycle for per-sweep fits).
+MIN_STEPS = 6
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One normalised half-cycle: states ``w`` (n+1 values), pulse amplitudes ``v`` (n, V)."""
+
+    kind: str
+    sweep: int
+    source: str
+    w: np.ndarray
+    v: np.ndarray
+    g_min_s: float
+    g_max_s: float
+    first_line: int = 0
+
+    @property
+    def direction(self) -> int:
+        return +1 if self.kind == "ltp" else -1
+
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(state before each pulse, step in the kind's direction)."""
+        return self.w[:-1], self.direction * np.diff(self.w)
+
+
+@dataclass(frozen=True)
+class KernelFit:
+    """One fitted step model with its uncertainties and goodness of fit (dimensionless)."""
+
+    kind: str
+    method: str
+    model: str
+    params: dict[str, float]
+    stderr: dict[str, float | None]
+    correl: dict[str, float]
+    covar_names: tuple[str, ...]
+    covar: np.ndarray | None
+    n_points: int
+    n_varied: int
+    r2: float
+    r2_dw: float
+    r2_w: float
+    rmse_w: float
+    redchi: float
+    aic: float
+    bic: float
+    success: bool
+    errorbars: bool
+    message: str
+    sweep: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def kernel(self) -> tuple[float, float, float]:
+        """(a, alpha, beta)."""
+        return (self.params["a"], self.params["alpha"], self.params["beta"])
+
+    def summary(self) -> dict[str, Any]:
+        """Flat JSON-friendly record (no covariance matrix)."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "method": self.method,
+            "model": self.model,
+            "sweep": self.sweep,
+            "n_points": self.n_points,
+            "n_varied": self.n_varied,
+            "r2": _finite(self.r2),
+            "r2_dw": _finite(self.r2_dw),
+            "r2_w": _finite(self.r2_w),
+            "rmse_w": _finite(self.rmse_w),
+            "redchi": _finite(self.redchi),
+            "aic": _finite(self.aic),
+            "bic": _finite(self.bic),
+            "success": self.success,
+            "errorbars": self.errorbars,
+        }
+        for k, v in self.params.items():
+            out[k] = _finite(v)
+            out[f"{k}_stderr"] = _finite(self.stderr.get(k))
+        out["correl"] = {k: _finite(v) for k, v in self.correl.items()}
+        return out
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+# ---- evaluation ----------------------------------------------------------------------
+def predict_steps(w: np.ndarray, v: np.ndarray, params: dict[str, float], model: str) -> np.ndarray:
+    """Predicted step magnitude at states ``w`` (before the pulse) and amplitudes ``v`` (V).
+
+    States are clipped to [W_LOW, W_HIGH] first, as the crossbar keeps them while
+    programming; this also keeps fractional powers away from 0.
+    """
+    wc = np.clip(w, W_LOW, W_HIGH)
+    if model == "amplitude_beta":
+        return amplitude_beta_step(wc, v, **params)
+    return beta_step(wc, params["a"], params["alpha"], params["beta"])
+
+
+def integrate(
+    segments: list[Segment], params: dict[str, float], model: str = "beta"
+) -> list[np.ndarray]:
+    """States predicted pulse by pulse from each segment's measured start.
+
+    The start and every state are kept inside [W_LOW, W_HIGH] = [0.01, 0.99], the range the
+    crossbar programs in. Returns one array of n+1 states per segment.
+    """
+    if not segments:
+        return []
+    m = len(segments)
+    n = max(len(s.v) for s in segments)
+    v = np.zeros((m, n))
+    for i, s in enumerate(segments):
+        v[i, : len(s.v)] = s.v
+    dirs = np.array([s.direction for s in segments], dtype=float)
+    w = np.clip(np.array([s.w[0] for s in segments], dtype=float), W_LOW, W_HIGH)
+    out = np.empty((m, n + 1))
+    out[:, 0] = w
+    for k in range(n):
+        w = np.clip(w + dirs * predict_steps(w, v[:, k], params, model), W_LOW, W_HIGH)
+        out[:, k + 1] = w
+    return [out[i, : len(s.w)] for i, s in enumerate(segments)]
+
+
+def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
+    ss = float(np.sum((y - np.mean(y)) ** 2))
+    return float(1.0 - np.sum((y - yhat) ** 2) / ss) if ss > 0 else float("nan")
+
+
+def evaluate(
+    segments: list[Segment], params: dict[str, float], model: str = "beta"
+) -> dict[str, float]:
+    """R² on the dW metric and on the trajectory, and the trajectory RMSE."""
+    w_b = np.concatenate([s.steps()[0] for s in segments])
+    dw = np.concatenate([s.steps()[1] for s in segments])
+    v = np.concatenate([s.v for s in segments])
+    r2_dw = _r2(dw, predict_steps(w_b, v, params, model))
+    pred = integrate(segments, params, model)
+    y = np.concatenate([s.w[1:] for s in segments])
+    yhat = np.concatenate([p[1:] for p in pred])
+    return {
+        "r2_dw": r2_dw,
+        "r2_w": _r2(y, yhat),
+        "rmse_w": float(np.sqrt(np.mean((y - yhat) ** 2))),
+    }
+
+
+# ---- fitting -------------------------------------------------------------------------
+def _check_enough(segments: list[Segment], kind: str, what: str) -> None:
+    n = sum(len(s.v) for s in segments)
+    if not segments or n < MIN_STEPS:
+        src = segments[0].source if segments else "<no data>"
+        raise InputError(
+            f"{src}: too few {kind.upper()} pulses to fit ({n} in {what}; need at least "
+            f"{MIN_STEPS})"
+        )
+
+
+def _package(
+    res: lmfit.model.ModelResult | lmfit.minimizer.MinimizerResult,
+    segments: list[Segment],
+    *,
+    kind: str,
+    method: str,
+    model: str,
+    r2: float,
+    sweep: int | None,
+) -> KernelFit:
+    params = {k: float(p.value) for k, p in res.params.items()}
+    stderr = {
+        k: (float(p.stderr) if p.stderr is not None and np.isfinite(p.stderr) else None)
+        for k, p in res.params.items()
+        if p.vary
+    }
+    correl: dict[str, float] = {}
+    names = [k for k, p in res.params.items() if p.vary]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            c = (res.params[a].correl or {}).get(b)
+            if c is not None:
+                correl[f"{a}:{b}"] = float(c)
+    ev = evaluate(segments, params, model)
+    covar = getattr(res, "covar", None)
+    return KernelFit(
+        kind=kind,
+        method=method,
+        model=model,
+        params=params,
+        stderr=stderr,
+        correl=correl,
+        covar_names=tuple(getattr(res, "var_names", names) or names),
+        covar=None if covar is None else np.array(covar, dtype=float),
+        n_points=int(res.ndata),
+        n_varied=int(res.nvarys),
+        r2=r2,
+        r2_dw=ev["r2_dw"],
+        r2_w=ev["r2_w"],
+        rmse_w=ev["rmse_w"],
+        redchi=float(res.redchi),
+        aic=float(res.aic),
+        bic=float(res.bic),
+        success=bool(res.success),
+        errorbars=bool(res.errorbars),
+        message=str(res.message),
+        sweep=sweep,
+    )
+
+
+def fit_difference(
+    segments: list[Segment],
+    kind: str,
+    *,
+    model: str = "beta",
+    method: str = "difference",
+    paper_start: bool = False,
+    sweep: int | None = None,
+) -> KernelFit:
+    """Fit steps against the state before each pulse (pooled over ``segments``).
+
+    ``paper_start=True`` applies the paper's bounds (a in [0, 1]) and start (0.05, 2, 2)
+    instead of ``guess()``.
+    """
+    _check_enough(segments, kind, "the difference fit")
+    w_b = np.concatenate([s.steps()[0] for s in segments])
+    dw = np.concatenate([s.steps()[1] for s in segments])
+    v = np.concatenate([s.v for s in segments])
+    wc = np.clip(w_b, W_LOW, W_HIGH)
+    mdl, fixed = make_model(model, kind)
+    kw: dict[str, Any] = {"w": wc}
+    if model == "amplitude_beta":
+        kw["v"] = v
+        params = mdl.guess(dw, **kw)
+    elif paper_start:
+        params = mdl.make_params(a=0.05, alpha=2.0, beta=2.0)
+        params["a"].set(min=0.0, max=1.0)
+    else:
+        params = mdl.guess(dw, **kw)
+    for k, val in fixed.items():
+        params[k].set(value=val, vary=False)
+    if model == "linear":
+        params["a"].set(value=max(float(np.mean(dw)), 1e-6))
+    res = mdl.fit(dw, params, nan_policy="raise", **kw)
+    return _package(
+        res, segments, kind=kind, method=method, model=model, r2=float(res.rsquared), sweep=sweep
+    )
+
+
+def fit_trajectory(
+    segments: list[Segment],
+    kind: str,
+    *,
+    model: str = "beta",
+    starts: list[dict[str, float]] | None = None,
+    sweep: int | None = None,
+) -> KernelFit:
+    """Fit the pulse-by-pulse integrated kernel to the measured states (pooled).
+
+    The integrated model is not convex in its parameters, so the fit runs from several
+    ``starts`` (default: the model's ``guess()`` and the paper's 0.05, 2, 2) and keeps the
+    one with the lowest chi-square.
+    """
+    _check_enough(segments, kind, "the trajectory fit")
+    mdl, fixed = make_model(model, kind)
+    w_b = np.concatenate([s.steps()[0] for s in segments])
+    dw = np.concatenate([s.steps()[1] for s in segments])
+    kw: dict[str, Any] = {"w": np.clip(w_b, W_LOW, W_HIGH)}
+    if model == "amplitude_beta":
+        kw["v"] = np.concatenate([s.v for s in segments])
+    candidates = [mdl.guess(dw, **kw)]
+    if model != "amplitude_beta":
+        candidates.append(mdl.make_params(a=0.05, alpha=2.0, beta=2.0))
+    for st in starts or []:
+        p = mdl.make_params(**{k: v for k, v in st.items() if k in mdl.param_names})
+        candidates.insert(0, p)
+    y = np.concatenate([s.w[1:] for s in segments])
+
+    def residual(p: lmfit.Parameters) -> np.ndarray:
+        vals = {k: float(x.value) for k, x in p.items()}
+        pred = integrate(segments, vals, model)
+        return np.concatenate([q[1:] for q in pred]) - y
+
+    best = None
+    for params in candidates:
+        for k, val in fixed.items():
+            params[k].set(value=val, vary=False)
+        try:
+            res = lmfit.minimize(residual, params, method="leastsq", nan_policy="raise")
+        except ValueError:  # NaN from an extreme start: try the next one
+            continue
+        if best is None or res.chisqr < best.chisqr:
+            best = res
+    if best is None:
+        raise InputError(
+            f"{segments[0].source}: the {kind.upper()} trajectory fit did not converge from "
+            "any start (the model produced NaN)"
+        )
+    ss = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(best.residual**2)) / ss if ss > 0 else float("nan")
+    return _package(best, segments, kind=kind, method="trajectory", model=model, r2=r2, sweep=sweep)
+
+
+def fit_paper(segment: Segment) -> KernelFit:
+    """The paper's recipe on one half-cycle (normalised over its own sweep)."""
+    return fit_difference(
+        [segment], segment.kind, method="paper", paper_start=True, sweep=segment.sweep
+    )
+
+
+def fit_method(
+    segments: list[Segment], kind: str, method: str, *, model: str = "beta"
+) -> KernelFit:
+    """Pooled fit by ``method`` ('difference', 'trajectory'); 'paper' uses the first sweep."""
+    if method == "difference":
+        return fit_difference(segments, kind, model=model)
+    if method == "trajectory":
+        try:
+            starts = [fit_difference(segments, kind, model=model).params]
+        except InputError:
+            raise
+        except ValueError:  # a failed start only costs one start
+            starts = []
+        return fit_trajectory(segments, kind, model=model, starts=starts)
+    if method == "paper":
+        return fit_paper(segments[0])
+    raise InputError(f"Invalid value for 'method': got {method!r}; allowed {METHODS}")
+
+
+def compare_models(segments: list[Segment], kind: str) -> dict[str, KernelFit]:
+    """Beta vs linear vs soft-bounds vs amplitude-aware, all on the same dW data."""
+    out: dict[str, KernelFit] = {}
+    for name in ("beta", "linear", "soft_bounds", "amplitude_beta"):
+        out[name] = fit_difference(segments, kind, model=name)
+    return out
+
+
+def akaike_weights(fits: dict[str, KernelFit]) -> dict[str, float]:
+    """exp(-ΔAIC/2) normalised: the relative support of each model on the same data."""
+    aic = {k: f.aic for k, f in fits.items() if math.isfinite(f.aic)}
+    if not aic:
+        return {}
+    best = min(aic.values())
+    raw = {k: math.exp(-(v - best) / 2) for k, v in aic.items()}
+    tot = sum(raw.values())
+    return {k: v / tot for k, v in raw.items()}

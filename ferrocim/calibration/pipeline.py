@@ -1,0 +1,237 @@
+"""``calibrate(paths, out_dir, options)``: files or folders → device cards, tables, plots, report.
+
+Files are grouped by device id and pulse width (the kernel depends on both); each group
+becomes one card ``<out>/cards/<name>.json`` where ``name`` is the device id, suffixed with
+the pulse width when the batch holds one device at several widths. A bad file or device is
+recorded in :attr:`CalibrationResult.failures` and the rest still finish.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ferrocim.atomic import atomic_open, write_text
+from ferrocim.calibration.device import (
+    CalibrationOptions,
+    DutCalibration,
+    calibrate_device,
+    width_tag,
+)
+from ferrocim.calibration.readers import NotPulseData, discover, read_measurement
+from ferrocim.calibration.sequence import PulseSequence
+from ferrocim.calibration.variability import relative_spread
+from ferrocim.checks import FerrocimError, InputError
+
+
+@dataclass
+class CalibrationResult:
+    """What a calibration run produced and what went wrong."""
+
+    out_dir: Path
+    duts: list[DutCalibration] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (file or device, message)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    warnings: list[str] = field(default_factory=list)
+    d2d: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweep_table_path: Path | None = None
+    report_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no file or device failed."""
+        return not self.failures
+
+    @property
+    def card_paths(self) -> list[Path]:
+        return [d.card_path for d in self.duts if d.card_path is not None]
+
+    def best(self) -> DutCalibration:
+        """The device whose card fits best (highest mean trajectory R² of LTP and LTD)."""
+        if not self.duts:
+            raise InputError(f"no device was calibrated into {self.out_dir}")
+        return max(
+            self.duts,
+            key=lambda d: np.nanmean([d.fit("ltp").r2_w, d.fit("ltd").r2_w]),
+        )
+
+
+def _group_name(device: str, width: float | None, several: bool) -> str:
+    return f"{device}_{width_tag(width)}" if several else device
+
+
+def sweep_table(duts: list[DutCalibration]) -> pd.DataFrame:
+    """One row per device × sweep × kind × method with parameters and fit quality."""
+    rows = []
+    for d in duts:
+        for kind in ("ltp", "ltd"):
+            fits = [("paper", f) for f in d.paper[kind]]
+            if d.card.fit["method"] != "paper":
+                fits += [(d.card.fit["method"], f) for f in d.per_sweep[kind]]
+            for method, f in fits:
+                row = {"dut": d.name, "kind": kind, "method": method, "sweep": f.sweep}
+                row.update({k: v for k, v in f.summary().items() if k not in ("correl", "sweep")})
+                seg = next(s for s in d.segments if s.kind == kind and s.sweep == f.sweep)
+                row.update(
+                    {
+                        "source": Path(seg.source).name,
+                        "first_line": seg.first_line,
+                        "g_min_s": seg.g_min_s,
+                        "g_max_s": seg.g_max_s,
+                    }
+                )
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def device_to_device(duts: list[DutCalibration]) -> pd.DataFrame:
+    """Relative s.d. across devices measured at the same pulse width (needs ≥ 2 devices)."""
+    rows = []
+    by_width: dict[str, list[DutCalibration]] = defaultdict(list)
+    for d in duts:
+        by_width[width_tag(d.pulse_width_s)].append(d)
+    for tag, group in by_width.items():
+        if len(group) < 2:
+            continue
+        row: dict[str, object] = {"pulse_width": tag, "n_devices": len(group)}
+        for kind in ("ltp", "ltd"):
+            for p in ("a", "alpha", "beta"):
+                row[f"{p}_{kind}_dtod"] = relative_spread(
+                    [getattr(getattr(d.card, kind), p) for d in group]
+                )
+        row["g_min_dtod"] = relative_spread([d.card.g_min_s for d in group])
+        row["g_max_dtod"] = relative_spread([d.card.g_max_s for d in group])
+        row["devices"] = ", ".join(d.name for d in group)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _apply_d2d(d: DutCalibration, row: pd.Series) -> None:
+    def mean2(p: str) -> float:
+        vals = [row[f"{p}_ltp_dtod"], row[f"{p}_ltd_dtod"]]
+        vals = [v for v in vals if v is not None and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else 0.0
+
+    var = d.card.variability.model_copy(
+        update={
+            "a_dtod": mean2("a"),
+            "alpha_dtod": mean2("alpha"),
+            "beta_dtod": mean2("beta"),
+            "g_min_dtod": float(row["g_min_dtod"] or 0.0),
+            "g_max_dtod": float(row["g_max_dtod"] or 0.0),
+        }
+    )
+    fit = dict(d.card.fit)
+    fit["d2d"] = {
+        k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+        for k, v in row.to_dict().items()
+    }
+    d.card = d.card.model_copy(update={"variability": var, "fit": fit})
+
+
+def calibrate(
+    paths: list[str | os.PathLike[str]] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: CalibrationOptions | None = None,
+) -> CalibrationResult:
+    """Calibrate every device found under ``paths``; write cards, table, plots and report.
+
+    Outputs under ``out_dir``: ``cards/<dut>.json``, ``sweeps.csv`` (per-sweep parameters),
+    ``plots/<dut>.png``, ``calibration.html``, ``d2d.csv`` (when ≥ 2 devices share a pulse
+    width) and ``log.txt`` (warnings, skipped and failed inputs).
+    """
+    from tqdm.auto import tqdm
+
+    options = options or CalibrationOptions()
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    out = Path(out_dir)
+    result = CalibrationResult(out_dir=out)
+    rng = np.random.default_rng(options.seed)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = discover(list(paths), format=options.format, mapping=options.mapping)
+        seqs: list[PulseSequence] = []
+        for f in tqdm(found, desc="reading", unit="file", disable=not options.progress):
+            if f.error:
+                result.failures.append((str(f.path), f.error))
+                continue
+            if f.skip_reason:
+                result.skipped.append((str(f.path), f.skip_reason))
+                continue
+            try:
+                seqs.append(
+                    read_measurement(
+                        f.path,
+                        format=f.format or "auto",
+                        mapping=options.mapping,
+                        read_column=options.read_column,
+                    )
+                )
+            except NotPulseData as exc:
+                result.skipped.append((str(f.path), str(exc)))
+            except FerrocimError as exc:
+                result.failures.append((str(f.path), str(exc)))
+        groups: dict[tuple[str, float | None], list[PulseSequence]] = defaultdict(list)
+        for s in seqs:
+            dev = s.meta.device_id or Path(s.meta.source).stem
+            w = s.meta.pulse_width_s
+            groups[(dev, None if w is None or not np.isfinite(w) else float(w))].append(s)
+        n_widths: dict[str, int] = defaultdict(int)
+        for dev, _ in groups:
+            n_widths[dev] += 1
+        for (dev, width), group in tqdm(
+            sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0.0)),
+            desc="calibrating",
+            unit="device",
+            disable=not options.progress,
+        ):
+            name = _group_name(dev, width, n_widths[dev] > 1)
+            try:
+                result.duts.append(calibrate_device(group, name, options, rng=rng))
+            except FerrocimError as exc:
+                result.failures.append((name, str(exc)))
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                result.failures.append((name, f"{name}: fit failed: {exc}"))
+    result.warnings = [str(w.message) for w in caught]
+
+    result.d2d = device_to_device(result.duts)
+    for _, row in result.d2d.iterrows():
+        members = set(str(row["devices"]).split(", "))
+        for d in result.duts:
+            if d.name in members:
+                _apply_d2d(d, row)
+    _write_outputs(result, options)
+    return result
+
+
+def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> None:
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    for d in result.duts:
+        d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
+    table = sweep_table(result.duts)
+    with atomic_open(out / "sweeps.csv", "w", newline="") as fh:
+        table.to_csv(fh, index=False)
+    result.sweep_table_path = out / "sweeps.csv"
+    if not result.d2d.empty:
+        with atomic_open(out / "d2d.csv", "w", newline="") as fh:
+            result.d2d.to_csv(fh, index=False)
+    log = ["# ferrocim calibration log", f"options: {options.to_dict()}", ""]
+    log += [f"FAILED {src}: {msg}" for src, msg in result.failures]
+    log += [f"skipped {src}: {why}" for src, why in result.skipped]
+    log += [f"warning: {w}" for w in result.warnings]
+    write_text(out / "log.txt", "\n".join(log) + "\n")
+    from ferrocim.reports.calibration import write_calibration_report
+
+    result.report_path = write_calibration_report(result, out, plots=options.plots)
+
+
+__all__ = ["CalibrationOptions", "CalibrationResult", "calibrate"]

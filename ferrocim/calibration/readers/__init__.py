@@ -1,0 +1,159 @@
+"""Measurement readers: detect a file's format from its content and read it.
+
+Every reader returns the same :class:`~ferrocim.calibration.sequence.PulseSequence`.
+Formats: ``b1500`` (Keysight B1500 WGFMU pulsed amplitude sweeps), ``b2912b`` (Keysight
+B2912B exports), ``csv`` (any CSV/TSV with a :class:`ColumnMapping`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferrocim.calibration.readers import b1500, b2912b, table
+from ferrocim.calibration.readers._common import NotPulseData, read_lines
+from ferrocim.calibration.readers.b1500 import read_b1500
+from ferrocim.calibration.readers.b2912b import read_b2912b
+from ferrocim.calibration.readers.table import ColumnMapping, read_table
+from ferrocim.calibration.sequence import PulseSequence
+from ferrocim.checks import InputError, check_option
+
+FORMATS = ("auto", "b1500", "b2912b", "csv")
+_SUFFIXES = {".csv", ".tsv", ".txt", ".dat"}
+
+__all__ = [
+    "FORMATS",
+    "ColumnMapping",
+    "DiscoveredFile",
+    "NotPulseData",
+    "detect_format",
+    "discover",
+    "read_b1500",
+    "read_b2912b",
+    "read_measurement",
+    "read_table",
+]
+
+
+def detect_format(path: str | os.PathLike[str]) -> str | None:
+    """``'b1500'``, ``'b2912b'`` or ``None`` (unknown), judged from the file's content."""
+    lines = read_lines(path)
+    if b1500.sniff(lines):
+        return b1500.FORMAT
+    if b2912b.sniff(lines):
+        return b2912b.FORMAT
+    return None
+
+
+def read_measurement(
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    mapping: ColumnMapping | None = None,
+    read_column: str = "R_low",
+) -> PulseSequence:
+    """Read one file into a :class:`PulseSequence`.
+
+    ``format='auto'`` detects B1500 / B2912B from the content and falls back to the generic
+    table reader when a ``mapping`` is given. ``read_column`` applies to B1500 files.
+    """
+    check_option("format", format, FORMATS)
+    fmt = format
+    if fmt == "auto":
+        fmt = detect_format(path) or ("csv" if mapping is not None else "")
+        if not fmt:
+            raise InputError(
+                f"{path}: format not recognised (neither a B1500 nor a B2912B export); for "
+                "a generic CSV/TSV give a column mapping (--columns or --mapping)"
+            )
+    if fmt == "b1500":
+        return read_b1500(path, read_column=read_column)
+    if fmt == "b2912b":
+        return read_b2912b(path)
+    if mapping is None:
+        raise InputError(f"{path}: format 'csv' needs a column mapping (--columns or --mapping)")
+    return read_table(path, mapping)
+
+
+@dataclass(frozen=True)
+class DiscoveredFile:
+    """A file found under the input paths, with the format it will be read as or why not."""
+
+    path: Path
+    format: str | None
+    skip_reason: str | None = None
+    error: str | None = None
+
+
+def discover(
+    paths: list[str | os.PathLike[str]],
+    *,
+    format: str = "auto",
+    mapping: ColumnMapping | None = None,
+) -> list[DiscoveredFile]:
+    """Expand files and folders (recursively) into the files to read, in sorted order.
+
+    Inside folders, files that are not recognisable measurements are skipped (with the
+    reason), DC I-V files are skipped, and a B1500 ``_N[...(ALL)]`` aggregate is skipped
+    when its per-repetition files are also present (it repeats their rows). Files named
+    explicitly are always read (and fail loudly when unreadable).
+    """
+    check_option("format", format, FORMATS)
+    found: list[tuple[Path, bool]] = []  # (path, named explicitly)
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found += [
+                (f, False)
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in _SUFFIXES
+            ]
+        elif p.exists():
+            found.append((p, True))
+        else:
+            raise InputError(f"Input path {p} does not exist")
+    out: list[DiscoveredFile] = []
+    per_count_dirs: set[tuple[Path, str]] = set()
+    aggregates: list[tuple[int, Path]] = []
+    for f, explicit in found:
+        try:
+            lines = read_lines(f)
+        except InputError as exc:
+            # an empty or unreadable file is an error to report (named or found)
+            out.append(DiscoveredFile(f, None, error=str(exc)))
+            continue
+        fmt = format
+        if format == "auto":
+            if b1500.sniff(lines):
+                fmt = b1500.FORMAT
+            elif b2912b.sniff(lines):
+                fmt = b2912b.FORMAT
+            elif mapping is not None:
+                fmt = table.FORMAT
+            elif explicit:
+                fmt = "auto"  # let read_measurement raise the clear message
+            else:
+                out.append(DiscoveredFile(f, None, "skipped: not a recognised measurement"))
+                continue
+        if fmt == b1500.FORMAT:
+            head, _, _ = b1500._header(lines, str(f))
+            title = head.get("Setup title", "")
+            if title.startswith(b1500.IV_SETUP):
+                out.append(DiscoveredFile(f, fmt, "skipped: DC I-V sweep, not a pulse train"))
+                continue
+            if "N" in head and "Count" not in head and not explicit:
+                aggregates.append((len(out), f))
+            elif "Count" in head:
+                per_count_dirs.add((f.parent, head.get("Device ID", "")))
+            # the aggregate's decision needs all siblings: keep its slot, decide below
+            out.append(DiscoveredFile(f, fmt, None))
+            continue
+        out.append(DiscoveredFile(f, fmt, None))
+    for i, f in aggregates:
+        head, _, _ = b1500._header(read_lines(f), str(f))
+        if (f.parent, head.get("Device ID", "")) in per_count_dirs:
+            out[i] = DiscoveredFile(
+                f, b1500.FORMAT, "skipped: aggregate of the per-repetition files beside it"
+            )
+    return out

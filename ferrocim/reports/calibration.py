@@ -1,0 +1,298 @@
+"""The calibration report: one section per device card plus an overview of all devices.
+
+:func:`add_calibration_section` needs only a :class:`DeviceCard` (its ``fit`` record holds
+the quality numbers), so a training-run report can reuse it for the card it ran on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferrocim.calibration.card import DeviceCard
+from ferrocim.reports.html import Report
+
+_POLARITY = {1: "positive", -1: "negative"}
+
+
+def _fmt(x: Any, err: Any = None) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    s = f"{x:.4g}"
+    return f"{s} ± {err:.2g}" if isinstance(err, float) and math.isfinite(err) else s
+
+
+def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
+    """Kernel parameters ± 1-sigma errors of a card."""
+    rows = []
+    for kind in ("ltp", "ltd"):
+        k = getattr(card, kind)
+        rows.append(
+            {
+                "kind": kind.upper(),
+                "A": _fmt(k.a, k.a_stderr),
+                "alpha": _fmt(k.alpha, k.alpha_stderr),
+                "beta": _fmt(k.beta, k.beta_stderr),
+                "rsd_c2c": _fmt(getattr(card.variability, f"rsd_c2c_{kind}")),
+                "R² dW": _fmt((card.fit.get("r2_dw") or {}).get(kind)),
+                "R² trajectory": _fmt((card.fit.get("r2_w") or {}).get(kind)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def model_comparison_table(card: DeviceCard) -> pd.DataFrame | None:
+    """ΔAIC, Akaike weight and R² of each step model (same dW data), per kind."""
+    comp = card.fit.get("model_comparison")
+    if not comp:
+        return None
+    rows = []
+    for kind, rec in comp.items():
+        for model, m in rec["models"].items():
+            rows.append(
+                {
+                    "kind": kind.upper(),
+                    "model": model,
+                    "params": m["n_varied"],
+                    "ΔAIC": _fmt(m["delta_aic"]),
+                    "Akaike weight": _fmt(m["akaike_weight"]),
+                    "R² dW": _fmt(m["r2_dw"]),
+                    "R² trajectory": _fmt(m["r2_w"]),
+                    "best": "yes" if model == rec["best"] else "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def method_table(card: DeviceCard) -> pd.DataFrame | None:
+    """Fit quality of each method on both metrics (pooled fits; paper = median per sweep)."""
+    pooled = card.fit.get("pooled")
+    if not pooled:
+        return None
+    rows = []
+    for method, by_kind in pooled.items():
+        for kind, f in by_kind.items():
+            r2dw = f["r2_dw"]
+            if method == "paper":
+                r2dw = card.fit["paper_recipe"][kind]["median_r2_dw"]
+            rows.append(
+                {
+                    "method": method,
+                    "kind": kind.upper(),
+                    "A": _fmt(f["a"], f.get("a_stderr")),
+                    "alpha": _fmt(f["alpha"], f.get("alpha_stderr")),
+                    "beta": _fmt(f["beta"], f.get("beta_stderr")),
+                    "R² dW": _fmt(r2dw),
+                    "R² trajectory": _fmt(f["r2_w"]),
+                    "RMSE W": _fmt(f["rmse_w"]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def add_calibration_section(
+    report: Report,
+    card: DeviceCard,
+    *,
+    section: str | None = None,
+    figure: Any = None,
+) -> None:
+    """Add one card's calibration (parameters, window, variability, fit quality) to ``report``.
+
+    ``figure`` (a matplotlib figure or PNG bytes) is added when given. Works for presets
+    too (then only the parameters are known).
+    """
+    sec = section or f"Device {card.name}"
+    w_star = _fmt(card.symmetry_point, card.symmetry_point_stderr)
+    lines = [
+        f"{card.description}",
+        f"Conductance window {card.g_min_s:.4g} S – {card.g_max_s:.4g} S; symmetry point "
+        f"W* = {w_star}; pulse width {card.pulse.width_s:.3g} s; LTP polarity "
+        f"{_POLARITY.get(card.pulse.ltp_polarity, 'unknown')}.",
+    ]
+    fit = card.fit
+    if fit:
+        lines.append(
+            f"Card parameters from the {fit.get('method')} fit with {fit.get('normalise')} "
+            f"normalisation over {fit.get('n_sweeps')} sweep(s)."
+        )
+        better = fit.get("better_method", {})
+        for kind, b in better.items():
+            lines.append(
+                f"{kind.upper()}: on the dW metric the {b['on_dw_metric']} fit is better; on the "
+                f"conductance trajectory the {b['on_trajectory_metric']} fit is better."
+            )
+        for kind, rec in (fit.get("model_comparison") or {}).items():
+            verdict = "beats" if rec["amplitude_aware_beats_identical_pulse"] else "does not beat"
+            lines.append(
+                f"{kind.upper()}: lowest AIC for the {rec['best']} model; the amplitude-aware "
+                f"kernel {verdict} the identical-pulse Beta kernel."
+            )
+    var = card.variability
+    lines.append(
+        f"Variability: rsd_c2c LTP {var.rsd_c2c_ltp:.3g}, LTD {var.rsd_c2c_ltd:.3g}; "
+        f"d2d A {var.a_dtod:.3g}, alpha {var.alpha_dtod:.3g}, beta {var.beta_dtod:.3g}; "
+        f"window drift per sweep {_fmt(var.window_drift_per_cycle)}."
+    )
+    report.add_text("Summary", "\n\n".join(lines), section=sec)
+    report.add_table("Kernel parameters", card_parameter_table(card), section=sec)
+    mt = method_table(card)
+    if mt is not None:
+        report.add_table(
+            "Methods",
+            mt,
+            section=sec,
+            caption="R² dW: consecutive-step metric (paper: median over sweeps); "
+            "R² trajectory: states integrated pulse by pulse from each sweep's start.",
+        )
+    ct = model_comparison_table(card)
+    if ct is not None:
+        report.add_table("Model comparison (AIC)", ct, section=sec)
+    if figure is not None:
+        report.add_figure(f"Fits of {card.name}", figure, section=sec, png_name=f"{card.name}.png")
+
+
+def overview_table(result: Any) -> pd.DataFrame:
+    """One row per calibrated device."""
+    rows = []
+    for d in result.duts:
+        c = d.card
+        f = c.fit
+        rows.append(
+            {
+                "device": d.name,
+                "files": len(d.files),
+                "sweeps": f["n_sweeps"],
+                "width (s)": c.pulse.width_s,
+                "Gmin (S)": c.g_min_s,
+                "Gmax (S)": c.g_max_s,
+                "A LTP": c.ltp.a,
+                "α LTP": c.ltp.alpha,
+                "β LTP": c.ltp.beta,
+                "A LTD": c.ltd.a,
+                "α LTD": c.ltd.alpha,
+                "β LTD": c.ltd.beta,
+                "W*": _fmt(c.symmetry_point, c.symmetry_point_stderr),
+                "R² traj LTP": f["r2_w"]["ltp"],
+                "R² traj LTD": f["r2_w"]["ltd"],
+                "paper R² dW LTP": f["paper_recipe"]["ltp"]["median_r2_dw"],
+                "paper R² dW LTD": f["paper_recipe"]["ltd"]["median_r2_dw"],
+                "best model LTP": f["model_comparison"]["ltp"]["best"],
+                "best model LTD": f["model_comparison"]["ltd"]["best"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def r2_summary(result: Any) -> pd.DataFrame:
+    """Median R² over all half-cycles of all devices, per method, dW and trajectory metric.
+
+    ``paper``: the paper's recipe per sweep; ``difference``/``trajectory``: the pooled fit of
+    each device evaluated on each of its half-cycles; ``amplitude-aware``: pooled
+    amplitude-aware kernel, same evaluation.
+    """
+    from ferrocim.calibration.fitting import evaluate
+
+    acc: dict[tuple[str, str, str], list[float]] = {}
+    for d in result.duts:
+        for kind in ("ltp", "ltd"):
+            segs = [s for s in d.segments if s.kind == kind]
+            for f in d.paper[kind]:
+                acc.setdefault(("paper (per sweep)", kind, "dw"), []).append(f.r2_dw)
+                acc.setdefault(("paper (per sweep)", kind, "w"), []).append(f.r2_w)
+            fits = {
+                "difference (pooled)": d.pooled["difference"][kind],
+                "trajectory (pooled)": d.pooled["trajectory"][kind],
+                "amplitude-aware (pooled)": d.comparison[kind]["amplitude_beta"],
+            }
+            for name, fit in fits.items():
+                for s in segs:
+                    ev = evaluate([s], fit.params, fit.model)
+                    acc.setdefault((name, kind, "dw"), []).append(ev["r2_dw"])
+                    acc.setdefault((name, kind, "w"), []).append(ev["r2_w"])
+    rows = []
+    for name in dict.fromkeys(k[0] for k in acc):
+        row: dict[str, Any] = {"method": name}
+        for kind in ("ltp", "ltd"):
+            for metric in ("dw", "w"):
+                vals = [v for v in acc.get((name, kind, metric), []) if np.isfinite(v)]
+                row[f"{kind}_{metric}"] = float(np.median(vals)) if vals else None
+        row["n_half_cycles"] = len(acc.get((name, "ltp", "dw"), [])) + len(
+            acc.get((name, "ltd", "dw"), [])
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report, dict[str, Any]]:
+    """The report of a :class:`~ferrocim.calibration.pipeline.CalibrationResult`.
+
+    Returns the report and the per-device figures' PNG bytes (name → PNG).
+    """
+    from ferrocim.reports.calibration_plots import plot_device, plot_r2_overview
+    from ferrocim.reports.html import figure_to_png
+
+    rep = Report(
+        title="ferrocim calibration",
+        subtitle=f"{len(result.duts)} device(s) calibrated, {len(result.failures)} failure(s)",
+    )
+    if result.duts:
+        rep.add_table("Devices", overview_table(result), section="Overview")
+        summ = r2_summary(result)
+        rep.add_table(
+            "Median R² over half-cycles",
+            summ,
+            section="Overview",
+            caption="dW: consecutive-step metric; w: trajectory metric. The paper reports "
+            "R² 0.98 (LTP) / 0.92 (LTD) for its own FTJ with its recipe.",
+        )
+        if plots:
+            rows = [
+                {"method": r["method"], "ltp": r["ltp_dw"], "ltd": r["ltd_dw"]}
+                for r in summ.to_dict(orient="records")
+            ]
+            rep.add_figure("Median R² (dW metric)", plot_r2_overview(rows), section="Overview")
+    if not result.d2d.empty:
+        rep.add_table("Device-to-device spread", result.d2d, section="Overview")
+    if result.failures:
+        rep.add_table(
+            "Failures",
+            pd.DataFrame(result.failures, columns=["input", "message"]),
+            section="Overview",
+        )
+    if result.skipped:
+        rep.add_table(
+            "Skipped files",
+            pd.DataFrame(
+                [(Path(p).name, why) for p, why in result.skipped], columns=["file", "reason"]
+            ),
+            section="Overview",
+        )
+    if result.warnings:
+        rep.add_text("Warnings", "\n\n".join(result.warnings), section="Overview")
+    pngs: dict[str, Any] = {}
+    for d in result.duts:
+        fig = None
+        if plots:
+            pngs[d.name] = figure_to_png(plot_device(d))
+            fig = pngs[d.name]
+        add_calibration_section(rep, d.card, figure=fig)
+    return rep, pngs
+
+
+def write_calibration_report(
+    result: Any, out_dir: str | os.PathLike[str], *, plots: bool = True
+) -> Path:
+    """Write ``calibration.html`` and ``plots/<device>.png`` under ``out_dir``."""
+    from ferrocim.atomic import write_bytes
+
+    out = Path(out_dir)
+    rep, pngs = build_calibration_report(result, plots=plots)
+    for name, png in pngs.items():
+        write_bytes(out / "plots" / f"{name}.png", png)
+    return rep.save(out / "calibration.html")

@@ -1,0 +1,89 @@
+"""Matplotlib figures of a calibration (plotting only; rendering lives in reports.calibration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
+
+_COLORS = {"ltp": "tab:blue", "ltd": "tab:red"}
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=size, constrained_layout=True)
+
+
+def plot_device(dut: Any) -> Any:
+    """Four panels for one calibrated device (a ``DutCalibration``).
+
+    (a) normalised conductance vs pulse number, measured and the card method's integrated
+    trajectory; (b) step dW vs state W with the difference- and trajectory-fitted kernels;
+    (c) trajectory residuals; (d) Gmin/Gmax (S) per sweep.
+    """
+    from ferrocim.calibration.fitting import integrate
+
+    fig, ax = _figure(2, 2, (11, 7.5))
+    method = dut.card.fit["method"]
+    x0 = 0
+    for seg in dut.segments:
+        fit = dut.pooled[method][seg.kind]
+        p = integrate([seg], fit.params, fit.model)[0]
+        n = np.arange(x0, x0 + len(seg.w))
+        ax[0, 0].plot(n, seg.w, ".", ms=3, color=_COLORS[seg.kind])
+        ax[0, 0].plot(n, p, "-", lw=1.2, color="k")
+        ax[1, 0].plot(n[1:], seg.w[1:] - p[1:], ".", ms=3, color=_COLORS[seg.kind])
+        x0 += len(seg.w)
+    ax[0, 0].set(
+        xlabel="pulse number",
+        ylabel="W (normalised G)",
+        title=f"{dut.name}: measured (dots) and {method} fit (line)",
+    )
+    ax[1, 0].axhline(0, color="k", lw=0.8)
+    ax[1, 0].set(xlabel="pulse number", ylabel="W measured - W fitted", title="residuals")
+
+    wg = np.linspace(W_LOW, W_HIGH, 200)
+    for kind in ("ltp", "ltd"):
+        segs = [s for s in dut.segments if s.kind == kind]
+        w = np.concatenate([s.steps()[0] for s in segs])
+        dw = np.concatenate([s.steps()[1] for s in segs])
+        ax[0, 1].plot(
+            w, dw, ".", ms=3, alpha=0.5, color=_COLORS[kind], label=f"{kind.upper()} data"
+        )
+        for m, ls in (("difference", "--"), ("trajectory", "-")):
+            f = dut.pooled[m][kind]
+            ax[0, 1].plot(
+                wg,
+                beta_step(wg, *f.kernel()),
+                ls,
+                color=_COLORS[kind],
+                label=f"{kind.upper()} {m} (R²dW {f.r2_dw:.2f})",
+            )
+    ax[0, 1].set(xlabel="W before the pulse", ylabel="|dW| per pulse", title="step kernel")
+    ax[0, 1].legend(fontsize=7)
+
+    wt = dut.windows
+    ax[1, 1].semilogy(wt["sweep"], wt["g_max_s"], "o-", label="Gmax")
+    ax[1, 1].semilogy(wt["sweep"], wt["g_min_s"], "s-", label="Gmin")
+    ax[1, 1].set(xlabel="sweep", ylabel="conductance (S)", title="window per sweep")
+    ax[1, 1].legend(fontsize=8)
+    return fig
+
+
+def plot_r2_overview(rows: list[dict[str, Any]]) -> Any:
+    """Median R² on the dW metric per method and kind, over all devices."""
+    fig, ax = _figure(1, 1, (7, 3.5))
+    methods = [r["method"] for r in rows]
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["ltp"] or 0 for r in rows], 0.4, label="LTP", color=_COLORS["ltp"])
+    ax.bar(x + 0.2, [r["ltd"] or 0 for r in rows], 0.4, label="LTD", color=_COLORS["ltd"])
+    ax.set_xticks(x, methods, rotation=15)
+    ax.set(ylabel="median R² (dW metric)", ylim=(min(0, ax.get_ylim()[0]), 1))
+    ax.legend()
+    return fig
