@@ -1,0 +1,307 @@
+"""Pure CUBA-LIF neuron maths: surrogate spike, one step, and a scan over time.
+
+Everything here is a plain function of tensors (Norse style): ``(input, state, params) ->
+(output, new_state)``. Modules in :mod:`ferrocim.snn.modules` only bind parameters.
+
+Units. Time is counted in *time steps* (one step = one EEG sample = 1/160 s for the
+network of the paper); the decays ``beta`` (synaptic current) and ``gamma`` (membrane
+voltage) are dimensionless factors per step in (0, 1]. Currents, voltages and thresholds
+are in the model's own dimensionless units (the threshold is 0.1 of them).
+
+The neuron (one step, ``s`` the spike of the previous step)::
+
+    c = beta * c + I
+    v = gamma * v * (1 - s) + c
+    s = H(v - threshold)            # spike when v > threshold (strictly)
+
+Surrogate gradient: rectangular, ``width`` wide around the threshold, with height
+``1 / width`` (unit area — the "rectangular" h(u) of Wu et al., STBP, 2018):
+``ds/dv = 1/width if |v - threshold| < width/2 else 0``. Gradients flow through the
+reset term ``(1 - s)`` and, for the adaptive neuron, through the threshold too (nothing
+is detached), so the step-by-step loop and the time-parallel path are the same maths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "AdaptiveLIFState",
+    "LIFParameters",
+    "LIFState",
+    "ThresholdAdaptation",
+    "adaptive_lif_step",
+    "cuba_lif_scan",
+    "cuba_lif_step",
+    "init_adaptive_state",
+    "init_state",
+    "spike_fn",
+]
+
+
+class LIFParameters(NamedTuple):
+    """Parameters of a population of CUBA-LIF neurons.
+
+    beta: synaptic-current decay per time step (dimensionless, broadcastable to the
+        neuron shape). gamma: membrane-voltage decay per time step (dimensionless).
+    threshold: firing threshold (model voltage units). surrogate_width: full width of the
+        rectangular surrogate window around the threshold (same units as the voltage).
+    """
+
+    beta: Tensor
+    gamma: Tensor
+    threshold: float = 0.1
+    surrogate_width: float = 0.3
+
+
+class ThresholdAdaptation(NamedTuple):
+    """Adaptive threshold rule of r1 (all in model voltage units, dimensionless factors).
+
+    After each step: ``th = s * (th + increment) + (1 - s) * max(decay * th, base)``.
+    The initial threshold is :attr:`LIFParameters.threshold`.
+    """
+
+    increment: float = 0.01
+    decay: float = 0.1
+    base: float = 0.01
+
+
+DEFAULT_ADAPTATION = ThresholdAdaptation()
+"""r1's rule of the paper: increment 0.01, decay 0.1, base 0.01."""
+
+
+class LIFState(NamedTuple):
+    """Feed-forward CUBA-LIF state: current ``c``, voltage ``v``, previous spike ``s`` (0/1)."""
+
+    c: Tensor
+    v: Tensor
+    s: Tensor
+
+
+class AdaptiveLIFState(NamedTuple):
+    """CUBA-LIF state with an adaptive threshold ``th`` (the one the next spike test uses)."""
+
+    c: Tensor
+    v: Tensor
+    s: Tensor
+    th: Tensor
+
+
+def init_state(like: Tensor) -> LIFState:
+    """All-zero state shaped like one step of input ``like`` (states start at zero)."""
+    z = torch.zeros_like(like)
+    return LIFState(z, z, z)
+
+
+def init_adaptive_state(like: Tensor, threshold: float) -> AdaptiveLIFState:
+    """Zero current/voltage/spike and threshold ``threshold`` everywhere."""
+    z = torch.zeros_like(like)
+    return AdaptiveLIFState(z, z, z, torch.full_like(like, threshold))
+
+
+class _RectSpike(torch.autograd.Function):
+    """Heaviside forward, rectangular surrogate backward (optionally masked)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, width: float, grad_mask: Tensor | None) -> Tensor:
+        ctx.width = width
+        ctx.save_for_backward(x, grad_mask if grad_mask is not None else x.new_empty(0))
+        ctx.has_mask = grad_mask is not None
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None]:
+        x, mask = ctx.saved_tensors
+        w = ctx.width
+        grad = grad_out * ((x.abs() < 0.5 * w).to(grad_out.dtype) / w)
+        if ctx.has_mask:
+            grad = grad * (mask != 0).to(grad.dtype)
+        return grad, None, None
+
+
+def spike_fn(x: Tensor, width: float = 0.3, grad_mask: Tensor | None = None) -> Tensor:
+    """Spike where ``x = v - threshold > 0``; surrogate ``1/width`` on ``|x| < width/2``.
+
+    ``grad_mask`` (broadcastable to ``x``): where it is zero the surrogate gradient is zero
+    (used by per-sequence dropout so that dropped neurons learn nothing).
+    """
+    return _RectSpike.apply(x, float(width), grad_mask)
+
+
+def cuba_lif_step(
+    current: Tensor,
+    state: LIFState,
+    params: LIFParameters,
+    *,
+    grad_mask: Tensor | None = None,
+) -> tuple[Tensor, LIFState]:
+    """One time step of a CUBA-LIF population; returns ``(spikes, new_state)``."""
+    c = params.beta * state.c + current
+    v = params.gamma * state.v * (1.0 - state.s) + c
+    s = spike_fn(v - params.threshold, params.surrogate_width, grad_mask)
+    return s, LIFState(c, v, s)
+
+
+def adaptive_lif_step(
+    current: Tensor,
+    state: AdaptiveLIFState,
+    params: LIFParameters,
+    adaptation: ThresholdAdaptation = DEFAULT_ADAPTATION,
+    *,
+    grad_mask: Tensor | None = None,
+) -> tuple[Tensor, AdaptiveLIFState]:
+    """One step of a CUBA-LIF neuron with adaptive threshold.
+
+    Order: current and voltage update as in :func:`cuba_lif_step`; the spike test uses the
+    threshold carried in the state (``state.th``, 0.1 at the first step); then the threshold
+    is updated with the new spike: ``th' = s (th + inc) + (1 - s) max(decay th, base)``.
+    """
+    c = params.beta * state.c + current
+    v = params.gamma * state.v * (1.0 - state.s) + c
+    s = spike_fn(v - state.th, params.surrogate_width, grad_mask)
+    th = s * (state.th + adaptation.increment) + (1.0 - s) * torch.clamp(
+        adaptation.decay * state.th, min=adaptation.base
+    )
+    return s, AdaptiveLIFState(c, v, s, th)
+
+
+def cuba_lif_scan(
+    currents: Tensor,
+    params: LIFParameters,
+    state: LIFState | None = None,
+    *,
+    grad_mask: Tensor | None = None,
+) -> tuple[Tensor, LIFState]:
+    """Run :func:`cuba_lif_step` over the leading (time) axis of ``currents``.
+
+    ``currents`` has shape ``(T, *neuron_batch_shape)``; returns spikes of the same shape
+    and the final state, so that scanning ``a`` then ``b`` from the returned state equals
+    scanning ``cat(a, b)``. Same maths as the step loop, but one fused autograd node with a
+    hand-written backward pass through time (saves only ``c``, ``v`` and the spikes, and
+    avoids per-step autograd bookkeeping); tests check it against the step loop.
+    """
+    if state is None:
+        state = init_state(currents[0])
+    spikes, c, v = _LIFScan.apply(
+        currents,
+        params.beta,
+        params.gamma,
+        state.c,
+        state.v,
+        state.s,
+        grad_mask,
+        float(params.threshold),
+        float(params.surrogate_width),
+    )
+    return spikes, LIFState(c, v, spikes[-1])
+
+
+def cuba_lif_scan_reference(
+    currents: Tensor,
+    params: LIFParameters,
+    state: LIFState | None = None,
+    *,
+    grad_mask: Tensor | None = None,
+) -> tuple[Tensor, LIFState]:
+    """:func:`cuba_lif_scan` as a plain loop of :func:`cuba_lif_step` (autograd backward)."""
+    if state is None:
+        state = init_state(currents[0])
+    out = []
+    # unbind (not currents[t]): one backward node for all steps instead of T zero-filled copies
+    for current in currents.unbind(0):
+        s, state = cuba_lif_step(current, state, params, grad_mask=grad_mask)
+        out.append(s)
+    return torch.stack(out), state
+
+
+class _LIFScan(torch.autograd.Function):
+    """Fused CUBA-LIF scan; backward is backpropagation through time written out.
+
+    With ``x_t = v_t - thr`` and ``h(x) = [|x| < w/2] / w`` (times the grad mask), going
+    backwards with ``gv'``, ``gc'`` the gradients w.r.t. ``v_{t+1}``, ``c_{t+1}``::
+
+        gs_t = dL/ds_t(out) - gamma * v_t * gv'
+        gv_t = h(x_t) gs_t + gamma (1 - s_t) gv'
+        gc_t = gv_t + beta gc'          (= dL/dI_t)
+        dL/dbeta  += gc_t c_{t-1};   dL/dgamma += gv_t v_{t-1} (1 - s_{t-1})
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        currents: Tensor,
+        beta: Tensor,
+        gamma: Tensor,
+        c0: Tensor,
+        v0: Tensor,
+        s0: Tensor,
+        grad_mask: Tensor | None,
+        threshold: float,
+        width: float,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        n = currents.shape[0]
+        shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
+        cs = currents.new_empty((n, *shape))
+        vs = currents.new_empty((n, *shape))
+        spikes = currents.new_empty((n, *shape))
+        c, v, s = c0, v0, s0
+        for t in range(n):
+            c = torch.addcmul(currents[t], beta, c, out=cs[t])  # c = beta c + I
+            v = torch.addcmul(c, gamma * v, 1.0 - s, out=vs[t])  # v = gamma v (1 - s) + c
+            spikes[t] = v > threshold
+            s = spikes[t]
+        ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes, grad_mask)
+        ctx.threshold, ctx.width, ctx.current_shape = threshold, width, currents.shape
+        return spikes, cs[-1].clone(), vs[-1].clone()
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
+        thr, w = ctx.threshold, ctx.width
+        n = cs.shape[0]
+        g_cur = torch.empty_like(cs)
+        g_beta = torch.zeros_like(cs[0])
+        g_gamma = torch.zeros_like(cs[0])
+        gv_next = g_v_last
+        gc_next = g_c_last
+        half, inv_w = 0.5 * w, 1.0 / w
+        for t in range(n - 1, -1, -1):
+            v_t, s_t = vs[t], spikes[t]
+            h = ((v_t - thr).abs_() < half).to(v_t.dtype).mul_(inv_w)
+            if mask is not None:
+                h = h * (mask != 0)
+            if t == n - 1:
+                gs = g_spikes[t]
+                gv = h * gs + gv_next
+                gc = torch.add(gv, gc_next)
+            else:
+                gs = g_spikes[t] - gamma * v_t * gv_next
+                gv = h * gs + gamma * (1.0 - s_t) * gv_next
+                gc = torch.addcmul(gv, beta, gc_next)
+            g_cur[t] = gc
+            c_prev = cs[t - 1] if t > 0 else c0
+            v_prev = vs[t - 1] if t > 0 else v0
+            s_prev = spikes[t - 1] if t > 0 else s0
+            g_beta.addcmul_(gc, c_prev)
+            g_gamma.addcmul_(gv, v_prev * (1.0 - s_prev))
+            gv_next, gc_next = gv, gc
+        needs = ctx.needs_input_grad
+        g_c0 = (beta * gc_next).sum_to_size(c0.shape) if needs[3] else None
+        g_v0 = (gamma * (1.0 - s0) * gv_next).sum_to_size(v0.shape) if needs[4] else None
+        g_s0 = (-gamma * v0 * gv_next).sum_to_size(s0.shape) if needs[5] else None
+        return (
+            g_cur.sum_to_size(ctx.current_shape) if needs[0] else None,
+            g_beta.sum_to_size(beta.shape) if needs[1] else None,
+            g_gamma.sum_to_size(gamma.shape) if needs[2] else None,
+            g_c0,
+            g_v0,
+            g_s0,
+            None,
+            None,
+            None,
+        )

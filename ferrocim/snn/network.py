@@ -1,0 +1,473 @@
+"""The CUBA-LIF spiking CNN for EEG motor imagery (DESIGN.md, "The EEG network").
+
+Input ``(B, 1, 10, 11, T)`` (64 EEG channels on a 10×11 scalp grid, ``T = 160`` samples,
+time last) → logits ``(B, 2)``.
+
+======  ==============================================================  ============
+layer   operation                                                       output
+======  ==============================================================  ============
+conv1   Conv2d 1→64 3×3 + CUBA-LIF                                      64×8×9
+conv2   Conv2d 64→128 3×3 + CUBA-LIF                                    128×6×7
+pool    AvgPool2d(2) of conv2 spikes (floor)                            128×3×3
+conv3   Conv2d 128→256 3×3 + CUBA-LIF                                   256×1×1
+tc1     causal temporal conv: three Linear(256,256) with bias on the    256
+        conv3 spikes at t, t-1, t-2 (taps[k] sees t-k; taps whose input
+        precedes t=0 are skipped, bias included) + CUBA-LIF
+r1      CUBA-LIF with adaptive threshold; current = tc1 spikes (no      256
+        weight) + Linear(256,256, bias) of r1's own previous spikes
+fc1     Linear(256,256) + CUBA-LIF                                      256
+fc2     Linear(256,2, no bias); logits = Σ_t ts_weight[t]·fc2(s_fc1[t])  2
+======  ==============================================================  ============
+
+Dropout (training only, probability ``config.dropout``) multiplies the neuron *current* of
+tc1, r1 and fc1 by a mask drawn once per sequence (kept entries scaled by
+``1/(1-dropout)``); the same mask zeroes the surrogate gradient of dropped neurons. r1's
+recurrent current is added before the mask. All neuron states start at zero; r1's
+threshold starts at ``config.threshold``.
+
+Two evaluation paths give the same results: ``mode="loop"`` steps every layer through the
+time steps one by one (the readable oracle); ``mode="parallel"`` (default) runs each
+stateless synapse on all time steps at once (time folded into the batch) and scans only the
+neuron states over time. Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the
+names in ``config.analog_layers`` when ``config.analog`` is set, the crossbar's
+``AnalogConv2d``/``AnalogLinear`` (imported only then).
+
+Parameter count: 721,312 in all, of which 697,408 are device-mapped weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.snn.modules import AdaptiveCubaLIF, CubaLIF
+
+if TYPE_CHECKING:  # pragma: no cover - the crossbar is optional at import time
+    from ferrocim.crossbar import AnalogConfig
+
+__all__ = [
+    "DROPOUT_LAYERS",
+    "EEGSNN",
+    "INPUT_SHAPE",
+    "LAYER_ORDER",
+    "LAYER_SHAPES",
+    "N_DEVICE_WEIGHTS",
+    "N_PARAMETERS",
+    "WEIGHT_LAYERS",
+    "NetworkConfig",
+    "make_conv2d",
+    "make_linear",
+]
+
+LAYER_ORDER: tuple[str, ...] = ("conv1", "conv2", "pool", "conv3", "tc1", "r1", "fc1", "fc2")
+WEIGHT_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
+DROPOUT_LAYERS: tuple[str, ...] = ("tc1", "r1", "fc1")
+SPIKING_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1")
+INPUT_SHAPE: tuple[int, ...] = (1, 10, 11)
+LAYER_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv1": (64, 8, 9),
+    "conv2": (128, 6, 7),
+    "pool": (128, 3, 3),
+    "conv3": (256, 1, 1),
+    "tc1": (256,),
+    "r1": (256,),
+    "fc1": (256,),
+    "fc2": (2,),
+}
+N_PARAMETERS = 721_312
+N_DEVICE_WEIGHTS = 697_408
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Configuration of :class:`EEGSNN`.
+
+    analog: crossbar configuration (``ferrocim.crossbar.AnalogConfig``) or None for a
+        float network. analog_layers: which weight layers go on tiles when ``analog`` is set.
+    dropout: drop probability of the per-sequence masks of tc1, r1, fc1.
+    threshold: firing threshold (model voltage units; r1's initial threshold).
+    surrogate_width: full width of the rectangular surrogate window (voltage units).
+    n_steps: time steps per input window (samples). mode: "parallel" or "loop".
+    """
+
+    analog: AnalogConfig | None = None
+    analog_layers: tuple[str, ...] = WEIGHT_LAYERS
+    dropout: float = 0.3
+    threshold: float = 0.1
+    surrogate_width: float = 0.3
+    n_steps: int = 160
+    mode: Literal["parallel", "loop"] = "parallel"
+
+    def __post_init__(self) -> None:
+        for name in self.analog_layers:
+            check_option("analog_layers", name, WEIGHT_LAYERS)
+        object.__setattr__(self, "analog_layers", tuple(self.analog_layers))
+        check_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
+        check_range("threshold", self.threshold, 0.0, low_inclusive=False)
+        check_range("surrogate_width", self.surrogate_width, 0.0, low_inclusive=False)
+        check_range("n_steps", self.n_steps, 1)
+        check_option("mode", self.mode, ("parallel", "loop"))
+
+    def is_analog(self, name: str) -> bool:
+        """True when weight layer ``name`` is placed on crossbar tiles."""
+        return self.analog is not None and name in self.analog_layers
+
+
+def _init_uniform(layer: nn.Module, generator: torch.Generator | None) -> None:
+    """PyTorch's default bound ``1/sqrt(fan_in)`` for weight and bias, from ``generator``."""
+    w = layer.weight
+    bound = 1.0 / math.sqrt(w[0].numel())
+    with torch.no_grad():
+        nn.init.uniform_(w, -bound, bound, generator=generator)
+        if getattr(layer, "bias", None) is not None:
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+def make_linear(
+    name: str,
+    in_features: int,
+    out_features: int,
+    *,
+    bias: bool,
+    config: NetworkConfig,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """``nn.Linear`` or, if ``config.is_analog(name)``, ``ferrocim.crossbar.AnalogLinear``."""
+    if config.is_analog(name):
+        from ferrocim.crossbar import AnalogLinear
+
+        return AnalogLinear(
+            in_features, out_features, bias=bias, config=config.analog, generator=generator
+        )
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    _init_uniform(layer, generator)
+    return layer
+
+
+def make_conv2d(
+    name: str,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    bias: bool,
+    config: NetworkConfig,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """``nn.Conv2d`` or, if ``config.is_analog(name)``, ``ferrocim.crossbar.AnalogConv2d``."""
+    if config.is_analog(name):
+        from ferrocim.crossbar import AnalogConv2d
+
+        return AnalogConv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            bias=bias,
+            config=config.analog,
+            generator=generator,
+        )
+    layer = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
+    _init_uniform(layer, generator)
+    return layer
+
+
+def _lif(shape: tuple[int, ...], config: NetworkConfig) -> CubaLIF:
+    return CubaLIF(shape, threshold=config.threshold, surrogate_width=config.surrogate_width)
+
+
+class ConvBlock(nn.Module):
+    """Conv2d synapse (``.synapse``) followed by a CUBA-LIF population (``.neuron``)."""
+
+    def __init__(
+        self,
+        name: str,
+        cin: int,
+        cout: int,
+        out_shape: tuple[int, ...],
+        config: NetworkConfig,
+        generator: torch.Generator | None,
+    ) -> None:
+        super().__init__()
+        self.synapse = make_conv2d(
+            name, cin, cout, 3, bias=True, config=config, generator=generator
+        )
+        self.neuron = _lif(out_shape, config)
+
+
+class TemporalBlock(nn.Module):
+    """Causal temporal conv over the last three steps: ``taps[k]`` acts on input ``t - k``."""
+
+    def __init__(
+        self, name: str, width: int, config: NetworkConfig, generator: torch.Generator | None
+    ) -> None:
+        super().__init__()
+        self.taps = nn.ModuleList(
+            make_linear(name, width, width, bias=True, config=config, generator=generator)
+            for _ in range(3)
+        )
+        self.neuron = _lif((width,), config)
+
+
+class RecurrentBlock(nn.Module):
+    """Adaptive-threshold LIF; ``.recurrent`` maps its own previous spikes to current."""
+
+    def __init__(
+        self, name: str, width: int, config: NetworkConfig, generator: torch.Generator | None
+    ) -> None:
+        super().__init__()
+        self.recurrent = make_linear(
+            name, width, width, bias=True, config=config, generator=generator
+        )
+        self.neuron = AdaptiveCubaLIF(
+            (width,), threshold=config.threshold, surrogate_width=config.surrogate_width
+        )
+
+
+class DenseBlock(nn.Module):
+    """Linear synapse followed by a CUBA-LIF population."""
+
+    def __init__(
+        self, name: str, width: int, config: NetworkConfig, generator: torch.Generator | None
+    ) -> None:
+        super().__init__()
+        self.synapse = make_linear(
+            name, width, width, bias=True, config=config, generator=generator
+        )
+        self.neuron = _lif((width,), config)
+
+
+class Readout(nn.Module):
+    """Linear(256, 2, no bias) per step, summed over time with learnable ``ts_weight``."""
+
+    def __init__(
+        self,
+        name: str,
+        width: int,
+        n_out: int,
+        n_steps: int,
+        config: NetworkConfig,
+        generator: torch.Generator | None,
+    ) -> None:
+        super().__init__()
+        self.synapse = make_linear(
+            name, width, n_out, bias=False, config=config, generator=generator
+        )
+        self.ts_weight = nn.Parameter(torch.full((n_steps,), 1.0 / n_steps))
+
+
+class EEGSNN(nn.Module):
+    """The paper's CUBA-LIF spiking CNN (see the module docstring for the layers).
+
+    generator: CPU ``torch.Generator`` for the weight initialisation (the model is built on
+    the CPU; move it with ``.to(device)``). Same generator seed ⇒ same initial weights.
+    """
+
+    def __init__(
+        self, config: NetworkConfig | None = None, *, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        self.config = cfg = config if config is not None else NetworkConfig()
+        g = generator
+        self.conv1 = ConvBlock("conv1", 1, 64, LAYER_SHAPES["conv1"], cfg, g)
+        self.conv2 = ConvBlock("conv2", 64, 128, LAYER_SHAPES["conv2"], cfg, g)
+        self.pool = nn.AvgPool2d(2)
+        self.conv3 = ConvBlock("conv3", 128, 256, LAYER_SHAPES["conv3"], cfg, g)
+        self.tc1 = TemporalBlock("tc1", 256, cfg, g)
+        self.r1 = RecurrentBlock("r1", 256, cfg, g)
+        self.fc1 = DenseBlock("fc1", 256, cfg, g)
+        self.fc2 = Readout("fc2", 256, 2, cfg.n_steps, cfg, g)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def device_weights(self) -> dict[str, Tensor]:
+        """The device-mapped weight tensors by qualified name (conv/linear weights)."""
+        out: dict[str, Tensor] = {}
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Conv2d | nn.Linear) or hasattr(module, "w_max"):
+                out[f"{name}.weight"] = module.weight
+        return out
+
+    def parameter_counts(self) -> dict[str, int]:
+        """``{"total": ..., "device_weights": ...}`` (721,312 and 697,408 for the paper)."""
+        return {
+            "total": sum(p.numel() for p in self.parameters()),
+            "device_weights": sum(w.numel() for w in self.device_weights().values()),
+        }
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, x: Tensor, *, dropout_generator: torch.Generator | None = None) -> Tensor:
+        """Logits ``(B, 2)`` of an input ``(B, 1, 10, 11, n_steps)``."""
+        a = self._to_time_major(x, "input", INPUT_SHAPE)
+        masks = self._draw_masks(LAYER_ORDER, a.shape[1], dropout_generator)
+        return self._run(a, 0, len(LAYER_ORDER) - 1, masks)
+
+    def forward_until(
+        self, x: Tensor, layer: str, *, dropout_generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Activations after ``layer``, time last: ``(B, *LAYER_SHAPES[layer], n_steps)``.
+
+        Spiking layers return a ``bool`` tensor (exact and compact, no gradient); ``pool``
+        returns float averages; ``fc2`` returns the logits ``(B, 2)``.
+        """
+        check_option("layer", layer, LAYER_ORDER)
+        stop = LAYER_ORDER.index(layer)
+        a = self._to_time_major(x, "input", INPUT_SHAPE)
+        masks = self._draw_masks(LAYER_ORDER[: stop + 1], a.shape[1], dropout_generator)
+        out = self._run(a, 0, stop, masks)
+        if layer == "fc2":
+            return out
+        out = out.movedim(0, -1)
+        return out.detach().bool() if layer in SPIKING_LAYERS else out
+
+    def forward_from(
+        self, layer: str, acts: Tensor, *, dropout_generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Logits from the activations :meth:`forward_until` returned for ``layer``."""
+        check_option("layer", layer, LAYER_ORDER)
+        if layer == "fc2":
+            return acts
+        start = LAYER_ORDER.index(layer) + 1
+        a = self._to_time_major(acts, f"acts of {layer}", LAYER_SHAPES[layer])
+        masks = self._draw_masks(LAYER_ORDER[start:], a.shape[1], dropout_generator)
+        return self._run(a, start, len(LAYER_ORDER) - 1, masks)
+
+    # ------------------------------------------------------------------ internals
+    def _to_time_major(self, x: Tensor, what: str, shape: tuple[int, ...]) -> Tensor:
+        expected = (*shape, self.config.n_steps)
+        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            raise InputError(
+                f"{what}: expected shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
+            )
+        dtype = self.fc2.ts_weight.dtype
+        return x.to(dtype).movedim(-1, 0)
+
+    def _draw_masks(
+        self, names: Iterable[str], batch: int, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        """Per-sequence dropout masks ``(B, 256)`` in the fixed order tc1, r1, fc1."""
+        p = self.config.dropout
+        if not self.training or p == 0.0:
+            return {}
+        ref = self.fc2.ts_weight
+        masks = {}
+        for name in DROPOUT_LAYERS:
+            if name in names:
+                keep = torch.empty(batch, 256, device=ref.device, dtype=ref.dtype)
+                keep.bernoulli_(1.0 - p, generator=generator)
+                masks[name] = keep / (1.0 - p)
+        return masks
+
+    def _run(self, a: Tensor, start: int, stop: int, masks: dict[str, Tensor]) -> Tensor:
+        if self.config.mode == "loop":
+            return self._run_loop(a, start, stop, masks)
+        for name in LAYER_ORDER[start : stop + 1]:
+            a = self._parallel_layer(name, a, masks.get(name))
+        return a
+
+    # time-parallel path -------------------------------------------------------------
+    def _parallel_layer(self, name: str, a: Tensor, mask: Tensor | None) -> Tensor:
+        """One layer on a time-major tensor ``(T, B, ...)`` (fc2 returns logits)."""
+        T, B = a.shape[:2]
+        if name == "pool":
+            p = self.pool(a.reshape(T * B, *a.shape[2:]))
+            return p.view(T, B, *p.shape[1:])
+        block = getattr(self, name)
+        if name in ("conv1", "conv2", "conv3"):
+            i = block.synapse(a.reshape(T * B, *a.shape[2:]))
+            spikes, _ = block.neuron(i.view(T, B, *i.shape[1:]))
+            return spikes
+        a = a.reshape(T, B, -1)
+        if name == "tc1":
+            i = self._linear_all(block.taps[0], a)
+            for k in (1, 2):
+                if T > k:
+                    shifted = self._linear_all(block.taps[k], a[: T - k])
+                    i = i + F.pad(shifted, (0, 0, 0, 0, k, 0))
+            return self._masked_scan(block.neuron, i, mask)
+        if name == "r1":
+            return self._run_r1(a, mask)
+        if name == "fc1":
+            return self._masked_scan(block.neuron, self._linear_all(block.synapse, a), mask)
+        # fc2
+        o = self._linear_all(block.synapse, a)
+        return torch.einsum("t,tbk->bk", block.ts_weight, o)
+
+    @staticmethod
+    def _linear_all(layer: nn.Module, a: Tensor) -> Tensor:
+        T, B = a.shape[:2]
+        return layer(a.reshape(T * B, -1)).view(T, B, -1)
+
+    @staticmethod
+    def _masked_scan(neuron: CubaLIF, i: Tensor, mask: Tensor | None) -> Tensor:
+        if mask is not None:
+            i = i * mask
+        spikes, _ = neuron(i, grad_mask=mask)
+        return spikes
+
+    def _run_r1(self, a: Tensor, mask: Tensor | None) -> Tensor:
+        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(T, B, 256)``."""
+        block = self.r1
+        state = block.neuron.init_state(a[0])
+        out = []
+        for a_t in a.unbind(0):
+            i = a_t + block.recurrent(state.s)
+            if mask is not None:
+                i = i * mask
+            s, state = block.neuron.step(i, state, grad_mask=mask)
+            out.append(s)
+        return torch.stack(out)
+
+    # step-by-step oracle -------------------------------------------------------------
+    def _run_loop(self, a: Tensor, start: int, stop: int, masks: dict[str, Tensor]) -> Tensor:
+        names = LAYER_ORDER[start : stop + 1]
+        states: dict[str, Any] = {}
+        history: list[Tensor] = []  # conv3 spikes at t-1, t-2 (tc1's input window)
+        outs = []
+        for t, h in enumerate(a.unbind(0)):
+            for name in names:
+                h = self._loop_layer(name, h, t, states, history, masks.get(name))
+            outs.append(h)
+        out = torch.stack(outs)
+        return out.sum(0) if names[-1] == "fc2" else out
+
+    def _loop_layer(
+        self,
+        name: str,
+        h: Tensor,
+        t: int,
+        states: dict[str, Any],
+        history: list[Tensor],
+        mask: Tensor | None,
+    ) -> Tensor:
+        if name == "pool":
+            return self.pool(h)
+        block = getattr(self, name)
+        if name in ("conv1", "conv2", "conv3"):
+            s, states[name] = block.neuron.step(block.synapse(h), states.get(name))
+            return s
+        h = h.reshape(h.shape[0], -1)
+        if name == "tc1":
+            i = block.taps[0](h)
+            for k in (1, 2):
+                if t >= k:
+                    i = i + block.taps[k](history[-k])
+            history.append(h)
+            del history[:-2]
+        elif name == "r1":
+            state = states.get(name) or block.neuron.init_state(h)
+            i = h + block.recurrent(state.s)
+            states[name] = state
+        elif name == "fc1":
+            i = block.synapse(h)
+        else:  # fc2: this step's weighted contribution to the logits
+            return block.ts_weight[t] * block.synapse(h)
+        if mask is not None:
+            i = i * mask
+        s, states[name] = block.neuron.step(i, states.get(name), grad_mask=mask)
+        return s
