@@ -73,6 +73,127 @@ def devices_show(card: str) -> None:
 # ---------------------------------------------------------------------------------------
 # calibrate  (ferrocim.calibration)
 # ---------------------------------------------------------------------------------------
+@main.command("calibrate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: cards/, sweeps.csv, plots/, calibration.html, log.txt.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "b1500", "b2912b", "csv"]),
+    default="auto",
+    show_default=True,
+    help="Input format (auto: from the content).",
+)
+@click.option(
+    "--ltp-polarity",
+    type=click.Choice(["auto", "positive", "negative"]),
+    default="auto",
+    show_default=True,
+    help="Write polarity that potentiates.",
+)
+@click.option(
+    "--normalise",
+    type=click.Choice(["sweep", "global"]),
+    default="sweep",
+    show_default=True,
+    help="Gmin/Gmax per sweep or over all sweeps.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["difference", "trajectory", "paper"]),
+    default="trajectory",
+    show_default=True,
+    help="Fit whose parameters go into the cards (all are reported).",
+)
+@click.option(
+    "--columns",
+    default=None,
+    help="CSV column mapping, e.g. 'amplitude=V,resistance=R,sweep=cycle'.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CSV column mapping as a TOML file.",
+)
+@click.option("--pulse-width", type=float, default=None, help="Pulse width (s) for CSV input.")
+@click.option("--read-voltage", type=float, default=None, help="Read voltage (V) for CSV input.")
+@click.option(
+    "--read-column",
+    type=click.Choice(["R_low", "R_high"]),
+    default="R_low",
+    show_default=True,
+    help="B1500 resistance column used as the read.",
+)
+@click.option("--g-min", type=float, default=None, help="Fixed Gmin (S) for --normalise global.")
+@click.option("--g-max", type=float, default=None, help="Fixed Gmax (S) for --normalise global.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the symmetry-point error sampling.",
+)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.pass_context
+@_friendly
+def calibrate_cmd(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    out_dir: str,
+    fmt: str,
+    columns: str | None,
+    mapping: str | None,
+    pulse_width: float | None,
+    read_voltage: float | None,
+    g_min: float | None,
+    g_max: float | None,
+    no_plots: bool,
+    **kw: Any,
+) -> None:
+    """Fit device cards to pulse-train measurements in PATHS (files or folders).
+
+    Exit status 1 when any file or device failed (the others are still written).
+    """
+    from ferrocim.calibration import CalibrationOptions, calibrate
+    from ferrocim.calibration.readers import ColumnMapping
+    from ferrocim.checks import InputError
+
+    if columns and mapping:
+        raise InputError("give either --columns or --mapping, not both")
+    colmap = None
+    if columns:
+        colmap = ColumnMapping.from_string(
+            columns, pulse_width_s=pulse_width, read_voltage_v=read_voltage
+        )
+    elif mapping:
+        colmap = ColumnMapping.from_toml(mapping)
+    opts = CalibrationOptions(
+        format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
+    )
+    res = calibrate(list(paths), out_dir, opts)
+    for d in res.duts:
+        c = d.card
+        click.echo(
+            f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
+            f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
+            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  -> {d.card_path}"
+        )
+    if res.skipped:
+        click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
+    if res.warnings:
+        click.echo(f"{len(res.warnings)} warning(s) (see {res.out_dir / 'log.txt'})")
+    click.echo(f"report: {res.report_path}")
+    if res.failures:
+        for src, msg in res.failures:
+            click.echo(f"FAILED {src}: {msg}", err=True)
+        ctx.exit(1)
 
 
 # ---------------------------------------------------------------------------------------

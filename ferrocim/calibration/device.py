@@ -257,6 +257,9 @@ def calibrate_device(
         "n_sweeps": len({s.sweep for s in segs}),
         "n_half_cycles": {k: len(by_kind[k]) for k in KINDS},
         "n_pulses": {k: int(sum(len(s.v) for s in by_kind[k])) for k in KINDS},
+        # the card method's own R² (trajectory: on the states; difference/paper: on dW)
+        "r2_ltp": card_fits["ltp"].r2,
+        "r2_ltd": card_fits["ltd"].r2,
         "r2_dw": {k: card_fits[k].r2_dw for k in KINDS},
         "r2_w": {k: card_fits[k].r2_w for k in KINDS},
         "pooled": _summary_by_method(pooled),
