@@ -111,7 +111,10 @@ class DutCalibration:
         return self.pooled[method or self.card.fit["method"]][kind]
 
 
-def sha256(path: str | Path) -> str:
+def sha256(path: str | Path) -> str | None:
+    """Hex SHA-256 of a file's bytes (None when ``path`` is not a file, e.g. in-memory data)."""
+    if not Path(path).is_file():
+        return None
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 16), b""):

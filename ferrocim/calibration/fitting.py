@@ -130,12 +130,17 @@ def predict_steps(w: np.ndarray, v: np.ndarray, params: dict[str, float], model:
 
 
 def integrate(
-    segments: list[Segment], params: dict[str, float], model: str = "beta"
+    segments: list[Segment],
+    params: dict[str, float],
+    model: str = "beta",
+    *,
+    starts: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """States predicted pulse by pulse from each segment's measured start.
+    """States predicted pulse by pulse from each segment's start.
 
-    The start and every state are kept inside [W_LOW, W_HIGH] = [0.01, 0.99], the range the
-    crossbar programs in. Returns one array of n+1 states per segment.
+    ``starts`` (one W per segment) defaults to the measured first state. The start and every
+    state are kept inside [W_LOW, W_HIGH] = [0.01, 0.99], the range the crossbar programs
+    in. Returns one array of n+1 states per segment.
     """
     if not segments:
         return []
@@ -145,7 +150,8 @@ def integrate(
     for i, s in enumerate(segments):
         v[i, : len(s.v)] = s.v
     dirs = np.array([s.direction for s in segments], dtype=float)
-    w = np.clip(np.array([s.w[0] for s in segments], dtype=float), W_LOW, W_HIGH)
+    w0 = np.array([s.w[0] for s in segments], dtype=float) if starts is None else starts
+    w = np.clip(np.asarray(w0, dtype=float), W_LOW, W_HIGH)
     out = np.empty((m, n + 1))
     out[:, 0] = w
     for k in range(n):
@@ -198,14 +204,15 @@ def _package(
     r2: float,
     sweep: int | None,
 ) -> KernelFit:
-    params = {k: float(p.value) for k, p in res.params.items()}
+    params = {k: float(p.value) for k, p in res.params.items() if not k.startswith("w0_")}
+    starts = [float(p.value) for k, p in res.params.items() if k.startswith("w0_")]
     stderr = {
         k: (float(p.stderr) if p.stderr is not None and np.isfinite(p.stderr) else None)
         for k, p in res.params.items()
-        if p.vary
+        if p.vary and k in params
     }
     correl: dict[str, float] = {}
-    names = [k for k, p in res.params.items() if p.vary]
+    names = [k for k, p in res.params.items() if p.vary and k in params]
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             c = (res.params[a].correl or {}).get(b)
@@ -213,6 +220,11 @@ def _package(
                 correl[f"{a}:{b}"] = float(c)
     ev = evaluate(segments, params, model)
     covar = getattr(res, "covar", None)
+    var_names = list(getattr(res, "var_names", None) or names)
+    if covar is not None:  # keep the kernel block (drop nuisance start states)
+        idx = [var_names.index(k) for k in names if k in var_names]
+        covar = np.asarray(covar)[np.ix_(idx, idx)]
+        var_names = [var_names[i] for i in idx]
     return KernelFit(
         kind=kind,
         method=method,
@@ -220,7 +232,7 @@ def _package(
         params=params,
         stderr=stderr,
         correl=correl,
-        covar_names=tuple(getattr(res, "var_names", names) or names),
+        covar_names=tuple(var_names),
         covar=None if covar is None else np.array(covar, dtype=float),
         n_points=int(res.ndata),
         n_varied=int(res.nvarys),
@@ -235,6 +247,7 @@ def _package(
         errorbars=bool(res.errorbars),
         message=str(res.message),
         sweep=sweep,
+        extra={"fitted_starts": starts} if starts else {},
     )
 
 
@@ -287,7 +300,10 @@ def fit_trajectory(
 ) -> KernelFit:
     """Fit the pulse-by-pulse integrated kernel to the measured states (pooled).
 
-    The integrated model is not convex in its parameters, so the fit runs from several
+    Each segment's start state is a nuisance parameter (the measured first read is noisy);
+    the fitted starts are kept in ``extra['fitted_starts']``; R² values integrate from the
+    measured starts like every other method. The integrated model is not convex in its
+    parameters, so the fit runs from several
     ``starts`` (default: the model's ``guess()`` and the paper's 0.05, 2, 2) and keeps the
     one with the lowest chi-square.
     """
@@ -305,16 +321,22 @@ def fit_trajectory(
         p = mdl.make_params(**{k: v for k, v in st.items() if k in mdl.param_names})
         candidates.insert(0, p)
     y = np.concatenate([s.w[1:] for s in segments])
+    m = len(segments)
 
     def residual(p: lmfit.Parameters) -> np.ndarray:
-        vals = {k: float(x.value) for k, x in p.items()}
-        pred = integrate(segments, vals, model)
+        vals = {k: float(x.value) for k, x in p.items() if not k.startswith("w0_")}
+        w0 = np.array([p[f"w0_{i}"].value for i in range(m)])
+        pred = integrate(segments, vals, model, starts=w0)
         return np.concatenate([q[1:] for q in pred]) - y
 
     best = None
     for params in candidates:
         for k, val in fixed.items():
             params[k].set(value=val, vary=False)
+        # the measured start is itself a noisy read: fit each segment's start state too
+        for i, seg in enumerate(segments):
+            w0 = float(np.clip(seg.w[0], W_LOW, W_HIGH))
+            params.add(f"w0_{i}", value=w0, min=W_LOW, max=W_HIGH)
         try:
             res = lmfit.minimize(residual, params, method="leastsq", nan_policy="raise")
         except ValueError:  # NaN from an extreme start: try the next one
@@ -326,6 +348,15 @@ def fit_trajectory(
             f"{segments[0].source}: the {kind.upper()} trajectory fit did not converge from "
             "any start (the model produced NaN)"
         )
+    if not best.errorbars:
+        # a start state at its bound leaves the Jacobian singular: estimate the kernel's
+        # errors with the starts held at their best values
+        held = best.params.copy()
+        for i in range(m):
+            held[f"w0_{i}"].set(vary=False)
+        again = lmfit.minimize(residual, held, method="leastsq", nan_policy="raise")
+        if again.errorbars and again.chisqr <= best.chisqr * (1 + 1e-6):
+            best = again
     ss = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(best.residual**2)) / ss if ss > 0 else float("nan")
     return _package(best, segments, kind=kind, method="trajectory", model=model, r2=r2, sweep=sweep)
