@@ -110,8 +110,8 @@ def pulse_decision(
     ``min(n, max_pulses)`` (all crossings when ``max_pulses`` is None), and the accumulator
     debited by *all* crossings. Counts are returned in ``acc``'s dtype (exact integers).
     """
-    n_ltp = torch.floor(acc / thr_ltp).clamp_(min=0.0)
-    n_ltd = torch.floor(-acc / thr_ltd).clamp_(min=0.0)
+    n_ltp = torch.div(acc, thr_ltp).floor_().clamp_(min=0.0)
+    n_ltd = torch.div(acc, -thr_ltd).floor_().clamp_(min=0.0)
     new_acc = acc - n_ltp * thr_ltp + n_ltd * thr_ltd
     if max_pulses is None:
         return n_ltp, n_ltd, n_ltp.clone(), n_ltd.clone(), new_acc
@@ -121,7 +121,7 @@ def pulse_decision(
 def kernel_step(
     w_state: Tensor,
     is_ltp: Tensor,
-    params: Tensor,
+    params: Tensor | tuple[float, ...],
     *,
     a_scale: float = 1.0,
     a_asym: float = 1.0,
@@ -129,27 +129,31 @@ def kernel_step(
 ) -> Tensor:
     """Signed change of ``W`` for one pulse: ``+beta_step`` (LTP) or ``-beta_step`` (LTD).
 
-    ``params`` holds the per-device rows ``a_ltp, alpha_ltp, beta_ltp, a_ltd, alpha_ltd,
-    beta_ltd`` first (shape ``(>=6, *w_state.shape)``). The amplitude is
-    ``a * a_scale`` (LTP) or ``a * a_scale * a_asym`` (LTD), times ``1 + a_noise`` when
-    given (cycle-to-cycle noise, already multiplied by its relative s.d.).
+    ``is_ltp`` is a bool tensor or a 0/1 float tensor (1 = LTP). ``params`` holds the
+    per-device rows ``a_ltp, alpha_ltp, beta_ltp, a_ltd, alpha_ltd, beta_ltd`` first (a
+    tensor of shape ``(>=6, *w_state.shape)``, or a sequence of floats shared by all
+    devices). The amplitude is ``a * a_scale`` (LTP) or ``a * a_scale * a_asym`` (LTD), times
+    ``1 + a_noise`` when given (cycle-to-cycle noise, already times its relative s.d.).
+    The polarity's parameters are picked by exact 0/1 blending, so the step is
+    :func:`beta_step` of that polarity to the last bit.
     """
-    a = torch.where(is_ltp, params[0] * a_scale, params[3] * (a_scale * a_asym))
+    s = is_ltp.to(w_state.dtype)
+    ns = 1.0 - s
+    a = s * (params[0] * a_scale) + ns * (params[3] * (a_scale * a_asym))
     if a_noise is not None:
         a = a * (1.0 + a_noise)
-    alpha = torch.where(is_ltp, params[1], params[4])
-    beta = torch.where(is_ltp, params[2], params[5])
+    alpha = s * params[1] + ns * params[4]
+    beta = s * params[2] + ns * params[5]
     # keep fractional powers away from a zero base
     wc = w_state.clamp(1e-12, 1.0 - 1e-12)
-    step = beta_step(wc, a, alpha, beta)
-    return torch.where(is_ltp, step, -step)
+    return beta_step(wc, a, alpha, beta) * (s - ns)
 
 
 def apply_pulses(
     w_state: Tensor,
     fire_ltp: Tensor,
     fire_ltd: Tensor,
-    params: Tensor,
+    params: Tensor | tuple[float, ...],
     *,
     a_scale: float = 1.0,
     a_asym: float = 1.0,
@@ -159,37 +163,43 @@ def apply_pulses(
     high: Tensor | float = W_HIGH,
     stuck: Tensor | None = None,
     generator: torch.Generator | None = None,
+    max_rounds: int | None = None,
+    all_fire: bool = False,
 ) -> Tensor:
     """Normalised conductance after firing ``fire_ltp``/``fire_ltd`` pulses per device.
 
     Pulses are applied one after the other, each with the kernel at the device's current
     ``W`` and its own cycle-to-cycle amplitude draw ``a ~ N(a, (rsd a)^2)``; the state is
     clipped to ``[low, high]`` after every pulse. ``stuck`` devices do not move. At most one
-    of ``fire_ltp``/``fire_ltd`` is non-zero per device (the accumulator has one sign).
+    of ``fire_ltp``/``fire_ltd`` (integer-valued float tensors) is non-zero per device.
     When any rsd is non-zero, one normal draw of ``w_state``'s shape is taken per pulse
     round from ``generator``.
+
+    ``max_rounds`` (an upper bound on pulses per device) and ``all_fire`` (a promise that
+    every device fires at least once) only save work.
     """
-    w = w_state.clone()
-    n_rounds = int(torch.maximum(fire_ltp, fire_ltd).max().item()) if w.numel() else 0
-    is_ltp = fire_ltp > 0
+    if w_state.numel() == 0:
+        return w_state.clone()
+    fire = fire_ltp + fire_ltd
+    if max_rounds is None:
+        max_rounds = int(fire.max().item())
+    is_ltp = fire_ltp.clamp(max=1.0)
     noisy = rsd_ltp > 0.0 or rsd_ltd > 0.0
-    for k in range(n_rounds):
-        active = (fire_ltp > k) | (fire_ltd > k)
-        if stuck is not None:
-            active = active & ~stuck
+    w = w_state
+    for k in range(max_rounds):
         noise = None
         if noisy:
             xi = randn_like_on(w, generator)
-            rsd = (
-                torch.where(is_ltp, rsd_ltp, rsd_ltd)
-                if rsd_ltp != rsd_ltd
-                else torch.full_like(w, rsd_ltp)
-            )
-            noise = xi * rsd
+            if rsd_ltp == rsd_ltd:
+                noise = xi * rsd_ltp
+            else:
+                noise = xi * (is_ltp * rsd_ltp + (1.0 - is_ltp) * rsd_ltd)
         dw = kernel_step(w, is_ltp, params, a_scale=a_scale, a_asym=a_asym, a_noise=noise)
         w_new = torch.clamp(w + dw, low, high)
-        w = torch.where(active, w_new, w)
-    return w
+        w = w_new if (k == 0 and all_fire) else torch.where(fire > k, w_new, w)
+    if stuck is not None:
+        w = torch.where(stuck, w_state, w)
+    return w if w is not w_state else w_state.clone()
 
 
 # ---- transfer of float weights ----

@@ -100,7 +100,7 @@ def load_tiles_hdf5(model: nn.Module, path: str | os.PathLike[str]) -> dict[str,
                             f"{tuple(arr.shape)} does not match the layer's {tuple(buf.shape)}"
                         )
                     buf.copy_(torch.from_numpy(arr).to(buf.device, buf.dtype))
-                m._refresh_window_flag()
+                m._refresh_flags()
                 m.weight.data.copy_(m._read_weights())
             m.set_extra_state(
                 {

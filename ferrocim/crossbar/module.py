@@ -11,7 +11,8 @@ Buffers (shape of the weight unless noted):
 - ``reference``: normalised conductance of the reference devices (0.5 or W*);
 - ``device_params``: (8, *weight) per-device kernel and window (see ``device.PARAM_ROWS``);
 - ``accumulator``: accumulated float update not yet written (weight units);
-- ``ltp_pulses`` / ``ltd_pulses``: pulses fired per device (int64);
+- ``pulse_counts``: (2, *weight) pulses fired per device, LTP then LTD (int64); the
+  properties ``ltp_pulses`` / ``ltd_pulses`` are views of its rows;
 - ``crossings``: (2,) threshold crossings of the layer, LTP and LTD (int64);
 - ``lifetime``: pulses each device survives (float64, inf when endurance is off);
 - ``failed``: devices stuck after wear-out (bool).
@@ -48,6 +49,11 @@ class LayerStepStats:
     failed_devices: int
 
 
+#: Candidates for a crossing are visited when |acc| >= thr * _TOL (a superset, exact rule
+#: applied on it).
+_TOL = 1.0 - 1e-6
+
+
 def default_generator() -> torch.Generator:
     """A CPU generator seeded from torch's global RNG (so ``torch.manual_seed`` fixes it)."""
     seed = int(torch.randint(0, 2**62, (1,)).item())
@@ -70,8 +76,7 @@ class AnalogModule(nn.Module):
     reference: Tensor
     device_params: Tensor
     accumulator: Tensor
-    ltp_pulses: Tensor
-    ltd_pulses: Tensor
+    pulse_counts: Tensor
     crossings: Tensor
     lifetime: Tensor
     failed: Tensor
@@ -128,10 +133,7 @@ class AnalogModule(nn.Module):
         self.register_buffer("device_params", params.reshape(len(ROW), *weight_shape))
         self.register_buffer("accumulator", torch.zeros(weight_shape, **fk))
         self.register_buffer(
-            "ltp_pulses", torch.zeros(weight_shape, dtype=torch.int64, device=device)
-        )
-        self.register_buffer(
-            "ltd_pulses", torch.zeros(weight_shape, dtype=torch.int64, device=device)
+            "pulse_counts", torch.zeros(2, *weight_shape, dtype=torch.int64, device=device)
         )
         self.register_buffer("crossings", torch.zeros(2, dtype=torch.int64, device=device))
         end = config.endurance
@@ -148,7 +150,7 @@ class AnalogModule(nn.Module):
         self.register_buffer("lifetime", life)
         self.register_buffer("failed", torch.zeros(weight_shape, dtype=torch.bool, device=device))
         self.event_counts: dict[str, dict[str, int]] = _empty_counts()
-        self._refresh_window_flag()
+        self._refresh_flags()
         self.set_weights(w0)
 
     # ---- weights ----
@@ -222,48 +224,87 @@ class AnalogModule(nn.Module):
         device, the accumulator is debited by all crossings, the fired devices move by the
         kernel step (with cycle-to-cycle noise, per-device parameters, clipped to their
         bounds; failed devices stay stuck) and ``.weight`` is rewritten from the devices.
-        """
-        prog = self.analog_config.programming
-        acc = self.accumulator
-        acc.add_(delta)
-        n_ltp, n_ltd, f_ltp, f_ltd, new_acc = Fx.pulse_decision(
-            acc, self.thr_ltp, self.thr_ltd, prog.max_pulses_per_step
-        )
-        acc.copy_(new_acc)
-        idx = torch.nonzero((f_ltp + f_ltd).view(-1)).view(-1)
-        sums = torch.stack([n_ltp.sum(), n_ltd.sum(), f_ltp.sum(), f_ltd.sum()])
-        c_ltp, c_ltd, p_ltp, p_ltd = (int(v) for v in sums.tolist())
-        self.crossings[0] += c_ltp
-        self.crossings[1] += c_ltd
-        n_failed = 0
-        if idx.numel():
-            fl = f_ltp.view(-1)[idx]
-            fd = f_ltd.view(-1)[idx]
-            self._fire(idx, fl, fd)
-            counts = self.event_counts[self.phase]
-            counts["write_ltp"] += p_ltp
-            counts["write_ltd"] += p_ltd
-        if self.analog_config.endurance.enabled:
-            n_failed = int(self.failed.sum().item())
-        return LayerStepStats(p_ltp, p_ltd, c_ltp, c_ltd, n_failed)
 
-    def _fire(self, idx: Tensor, fl: Tensor, fd: Tensor) -> None:
-        """Apply pulses to the devices at flat indices ``idx`` and rewrite their weights."""
+        Only devices whose accumulator is within a relative 1e-6 of a threshold are
+        visited (:func:`functional.pulse_decision` on that subset); the others have no
+        crossing, and their accumulator is unchanged, exactly as the rule on the whole layer.
+        """
+        acc = self.accumulator
+        flat = acc.view(-1)
+        flat.add_(delta.reshape(-1))
+        fbuf, bbuf = self._scratch(flat)
+        if self.thr_ltp == self.thr_ltd:
+            bbuf.copy_(torch.abs(flat, out=fbuf).ge_(self.thr_ltp * _TOL))
+        else:
+            torch.ge(flat, self.thr_ltp * _TOL, out=fbuf)
+            bbuf.copy_(fbuf.add_(torch.le(flat, -self.thr_ltd * _TOL).to(fbuf.dtype)))
+        idx = torch.nonzero(bbuf).view(-1)
+        if idx.numel() == 0:
+            return LayerStepStats(0, 0, 0, 0, self._n_failed())
+        max_pulses = self.analog_config.programming.max_pulses_per_step
+        n_ltp, n_ltd, f_ltp, f_ltd, new_acc = Fx.pulse_decision(
+            flat.index_select(0, idx), self.thr_ltp, self.thr_ltd, max_pulses
+        )
+        flat.scatter_(0, idx, new_acc)
+        counts = torch.stack((n_ltp, n_ltd, f_ltp, f_ltd)).to(torch.int64)
+        sums = counts.sum(1)
+        self.crossings.add_(sums[:2])
+        c_ltp, c_ltd, p_ltp, p_ltd = sums.tolist()
+        if p_ltp or p_ltd:
+            all_fire = max_pulses == 1 and p_ltp + p_ltd == idx.numel()
+            self._fire(idx, f_ltp, f_ltd, counts[2:], max_pulses, all_fire)
+            ev = self.event_counts[self.phase]
+            ev["write_ltp"] += p_ltp
+            ev["write_ltd"] += p_ltd
+        return LayerStepStats(p_ltp, p_ltd, c_ltp, c_ltd, self._n_failed())
+
+    def _n_failed(self) -> int:
+        return int(self.failed.sum().item()) if self._endurance_on else 0
+
+    def _scratch(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """Reusable float and bool work tensors shaped like ``like`` (not state)."""
+        buf = self.__dict__.get("_scratch_bufs")
+        if (
+            buf is None
+            or buf[0].shape != like.shape
+            or buf[0].device != like.device
+            or (buf[0].dtype != like.dtype)
+        ):
+            buf = (torch.empty_like(like), torch.empty_like(like, dtype=torch.bool))
+            self.__dict__["_scratch_bufs"] = buf
+        return buf
+
+    def _fire(
+        self,
+        idx: Tensor,
+        fl: Tensor,
+        fd: Tensor,
+        fired: Tensor,
+        max_pulses: int | None,
+        all_fire: bool,
+    ) -> None:
+        """Apply ``fl``/``fd`` pulses to the devices at flat indices ``idx`` (``fired`` is
+        the same as a (2, k) int64 tensor); update counters; rewrite their weights."""
         prog = self.analog_config.programming
         end = self.analog_config.endurance
         w_flat = self.conductance.view(-1)
-        w_sub = w_flat[idx]
-        p_sub = self.device_params.flatten(1)[:, idx]
-        ref_sub = self.reference.view(-1)[idx]
+        w_sub = w_flat.index_select(0, idx)
+        if self._uniform_params:
+            params: Tensor | tuple[float, ...] = self._param_values
+        else:
+            params = self.device_params.flatten(1).index_select(1, idx)
+        if self._uniform_reference:
+            ref_sub: Tensor | float = self.reference_level
+        else:
+            ref_sub = self.reference.view(-1).index_select(0, idx)
         win = self._window_kwargs(idx)
-        ltp_c = self.ltp_pulses.view(-1)
-        ltd_c = self.ltd_pulses.view(-1)
+        counters = self.pulse_counts.view(2, -1)
         stuck = None
         window: Tensor | float = 1.0
         if end.enabled:
-            stuck = self.failed.view(-1)[idx]
+            stuck = self.failed.view(-1).index_select(0, idx)
             if end.window_loss and self.card.endurance.window_loss_per_decade > 0:
-                cycles = ltp_c[idx] + ltd_c[idx]
+                cycles = counters.index_select(1, idx).sum(0)
                 window = Fx.window_factor(
                     cycles, self.card.endurance.window_loss_per_decade, end.lifetime_scale
                 ).to(w_sub.dtype)
@@ -278,7 +319,7 @@ class AnalogModule(nn.Module):
             w_sub,
             fl,
             fd,
-            p_sub,
+            params,
             a_scale=prog.a_scale,
             a_asym=prog.a_asym,
             rsd_ltp=self.rsd_ltp,
@@ -287,14 +328,41 @@ class AnalogModule(nn.Module):
             high=high,
             stuck=stuck,
             generator=self.generator,
+            max_rounds=max_pulses,
+            all_fire=all_fire,
         )
-        w_flat[idx] = new
-        ltp_c.index_add_(0, idx, fl.to(torch.int64))
-        ltd_c.index_add_(0, idx, fd.to(torch.int64))
+        w_flat.scatter_(0, idx, new)
+        counters[0].index_add_(0, idx, fired[0])
+        counters[1].index_add_(0, idx, fired[1])
         if end.enabled:
-            dead = (ltp_c[idx] + ltd_c[idx]).to(torch.float64) >= self.lifetime.view(-1)[idx]
-            self.failed.view(-1)[idx] = stuck | dead
-        self.weight.data.view(-1)[idx] = Fx.conductance_to_weight(new, ref_sub, self.w_max, **win)
+            total = counters.index_select(1, idx).sum(0)
+            dead = total.to(torch.float64) >= self.lifetime.view(-1).index_select(0, idx)
+            self.failed.view(-1).scatter_(0, idx, stuck | dead)
+        self.weight.data.view(-1).scatter_(
+            0, idx, Fx.conductance_to_weight(new, ref_sub, self.w_max, **win)
+        )
+
+    @property
+    def ltp_pulses(self) -> Tensor:
+        """LTP pulses fired per device (int64, shape of the weight; a view)."""
+        return self.pulse_counts[0]
+
+    @property
+    def ltd_pulses(self) -> Tensor:
+        """LTD pulses fired per device (int64, shape of the weight; a view)."""
+        return self.pulse_counts[1]
+
+    def _refresh_flags(self) -> None:
+        """Note which per-device tensors are uniform, so the hot path can use scalars."""
+        p = self.device_params.flatten(1)
+        first = p[:, :1]
+        self._uniform_params = bool((p == first).all())
+        self._param_values = tuple(float(v) for v in first[:, 0].tolist())
+        self._nominal_window = bool(
+            (p[ROW["g_offset"]] == 0).all() and (p[ROW["g_gain"]] == 1).all()
+        )
+        self._uniform_reference = bool((self.reference == self.reference_level).all())
+        self._endurance_on = self.analog_config.endurance.enabled
 
     # ---- forward helpers ----
     def _noisy_weight(self) -> Tensor:
@@ -357,13 +425,7 @@ class AnalogModule(nn.Module):
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        self._refresh_window_flag()
-
-    def _refresh_window_flag(self) -> None:
-        p = self.device_params
-        self._nominal_window = bool(
-            (p[ROW["g_offset"]] == 0).all() and (p[ROW["g_gain"]] == 1).all()
-        )
+        self._refresh_flags()
 
     def analog_extra_repr(self) -> str:
         c = self.analog_config

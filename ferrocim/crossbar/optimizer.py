@@ -69,6 +69,7 @@ class PulseOptimizer:
         self.layers: dict[str, AnalogModule] = {
             name: m for name, m in analog_modules(model).items() if id(m.weight) in ids
         }
+        self._work: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -78,7 +79,7 @@ class PulseOptimizer:
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> StepStats:
         """One optimizer step; returns the pulses and crossings it caused per layer."""
-        snaps = [m.weight.detach().clone() for m in self.layers.values()]
+        snaps = [self._buffers(m)[0].copy_(m.weight.detach()) for m in self.layers.values()]
         if closure is not None:
             with torch.enable_grad():
                 loss = self.inner.step(closure)
@@ -87,7 +88,7 @@ class PulseOptimizer:
         stats = StepStats(loss=loss)
         for (name, m), old in zip(self.layers.items(), snaps, strict=True):
             w = m.weight.data
-            delta = w - old
+            delta = torch.sub(w, old, out=self._buffers(m)[1])
             w.copy_(old)
             s = m.program_delta(delta)
             stats.ltp_pulses[name] = s.ltp_pulses
@@ -96,6 +97,23 @@ class PulseOptimizer:
             stats.ltd_crossings[name] = s.ltd_crossings
             stats.failed_devices[name] = s.failed_devices
         return stats
+
+    def _buffers(self, m: AnalogModule) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reusable snapshot and delta tensors for layer ``m`` (work space, not state)."""
+        w = m.weight
+        buf = self._work.get(id(m))
+        if (
+            buf is None
+            or buf[0].shape != w.shape
+            or buf[0].device != w.device
+            or (buf[0].dtype != w.dtype)
+        ):
+            buf = (
+                torch.empty_like(w, memory_format=torch.contiguous_format),
+                torch.empty_like(w, memory_format=torch.contiguous_format),
+            )
+            self._work[id(m)] = buf
+        return buf
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear gradients (of all the inner optimizer's parameters)."""
