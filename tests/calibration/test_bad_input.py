@@ -1,0 +1,132 @@
+"""Each bad-input case gets a clear error naming file, line and field (damaged copies)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ferrocim.calibration.device import CalibrationOptions, calibrate_device
+from ferrocim.calibration.readers import ColumnMapping, read_b1500, read_measurement
+from ferrocim.calibration.sequence import MeasurementMeta, PulseSequence
+from ferrocim.checks import InputError
+
+
+def _damage(path, line_no, new):
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line_no - 1] = new
+    path.write_text("".join(lines))
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty\.csv: the file is empty"):
+        read_measurement(p)
+
+
+def test_truncated_before_data(b1500_copy):
+    head = b1500_copy.read_text().splitlines(keepends=True)[:9]
+    b1500_copy.write_text("".join(head))
+    with pytest.raises(InputError, match=r"b1500\.csv, line 8: file ends inside"):
+        read_b1500(b1500_copy)
+    b1500_copy.write_text("".join(head[:7]))
+    with pytest.raises(InputError, match="no 'Measurement Data' section"):
+        read_b1500(b1500_copy)
+
+
+def test_truncated_mid_row_warns_and_drops(b1500_copy):
+    text = b1500_copy.read_text()
+    b1500_copy.write_text(text[: text.rindex(",")])  # cut inside the last row
+    with pytest.warns(UserWarning, match=r"line 187: incomplete last row"):
+        seq = read_b1500(b1500_copy)
+    assert len(seq) == 174
+
+
+def test_non_numeric_cell(b1500_copy):
+    _damage(b1500_copy, 20, "    7,  0.994,11540x813.521,132156261.564\n")
+    with pytest.raises(InputError, match=r"b1500\.csv, line 20, field 'R_low \(ohm\)'.*11540x813"):
+        read_b1500(b1500_copy)
+
+
+@pytest.mark.parametrize("value", ["0.000", "-5.0", "nan"])
+def test_non_positive_or_nan_resistance(b1500_copy, value):
+    _damage(b1500_copy, 30, f"   17,  1.414,{value},139881660.116\n")
+    with pytest.raises(InputError, match=r"line 30, field 'R_low \(ohm\)': resistance must be"):
+        read_b1500(b1500_copy)
+
+
+def test_minus_one_in_the_middle_is_an_error(b1500_copy):
+    _damage(b1500_copy, 30, "   17,  1.414,      -1.000,      -1.000\n")
+    with pytest.raises(InputError, match="line 30"):
+        read_b1500(b1500_copy)
+
+
+def test_csv_mapping_names_missing_column(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("V,R\n1,1e6\n-1,2e6\n")
+    m = ColumnMapping.from_string("amplitude=V,resistance=Rread")
+    with pytest.raises(InputError, match=r"t\.csv, line 1: .*resistance='Rread'.*'V', 'R'"):
+        read_measurement(p, mapping=m)
+    with pytest.raises(InputError, match="exactly one of"):
+        ColumnMapping.from_string("amplitude=V")
+    with pytest.raises(InputError, match="unknown key 'volts'"):
+        ColumnMapping.from_string("volts=V,resistance=R")
+
+
+def test_unknown_format_without_mapping(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("V,R\n1,1e6\n")
+    with pytest.raises(InputError, match=r"t\.csv: format not recognised.*--columns"):
+        read_measurement(p)
+
+
+def _seq(amp, g, source="synthetic"):
+    n = len(amp)
+    return PulseSequence(
+        amplitude_v=np.asarray(amp, float),
+        width_s=np.full(n, 1e-8),
+        conductance_s=np.asarray(g, float),
+        sweep=np.full(n, -1),
+        line=np.arange(n) + 1,
+        meta=MeasurementMeta(source=source, parser="test", device_id="X"),
+    )
+
+
+def test_one_polarity_only():
+    g = 1e-8 * (1 + np.linspace(0, 1, 30))
+    with pytest.raises(InputError, match="one polarity only"):
+        calibrate_device(
+            [_seq(np.ones(30), g)], "X", CalibrationOptions(), rng=np.random.default_rng(0)
+        )
+
+
+def test_too_few_pulses():
+    g = 1e-8 * np.array([1, 2, 3, 4, 3, 2, 1.0])
+    amp = [-1, -1, -1, -1, 1, 1, 1]
+    with pytest.warns(UserWarning, match="only 3 pulse transitions"):
+        with pytest.raises(InputError, match="X: no usable half-cycles"):
+            calibrate_device(
+                [_seq(amp, g)], "X", CalibrationOptions(), rng=np.random.default_rng(0)
+            )
+
+
+def test_fit_that_does_not_converge(monkeypatch, bundled_measurements):
+    from conftest import BUNDLED_170, FILE_170_0
+
+    from ferrocim.calibration import device
+
+    seq = read_b1500(bundled_measurements / BUNDLED_170 / FILE_170_0)
+    real = device.fit_method
+
+    def failing(segments, kind, method, **kw):
+        fit = real(segments, kind, method, **kw)
+        return dataclasses.replace(fit, success=False, message="too many function evaluations")
+
+    monkeypatch.setattr(device, "fit_method", failing)
+    with pytest.raises(InputError, match="ID170: the LTP trajectory fit did not converge"):
+        calibrate_device([seq], "ID170", CalibrationOptions(), rng=np.random.default_rng(0))
+
+
+def test_bad_options_named():
+    with pytest.raises(InputError, match=r"'normalise'.*Did you mean 'global'"):
+        CalibrationOptions(normalise="globl")
