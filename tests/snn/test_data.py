@@ -1,0 +1,207 @@
+"""Synthesize → prepare (the real EEGMMIDB loader) → HDF5 cache → EEGDataset; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+import mne
+import numpy as np
+import pytest
+
+from ferrocim.checks import InputError
+from ferrocim.snn.data import (
+    EEGMMIDB_CHANNELS,
+    EEGDataset,
+    grid_position,
+    load_prepared,
+    prepare_eegmmidb,
+    read_run,
+    synthesize_edf,
+)
+from ferrocim.snn.data.synthetic import (
+    EDF_LABELS,
+    subject_ids,
+    subject_profiles,
+    synthesize_run,
+    write_run_edf,
+)
+
+
+def test_files_have_the_real_layout_and_quirks(synthetic_root: Path) -> None:
+    for s in (1, 2, 3):
+        for r in (4, 8, 12):
+            assert (synthetic_root / f"S{s:03d}" / f"S{s:03d}R{r:02d}.edf").is_file()
+    raw = mne.io.read_raw_edf(synthetic_root / "S002" / "S002R08.edf", verbose="error")
+    assert raw.info["sfreq"] == 160.0
+    assert tuple(raw.ch_names) == EDF_LABELS  # 'Fc5.', 'C3..', 'Iz..' — dot-padded
+    desc = list(raw.annotations.description)
+    assert desc.count("T1") + desc.count("T2") == 15 and desc.count("T0") == 16
+    cues = raw.annotations[[d != "T0" for d in desc]]
+    np.testing.assert_allclose(cues.duration, 4.1, atol=0.01)
+    assert 115 < raw.times[-1] < 135  # about two minutes
+    uv = raw.get_data() * 1e6  # MNE reads volts
+    rms = uv.std(axis=1)
+    assert 10 < rms.min() and rms.max() < 100  # 10-100 µV scale
+
+
+def test_generator_is_seeded_and_subject_stable() -> None:
+    p3 = subject_profiles(3, seed=7)
+    p5 = subject_profiles(5, seed=7)
+    assert p3 == p5[:3]  # subject k does not depend on how many are written
+    assert subject_profiles(3, seed=8) != p3
+    a, ann_a = synthesize_run(p3[0], 4, seed=7)
+    b, ann_b = synthesize_run(p3[0], 4, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert ann_a == ann_b
+    assert [p.weak for p in p5] == [False, False, False, True, False]
+    ids = subject_ids(90)
+    assert ids[86:] == [87, 90, 91, 93]  # 88, 89, 92 skipped
+    assert len(subject_ids(103)) == 103 and not set(subject_ids(103)) & {88, 89, 92, 100, 104, 106}
+
+
+def test_prepared_dataset_shapes_labels_and_meta(prepared_h5: Path) -> None:
+    ds = load_prepared(prepared_h5)
+    assert isinstance(ds, EEGDataset)
+    assert ds.x.shape == (135, 1, 10, 11, 160) and ds.x.dtype == np.float32
+    assert ds.y.dtype == np.int64 and ds.subject.dtype == np.int64
+    assert ds.subjects.tolist() == [1, 2, 3]
+    for s in (1, 2, 3):
+        y = ds.y[ds.subject == s]
+        assert len(y) == 45
+        assert 21 <= int((y == 0).sum()) <= 24  # 7 or 8 left cues per run
+    # unused grid cells are zero, used ones are z-scored EEG
+    used = np.zeros((10, 11), bool)
+    for name in EEGMMIDB_CHANNELS:
+        used[grid_position(name)] = True
+    assert not ds.x[:, 0][:, ~used].any()
+    sd = ds.x[:, 0][:, used].std()
+    assert 0.6 < sd < 1.5
+    assert ds.meta["params"]["l_freq"] == 0.1 and ds.meta["params"]["h_freq"] == 79.0
+    assert ds.meta["params"]["subjects"] == [1, 2, 3]
+    sub = ds.of_subjects([2])
+    assert len(sub) == 45 and set(sub.subject.tolist()) == {2}
+
+
+def test_labels_follow_annotations(synthetic_root: Path) -> None:
+    path = synthetic_root / "S001" / "S001R04.edf"
+    eeg, y, onset = read_run(path)
+    raw = mne.io.read_raw_edf(path, verbose="error")
+    cues = [(a["onset"], a["description"]) for a in raw.annotations if a["description"] != "T0"]
+    assert y.tolist() == [0 if d == "T1" else 1 for _, d in cues]
+    assert onset.tolist() == [round(o * 160) for o, _ in cues]
+    assert eeg.shape == (15, 64, 160)
+
+
+def test_mne_download_layout_gives_the_same_data(
+    synthetic_root: Path, prepared_h5: Path, tmp_path: Path
+) -> None:
+    mne_root = tmp_path / "mne_data"
+    dest = mne_root / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0"
+    shutil.copytree(synthetic_root, dest)
+    h5 = prepare_eegmmidb(mne_root, tmp_path / "mne.h5")
+    np.testing.assert_array_equal(load_prepared(h5).x, load_prepared(prepared_h5).x)
+
+
+def test_cache_reused_and_invalidated(synthetic_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(synthetic_root, root)
+    h5 = tmp_path / "c.h5"
+    prepare_eegmmidb(root, h5, subjects=[1])
+    stamp = h5.stat().st_mtime_ns
+    prepare_eegmmidb(root, h5, subjects=[1])
+    assert h5.stat().st_mtime_ns == stamp  # reused
+    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0)  # parameter changed
+    with h5py.File(h5) as f:
+        assert json.loads(f.attrs["params"])["h_freq"] == 40.0
+    stamp = h5.stat().st_mtime_ns
+    edf = root / "S001" / "S001R08.edf"
+    os.utime(edf, ns=(edf.stat().st_atime_ns, edf.stat().st_mtime_ns + 10**9))
+    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0)  # a source file changed
+    assert h5.stat().st_mtime_ns != stamp
+    stamp = h5.stat().st_mtime_ns
+    prepare_eegmmidb(root, h5, subjects=[1, 2], h_freq=40.0)  # subject list changed
+    assert h5.stat().st_mtime_ns != stamp
+    assert len(load_prepared(h5)) == 90
+    assert not list(tmp_path.glob(".c.h5.*"))  # no temporary left behind
+
+
+def _copy(synthetic_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "bad"
+    shutil.copytree(synthetic_root / "S001", root / "S001")
+    return root
+
+
+def test_missing_run(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    (root / "S001" / "S001R08.edf").unlink()
+    with pytest.raises(InputError, match=r"subject 1: run 8 not found \(expected .*S001R08\.edf"):
+        prepare_eegmmidb(root, tmp_path / "x.h5")
+
+
+def test_wrong_sampling_rate(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    eeg = np.random.default_rng(0).normal(0, 20, (64, 128 * 130))
+    ann = [(4.2 + 8.3 * k, 4.1, "T1") for k in range(15)]
+    write_run_edf(root / "S001" / "S001R12.edf", eeg, ann, sfreq=128.0)
+    with pytest.raises(InputError, match=r"S001R12\.edf: sampling rate 128 Hz, expected 160 Hz"):
+        prepare_eegmmidb(root, tmp_path / "x.h5")
+
+
+def test_missing_channels(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    eeg, ann = synthesize_run(subject_profiles(1, seed=0)[0], 4, seed=0)
+    keep = [i for i, lab in enumerate(EDF_LABELS) if lab not in ("Cz..", "Iz..")]
+    labels = tuple(EDF_LABELS[i] for i in keep)
+    write_run_edf(root / "S001" / "S001R04.edf", eeg[keep], ann, labels=labels)
+    with pytest.raises(InputError, match=r"S001R04\.edf: missing EEG channel\(s\) Cz, Iz"):
+        prepare_eegmmidb(root, tmp_path / "x.h5")
+
+
+def test_corrupt_edf(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    path = root / "S001" / "S001R08.edf"
+    data = bytearray(path.read_bytes())
+    data[184:192] = b"garbage!"  # header length field
+    data[236:244] = b"??######"  # number of data records
+    path.write_bytes(bytes(data[:5000]))
+    with pytest.raises(InputError, match=r"S001R08\.edf: cannot read as EDF"):
+        prepare_eegmmidb(root, tmp_path / "x.h5")
+
+
+def test_missing_cues_and_other_bad_roots(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    eeg, _ = synthesize_run(subject_profiles(1, seed=0)[0], 4, seed=0)
+    write_run_edf(root / "S001" / "S001R04.edf", eeg, [(0.0, 4.2, "T0")])
+    with pytest.raises(InputError, match=r"S001R04\.edf: no T1/T2 cue annotations"):
+        prepare_eegmmidb(root, tmp_path / "x.h5")
+    with pytest.raises(InputError, match="no EEGMMIDB subject folders"):
+        prepare_eegmmidb(tmp_path / "bad" / "S001", tmp_path / "x.h5")
+    with pytest.raises(InputError, match="not found"):
+        prepare_eegmmidb(tmp_path / "nowhere", tmp_path / "x.h5")
+    with pytest.raises(InputError, match=r"subject\(s\) \[88\] are excluded"):
+        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[88])
+    with pytest.raises(InputError, match=r"no folder for subject\(s\) \[5\]"):
+        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[5])
+
+
+def test_load_prepared_rejects_other_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="prepared data file not found"):
+        load_prepared(tmp_path / "none.h5")
+    (tmp_path / "text.h5").write_text("hello")
+    with pytest.raises(InputError, match=r"text\.h5: not a readable HDF5 file"):
+        load_prepared(tmp_path / "text.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(InputError, match=r"other\.h5: not a ferrocim EEG cache"):
+        load_prepared(tmp_path / "other.h5")
+
+
+def test_synthesize_refuses_bad_counts(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="n_subjects"):
+        synthesize_edf(tmp_path, 0, seed=0)
+    with pytest.raises(InputError, match="n_subjects"):
+        synthesize_edf(tmp_path, 104, seed=0)
