@@ -199,6 +199,54 @@ def calibrate_cmd(
 # ---------------------------------------------------------------------------------------
 # data  (ferrocim.snn.data)
 # ---------------------------------------------------------------------------------------
+@main.group()
+def data() -> None:
+    """EEG data: synthetic motor imagery and the EEGMMIDB loader."""
+
+
+@data.command("synth")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="folder")
+@click.option("--subjects", "n_subjects", default=6, show_default=True, help="how many")
+@click.option("--seed", default=0, show_default=True, help="random seed")
+@_friendly
+def data_synth(out: str, n_subjects: int, seed: int) -> None:
+    """Write synthetic motor-imagery EEG in the PhysioNet EEGMMIDB EDF layout."""
+    from ferrocim.snn.data import synthesize_edf
+
+    root = synthesize_edf(out, n_subjects, seed=seed, progress=True)
+    click.echo(f"wrote {n_subjects} subjects (runs 4, 8, 12) to {root}")
+
+
+@data.command("prepare")
+@click.option("--root", required=True, type=click.Path(), help="EEGMMIDB (or synthetic) root")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="FILE.h5")
+@click.option("--subjects", default=None, help="comma-separated subject numbers, e.g. 1,2,3")
+@click.option("--l-freq", default=0.1, show_default=True, help="high-pass edge, Hz")
+@click.option("--h-freq", default=79.0, show_default=True, help="low-pass edge, Hz")
+@click.option("--force", is_flag=True, help="rebuild even if the cache is current")
+@_friendly
+def data_prepare(
+    root: str, out: str, subjects: str | None, l_freq: float, h_freq: float, force: bool
+) -> None:
+    """Band-pass, z-score and cut cue windows into an HDF5 cache (reused while current)."""
+    from ferrocim.checks import InputError
+    from ferrocim.snn.data import load_prepared, prepare_eegmmidb
+
+    chosen = None
+    if subjects:
+        try:
+            chosen = [int(s) for s in subjects.replace(" ", "").split(",") if s]
+        except ValueError:
+            raise InputError(f"--subjects: expected numbers like 1,2,3, got {subjects!r}") from None
+    path = prepare_eegmmidb(
+        root, out, subjects=chosen, l_freq=l_freq, h_freq=h_freq, progress=True, force=force
+    )
+    ds = load_prepared(path)
+    n_left = int((ds.y == 0).sum())
+    click.echo(
+        f"{path}: {len(ds)} trials ({n_left} left, {len(ds) - n_left} right) "
+        f"from {len(ds.subjects)} subjects"
+    )
 
 
 # ---------------------------------------------------------------------------------------
