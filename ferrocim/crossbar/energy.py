@@ -76,8 +76,9 @@ def per_event_energy(config: EnergyConfig, card: DeviceCard) -> dict[str, float]
 
 def energy_ledger(model: nn.Module) -> pd.DataFrame:
     """One row per analog layer × phase × kind: columns ``layer, phase, kind, count,
-    energy_j``. ``phase`` is "train" for events while the layer was in training mode (and
-    all pulses fired by :class:`PulseOptimizer`), "inference" otherwise."""
+    energy_j``. ``phase`` is "train" for events that happened while the layer was in
+    training mode (pulses included), "inference" otherwise. Per-tile write counts and
+    energies: :meth:`AnalogModule.tile_counters`."""
     from ferrocim.crossbar.convert import analog_modules
 
     rows = []

@@ -139,7 +139,10 @@ def kernel_step(
     """
     s = is_ltp.to(w_state.dtype)
     ns = 1.0 - s
-    a = s * (params[0] * a_scale) + ns * (params[3] * (a_scale * a_asym))
+    if a_scale == 1.0 and a_asym == 1.0:
+        a = s * params[0] + ns * params[3]
+    else:
+        a = s * (params[0] * a_scale) + ns * (params[3] * (a_scale * a_asym))
     if a_noise is not None:
         a = a * (1.0 + a_noise)
     alpha = s * params[1] + ns * params[4]

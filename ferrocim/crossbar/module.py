@@ -54,6 +54,18 @@ class LayerStepStats:
 _TOL = 1.0 - 1e-6
 
 
+@dataclass(frozen=True)
+class _Constants:
+    thr_ltp: Tensor
+    thr_ltd: Tensor
+    cand_ltp: Tensor
+    cand_ltd: Tensor
+    params: tuple[Tensor, ...]
+    reference: Tensor
+    low: Tensor
+    high: Tensor
+
+
 def default_generator() -> torch.Generator:
     """A CPU generator seeded from torch's global RNG (so ``torch.manual_seed`` fixes it)."""
     seed = int(torch.randint(0, 2**62, (1,)).item())
@@ -233,17 +245,18 @@ class AnalogModule(nn.Module):
         flat = acc.view(-1)
         flat.add_(delta.reshape(-1))
         fbuf, bbuf = self._scratch(flat)
+        k = self._constants(flat)
         if self.thr_ltp == self.thr_ltd:
-            bbuf.copy_(torch.abs(flat, out=fbuf).ge_(self.thr_ltp * _TOL))
+            bbuf.copy_(torch.abs(flat, out=fbuf).ge_(k.cand_ltp))
         else:
-            torch.ge(flat, self.thr_ltp * _TOL, out=fbuf)
-            bbuf.copy_(fbuf.add_(torch.le(flat, -self.thr_ltd * _TOL).to(fbuf.dtype)))
+            torch.ge(flat, k.cand_ltp, out=fbuf)
+            bbuf.copy_(fbuf.add_(torch.le(flat, k.cand_ltd).to(fbuf.dtype)))
         idx = torch.nonzero(bbuf).view(-1)
         if idx.numel() == 0:
             return LayerStepStats(0, 0, 0, 0, self._n_failed())
         max_pulses = self.analog_config.programming.max_pulses_per_step
         n_ltp, n_ltd, f_ltp, f_ltd, new_acc = Fx.pulse_decision(
-            flat.index_select(0, idx), self.thr_ltp, self.thr_ltd, max_pulses
+            flat.index_select(0, idx), k.thr_ltp, k.thr_ltd, max_pulses
         )
         flat.scatter_(0, idx, new_acc)
         counts = torch.stack((n_ltp, n_ltd, f_ltp, f_ltd)).to(torch.int64)
@@ -289,12 +302,15 @@ class AnalogModule(nn.Module):
         end = self.analog_config.endurance
         w_flat = self.conductance.view(-1)
         w_sub = w_flat.index_select(0, idx)
-        if self._uniform_params:
-            params: Tensor | tuple[float, ...] = self._param_values
+        k = self._constants(w_flat)
+        a_scale, a_asym = prog.a_scale, prog.a_asym
+        if self._uniform_params:  # amplitudes already scaled in the constants
+            params: Tensor | tuple[Tensor, ...] = k.params
+            a_scale = a_asym = 1.0
         else:
             params = self.device_params.flatten(1).index_select(1, idx)
         if self._uniform_reference:
-            ref_sub: Tensor | float = self.reference_level
+            ref_sub: Tensor | float = k.reference
         else:
             ref_sub = self.reference.view(-1).index_select(0, idx)
         win = self._window_kwargs(idx)
@@ -308,20 +324,23 @@ class AnalogModule(nn.Module):
                 window = Fx.window_factor(
                     cycles, self.card.endurance.window_loss_per_decade, end.lifetime_scale
                 ).to(w_sub.dtype)
-        low, high = Fx.state_bounds(
-            ref_sub,
-            g_offset=win["g_offset"],
-            g_gain=win["g_gain"],
-            scale=win["scale"],
-            window=window,
-        )
+        if stuck is None and self._uniform_reference and self._nominal_window:
+            low, high = k.low, k.high
+        else:
+            low, high = Fx.state_bounds(
+                ref_sub,
+                g_offset=win["g_offset"],
+                g_gain=win["g_gain"],
+                scale=win["scale"],
+                window=window,
+            )
         new = Fx.apply_pulses(
             w_sub,
             fl,
             fd,
             params,
-            a_scale=prog.a_scale,
-            a_asym=prog.a_asym,
+            a_scale=a_scale,
+            a_asym=a_asym,
             rsd_ltp=self.rsd_ltp,
             rsd_ltd=self.rsd_ltd,
             low=low,
@@ -352,6 +371,34 @@ class AnalogModule(nn.Module):
         """LTD pulses fired per device (int64, shape of the weight; a view)."""
         return self.pulse_counts[1]
 
+    def _constants(self, like: Tensor) -> _Constants:
+        """0-dim tensors of the hot path in ``like``'s dtype and device (python scalars in
+        tensor ops cost a conversion each)."""
+        key = (like.dtype, like.device)
+        cached = self.__dict__.get("_const_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        prog = self.analog_config.programming
+
+        def t(v: float) -> Tensor:
+            return torch.tensor(v, dtype=like.dtype, device=like.device)
+
+        p = self._param_values
+        sc, asym = prog.a_scale, prog.a_asym
+        low, high = Fx.state_bounds(self.reference_level, scale=self.analog_config.reference_scale)
+        consts = _Constants(
+            thr_ltp=t(self.thr_ltp),
+            thr_ltd=t(self.thr_ltd),
+            cand_ltp=t(self.thr_ltp * _TOL),
+            cand_ltd=t(-self.thr_ltd * _TOL),
+            params=(t(p[0] * sc), t(p[1]), t(p[2]), t(p[3] * sc * asym), t(p[4]), t(p[5])),
+            reference=t(self.reference_level),
+            low=t(float(low)),
+            high=t(float(high)),
+        )
+        self.__dict__["_const_cache"] = (key, consts)
+        return consts
+
     def _refresh_flags(self) -> None:
         """Note which per-device tensors are uniform, so the hot path can use scalars."""
         p = self.device_params.flatten(1)
@@ -363,6 +410,7 @@ class AnalogModule(nn.Module):
         )
         self._uniform_reference = bool((self.reference == self.reference_level).all())
         self._endurance_on = self.analog_config.endurance.enabled
+        self.__dict__.pop("_const_cache", None)
 
     # ---- forward helpers ----
     def _noisy_weight(self) -> Tensor:

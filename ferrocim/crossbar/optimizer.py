@@ -78,15 +78,21 @@ class PulseOptimizer:
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> StepStats:
-        """One optimizer step; returns the pulses and crossings it caused per layer."""
-        snaps = [self._buffers(m)[0].copy_(m.weight.detach()) for m in self.layers.values()]
+        """One optimizer step; returns the pulses and crossings it caused per layer.
+
+        Layers whose weight has no gradient are skipped (torch optimizers leave such
+        parameters untouched) and do not appear in the returned stats.
+        """
+        # a weight without a gradient is not touched by torch optimizers: skip its layer
+        active = {n: m for n, m in self.layers.items() if m.weight.grad is not None}
+        snaps = [self._buffers(m)[0].copy_(m.weight.detach()) for m in active.values()]
         if closure is not None:
             with torch.enable_grad():
                 loss = self.inner.step(closure)
         else:
             loss = self.inner.step()
         stats = StepStats(loss=loss)
-        for (name, m), old in zip(self.layers.items(), snaps, strict=True):
+        for (name, m), old in zip(active.items(), snaps, strict=True):
             w = m.weight.data
             delta = torch.sub(w, old, out=self._buffers(m)[1])
             w.copy_(old)

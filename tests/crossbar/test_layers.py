@@ -127,6 +127,16 @@ def test_adc_quantises_each_tile_partial_sum():
     assert torch.allclose(x.grad[0], w, atol=1e-7)
 
 
+def test_conv_adc_path_matches_ideal_at_high_resolution():
+    cfg = AnalogConfig(tile_rows=8, adc_bits=24, adc_range=100.0)
+    m = AnalogConv2d(2, 3, 3, stride=2, padding=1, config=cfg, generator=_gen())
+    x = torch.randn(4, 2, 7, 6, generator=_gen(1))
+    ideal = nn.functional.conv2d(x, m.weight, m.bias, 2, 1)
+    assert torch.allclose(m(x), ideal, atol=1e-5)
+    coarse = AnalogConv2d(2, 3, 3, padding=1, config=cfg.replace(adc_bits=2), generator=_gen())
+    assert not torch.allclose(coarse(x), nn.functional.conv2d(x, coarse.weight, coarse.bias, 1, 1))
+
+
 def test_dac_rounds_inputs_and_spikes_pass_exactly():
     cfg = AnalogConfig(dac_bits=4, d2d=False)
     m = AnalogLinear(3, 2, config=cfg, generator=_gen())
