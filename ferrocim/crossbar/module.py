@@ -168,7 +168,7 @@ class AnalogModule(nn.Module):
     # ---- weights ----
     @property
     def phase(self) -> str:
-        """ "train" in training mode, "inference" otherwise (energy ledger phase)."""
+        """Energy-ledger phase: "train" in training mode, "inference" otherwise."""
         return "train" if self.training else "inference"
 
     def _window_kwargs(self, index: Tensor | None = None) -> dict[str, Any]:

@@ -89,6 +89,17 @@ def test_pulse_optimizer_sgd_counts_and_float_bias():
     assert m.weight.grad is None
 
 
+def test_frozen_layers_are_not_programmed():
+    model = convert(nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 2)), generator=_gen())
+    model[0].weight.requires_grad_(False)
+    opt = PulseOptimizer(torch.optim.SGD(model.parameters(), lr=0.5), model)
+    before = model[0].conductance.clone()
+    model(torch.randn(4, 6, generator=_gen(1))).sum().backward()
+    stats = opt.step()
+    assert set(stats.ltp_pulses) == {"1"}
+    assert torch.equal(model[0].conductance, before)
+
+
 def _train(model, opt, x, y, steps):
     stats = []
     for _ in range(steps):
