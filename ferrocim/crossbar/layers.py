@@ -22,7 +22,14 @@ from ferrocim.crossbar.module import AnalogModule
 Tensor = torch.Tensor
 
 
-def _init_bias(module: AnalogModule, n: int, fan_in: int, device, dtype) -> nn.Parameter:
+def _init_bias(
+    module: AnalogModule,
+    n: int,
+    fan_in: int,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> nn.Parameter:
+    """Bias drawn as torch draws it, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from the layer RNG."""
     bound = 1.0 / math.sqrt(fan_in)
     gen = module.generator
     b = torch.rand(n, generator=gen, device=gen.device, dtype=dtype) * (2 * bound) - bound
