@@ -23,17 +23,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_steps(step, n_warm: int, n_rep: int, device: torch.device) -> list[float]:
+def _time_steps(
+    step, n_warm: int, n_rep: int, device: torch.device
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and process-CPU seconds of each of ``n_rep`` steps after ``n_warm``."""
     for _ in range(n_warm):
         step()
     _sync(device)
-    times = []
+    wall, cpu = [], []
     for _ in range(n_rep):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         _sync(device)
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -75,10 +79,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # interleave rounds so both see the same machine load
     t_float: list[float] = []
     t_analog: list[float] = []
+    c_float: list[float] = []
+    c_analog: list[float] = []
     for _ in range(rounds):
-        t_float += _time_steps(float_step, n_warm, n_rep, device)
-        t_analog += _time_steps(analog_step, n_warm, n_rep, device)
+        w, c = _time_steps(float_step, n_warm, n_rep, device)
+        t_float += w
+        c_float += c
+        w, c = _time_steps(analog_step, n_warm, n_rep, device)
+        t_analog += w
+        c_analog += c
     mf, ma = statistics.median(t_float), statistics.median(t_analog)
+    cf, ca = statistics.median(c_float), statistics.median(c_analog)
     n_steps = rounds * (n_warm + n_rep)
     print(
         f"device={device} threads={torch.get_num_threads()} layer={args.size}x{args.size} "
@@ -88,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"AnalogLinear + PulseOptimizer    : {ma * 1e6:9.1f} us/step (median of {len(t_analog)})")
     print(f"pulses per step (mean)           : {pulses[0] / n_steps:9.1f}")
     print(f"ratio analog / float             : {ma / mf:9.2f}x")
+    if cf > 0:  # process CPU time: less sensitive to other load on the machine
+        print(f"ratio of process CPU time        : {ca / cf:9.2f}x")
     return {"float_s": mf, "analog_s": ma, "ratio": ma / mf}
 
 
