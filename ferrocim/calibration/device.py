@@ -24,6 +24,7 @@ from ferrocim.calibration.fitting import (
     compare_models,
     fit_method,
     fit_paper,
+    fit_trajectory,
 )
 from ferrocim.calibration.prepare import (
     QualityOptions,
@@ -197,7 +198,10 @@ def calibrate_device(
         if options.method != "paper":
             for s in by_kind[k]:
                 try:
-                    f = fit_method([s], k, options.method)
+                    if options.method == "trajectory":
+                        f = fit_trajectory([s], k, starts=[pooled["trajectory"][k].params])
+                    else:
+                        f = fit_method([s], k, options.method)
                     per.append(dataclasses.replace(f, sweep=s.sweep))
                 except (InputError, ValueError):
                     continue
@@ -250,8 +254,8 @@ def calibrate_device(
     for k in KINDS:
         d, t = pooled["difference"][k], pooled["trajectory"][k]
         better[k] = {
-            "on_dw_metric": "difference" if d.r2_dw >= t.r2_dw else "trajectory",
-            "on_trajectory_metric": "difference" if d.r2_w >= t.r2_w else "trajectory",
+            "on_dw_metric": _better(d.r2_dw, t.r2_dw),
+            "on_trajectory_metric": _better(d.r2_w, t.r2_w),
         }
     fit_record: dict[str, Any] = {
         "method": options.method,
@@ -354,6 +358,13 @@ def calibrate_device(
         files=seqs,
         card=card,
     )
+
+
+def _better(r2_difference: float, r2_trajectory: float, tol: float = 1e-3) -> str:
+    """'difference', 'trajectory' or 'tie' (R² within ``tol``)."""
+    if abs(r2_difference - r2_trajectory) <= tol:
+        return "tie"
+    return "difference" if r2_difference > r2_trajectory else "trajectory"
 
 
 def _nonneg(x: float) -> float:

@@ -1,0 +1,159 @@
+"""End to end: bundled real measurements → cards, table, plots, report; CLI; report section."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import BUNDLED_170
+
+from ferrocim.calibration import CalibrationOptions, calibrate
+from ferrocim.calibration.card import DeviceCard, preset
+from ferrocim.cli import main
+from ferrocim.reports.calibration import add_calibration_section
+from ferrocim.reports.html import Report
+
+DEVICES = ["ID161ZR15000", "ID166ZR10000", "ID170ZR5000", "ID181ZR1000"]
+
+
+@pytest.fixture(scope="module")
+def bundled_result(tmp_path_factory, bundled_measurements):
+    out = tmp_path_factory.mktemp("calib")
+    return calibrate([bundled_measurements], out, CalibrationOptions(progress=False))
+
+
+def test_bundled_outputs(bundled_result):
+    r = bundled_result
+    assert r.ok and [d.name for d in r.duts] == DEVICES
+    out = r.out_dir
+    for name in DEVICES:
+        assert (out / "cards" / f"{name}.json").is_file()
+        assert (out / "plots" / f"{name}.png").stat().st_size > 10_000
+    html = (out / "calibration.html").read_text()
+    assert "Device-to-device spread" in html and "ID170ZR5000" in html
+    table = pd.read_csv(out / "sweeps.csv")
+    assert set(table["method"]) == {"paper", "trajectory"}
+    # 4 devices x 2 repetitions x (LTP + LTD), once per method
+    assert len(table[table["method"] == "paper"]) == 16
+    assert (out / "d2d.csv").is_file() and len(r.skipped) == 6
+
+
+def test_bundled_cards_load_and_are_plausible(bundled_result):
+    for d in bundled_result.duts:
+        card = DeviceCard.load(d.card_path)
+        assert card == d.card
+        assert card.pulse.ltp_polarity == -1  # negative pulses potentiate (inferred)
+        assert card.pulse.width_s == 2e-8
+        assert card.pulse.amplitude_ltp_v == -3.582 and card.pulse.amplitude_ltd_v == 4.984
+        assert 1e-11 < card.g_min_s < card.g_max_s < 1e-6  # 1e6 - 1e10 ohm devices
+        assert card.fit["method"] == "trajectory" and card.fit["n_sweeps"] == 2
+        assert card.fit["r2_ltp"] > 0.95 and card.fit["r2_ltd"] > 0.9
+        assert 0.1 <= card.ltp.alpha <= 10 and 0.1 <= card.ltp.beta <= 10
+        assert 0.1 < card.variability.rsd_c2c_ltp < 3  # read noise dominates differenced steps
+        assert card.variability.a_dtod > 0 and card.variability.window_drift_per_cycle is not None
+        src = card.provenance.source_files
+        assert len(src) == 2 and all(len(s["sha256"]) == 64 for s in src)
+        assert card.provenance.options["normalise"] == "sweep"
+    c170 = next(d for d in bundled_result.duts if d.name == "ID170ZR5000").card
+    # LTP kernel of this device (trajectory fit): A ~0.35, alpha ~2.2, beta ~3.1
+    assert c170.ltp.a == pytest.approx(0.35, rel=0.15)
+    assert c170.ltp.alpha == pytest.approx(2.2, rel=0.1)
+    assert c170.ltp.beta == pytest.approx(3.1, rel=0.1)
+    assert 0 < c170.symmetry_point < 1 and c170.symmetry_point_stderr > 0
+
+
+def test_method_comparison_recorded(bundled_result):
+    for d in bundled_result.duts:
+        fit = d.card.fit
+        for kind in ("ltp", "ltd"):
+            # the trajectory fit reproduces the measured sequence better than the dW fit
+            assert fit["better_method"][kind]["on_trajectory_metric"] in ("trajectory", "tie")
+            # ... and the dW fit wins on its own metric
+            assert fit["better_method"][kind]["on_dw_metric"] in ("difference", "tie")
+            comp = fit["model_comparison"][kind]
+            assert set(comp["models"]) == {"beta", "linear", "soft_bounds", "amplitude_beta"}
+            assert comp["best"] in ("beta", "amplitude_beta", "linear")
+            assert fit["paper_recipe"][kind]["median_r2_dw"] is not None
+
+
+def test_aic_verdicts_on_bundled(bundled_result):
+    """LTP of every device: the Beta kernel beats linear and soft bounds by ΔAIC > 10."""
+    for d in bundled_result.duts:
+        models = d.card.fit["model_comparison"]["ltp"]["models"]
+        assert models["linear"]["delta_aic"] - models["beta"]["delta_aic"] > 10
+        assert models["soft_bounds"]["delta_aic"] - models["beta"]["delta_aic"] > 10
+
+
+def test_report_section_for_preset_and_calibrated(bundled_result, tmp_path):
+    rep = Report(title="run")
+    add_calibration_section(rep, preset("dut2"))
+    add_calibration_section(rep, bundled_result.duts[0].card, section="Device card")
+    html = rep.render()
+    assert "Preset dut2" in html and "Model comparison (AIC)" in html
+    assert rep.save(tmp_path / "r.html").is_file()
+
+
+def test_cli_batch_reports_bad_file_and_finishes(tmp_path, bundled_measurements):
+    src = tmp_path / "in"
+    shutil.copytree(bundled_measurements / BUNDLED_170, src / "run")
+    (src / "broken").mkdir()
+    bad = src / "broken" / "bad.csv"
+    text = next((src / "run").glob("*(0)]*.csv")).read_text()
+    bad.write_text(text.replace("114107055.239", "oops"))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        main, ["calibrate", str(src), "--out", str(out), "--no-plots", "--method", "difference"]
+    )
+    assert res.exit_code == 1, res.output
+    assert "FAILED" in res.output and "bad.csv, line 14, field 'R_low (ohm)'" in res.output
+    card = json.loads((out / "cards" / "ID170ZR5000.json").read_text())
+    assert card["fit"]["method"] == "difference"
+
+
+def test_cli_option_errors_are_clean(tmp_path, bundled_measurements):
+    res = CliRunner().invoke(
+        main,
+        ["calibrate", str(bundled_measurements), "--out", str(tmp_path), "--columns", "x=1"],
+    )
+    assert res.exit_code == 2 and "unknown key 'x'" in res.output
+
+
+def test_global_normalisation_and_forced_polarity(tmp_path, bundled_measurements):
+    run = bundled_measurements / BUNDLED_170
+    res = calibrate(
+        [run],
+        tmp_path,
+        CalibrationOptions(
+            normalise="global", ltp_polarity="negative", plots=False, progress=False
+        ),
+    )
+    d = res.duts[0]
+    g = np.concatenate([s.g_min_s + s.w * (s.g_max_s - s.g_min_s) for s in d.segments])
+    assert d.card.g_min_s == pytest.approx(g.min()) and d.card.g_max_s == pytest.approx(g.max())
+    assert {(s.g_min_s, s.g_max_s) for s in d.segments} == {(d.card.g_min_s, d.card.g_max_s)}
+    forced = calibrate(
+        [run],
+        tmp_path / "p",
+        CalibrationOptions(ltp_polarity="positive", plots=False, progress=False),
+    )
+    # forcing the wrong polarity makes LTP halves lose conductance: the fit cannot follow
+    assert not forced.ok or forced.duts[0].card.fit["r2_ltp"] < 0.5
+
+
+def test_shared_files_fit(shared_measurements, tmp_path):
+    """The shared 20 ns runs of two devices fit, with the real files' known conditions."""
+    paths = [
+        shared_measurements / "_ID170ZR5000" / "pulsedAmplitudeSweep_DCIV_20241024131813",
+        shared_measurements / "_ID183ZR1000",  # 2 us, 3 repetitions, ends with breakdown
+    ]
+    res = calibrate(paths, tmp_path, CalibrationOptions(plots=False, progress=False))
+    assert res.ok, res.failures
+    by = {d.name: d for d in res.duts}
+    c183 = by["ID183ZR1000"].card
+    assert c183.pulse.width_s == 2e-6 and c183.pulse.ltp_polarity == -1
+    assert any("broke down" in w for w in res.warnings)
+    assert c183.fit["n_sweeps"] == 3
+    for d in res.duts:
+        assert d.card.fit["r2_ltp"] > 0.9
