@@ -23,20 +23,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_steps(
-    step, n_warm: int, n_rep: int, device: torch.device
-) -> tuple[list[float], list[float]]:
-    """Wall-clock and process-CPU seconds of each of ``n_rep`` steps after ``n_warm``."""
+def _time_pairs(
+    steps: tuple, n_warm: int, n_rep: int, device: torch.device
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Alternate the steps one after the other ``n_rep`` times (after ``n_warm``), so both
+    see the same machine load; wall-clock and process-CPU seconds of each step."""
     for _ in range(n_warm):
-        step()
+        for step in steps:
+            step()
     _sync(device)
-    wall, cpu = [], []
+    wall: list[list[float]] = [[] for _ in steps]
+    cpu: list[list[float]] = [[] for _ in steps]
     for _ in range(n_rep):
-        t0, c0 = time.perf_counter(), time.process_time()
-        step()
-        _sync(device)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        for i, step in enumerate(steps):
+            t0, c0 = time.perf_counter(), time.process_time()
+            step()
+            _sync(device)
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
     return wall, cpu
 
 
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    n_warm, n_rep, rounds = (10, 30, 3) if args.quick else (50, 300, 5)
+    n_warm, n_rep = (20, 100) if args.quick else (100, 1500)
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch, args.size, generator=g).to(device)
@@ -76,21 +80,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         nn.functional.mse_loss(ana(x), target).backward()
         pulses[0] += ana_opt.step().total()["pulses"]
 
-    # interleave rounds so both see the same machine load
-    t_float: list[float] = []
-    t_analog: list[float] = []
-    c_float: list[float] = []
-    c_analog: list[float] = []
-    for _ in range(rounds):
-        w, c = _time_steps(float_step, n_warm, n_rep, device)
-        t_float += w
-        c_float += c
-        w, c = _time_steps(analog_step, n_warm, n_rep, device)
-        t_analog += w
-        c_analog += c
+    (t_float, t_analog), (c_float, c_analog) = _time_pairs(
+        (float_step, analog_step), n_warm, n_rep, device
+    )
     mf, ma = statistics.median(t_float), statistics.median(t_analog)
     cf, ca = statistics.median(c_float), statistics.median(c_analog)
-    n_steps = rounds * (n_warm + n_rep)
+    pair = statistics.median(a / f for a, f in zip(t_analog, t_float, strict=True))
+    n_steps = n_warm + n_rep
     print(
         f"device={device} threads={torch.get_num_threads()} layer={args.size}x{args.size} "
         f"batch={args.batch}"
@@ -99,9 +95,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"AnalogLinear + PulseOptimizer    : {ma * 1e6:9.1f} us/step (median of {len(t_analog)})")
     print(f"pulses per step (mean)           : {pulses[0] / n_steps:9.1f}")
     print(f"ratio analog / float             : {ma / mf:9.2f}x")
+    print(f"median of step-by-step ratios    : {pair:9.2f}x")
     if cf > 0:  # process CPU time: less sensitive to other load on the machine
         print(f"ratio of process CPU time        : {ca / cf:9.2f}x")
-    return {"float_s": mf, "analog_s": ma, "ratio": ma / mf}
+    return {"float_s": mf, "analog_s": ma, "ratio": ma / mf, "pair_ratio": pair}
 
 
 if __name__ == "__main__":
