@@ -11,6 +11,7 @@ energies in joules (J). Kernel parameters and variabilities are dimensionless.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,9 @@ class DeviceCard(_Record):
         if self.g_max_s <= self.g_min_s:
             raise ValueError(f"g_max_s ({self.g_max_s}) must exceed g_min_s ({self.g_min_s})")
         if self.symmetry_point is None:
-            object.__setattr__(
-                self, "symmetry_point", symmetry_point(self.ltp.as_tuple(), self.ltd.as_tuple())
-            )
+            # stays None when the LTP and LTD steps are never equal on (0, 1) (JSON has no NaN)
+            w = symmetry_point(self.ltp.as_tuple(), self.ltd.as_tuple())
+            object.__setattr__(self, "symmetry_point", w if math.isfinite(w) else None)
         return self
 
     # ---- I/O -------------------------------------------------------------------------

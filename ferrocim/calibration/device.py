@@ -284,7 +284,7 @@ def calibrate_device(
         "windows": windows.to_dict(orient="list"),
         "g_window_global_s": [gmin, gmax],
     }
-    fit_record = _json_clean(fit_record)
+    fit_record = json_clean(fit_record)
 
     def kp(f: KernelFit) -> KernelParams:
         return KernelParams(
@@ -333,11 +333,11 @@ def calibrate_device(
                     "path": s.meta.source,
                     "sha256": sha256(s.meta.source),
                     "parser": s.meta.parser,
-                    "meta": _json_clean(s.meta.to_dict()),
+                    "meta": json_clean(s.meta.to_dict()),
                 }
                 for s in seqs
             ],
-            options=_json_clean(options.to_dict()),
+            options=json_clean(options.to_dict()),
             ferrocim_version=__version__,
             created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         ),
@@ -371,12 +371,12 @@ def _nonneg(x: float) -> float:
     return float(x) if math.isfinite(x) and x >= 0 else 0.0
 
 
-def _json_clean(obj: Any) -> Any:
+def json_clean(obj: Any) -> Any:
     """Replace NaN/inf by None and numpy scalars by Python numbers (JSON has no NaN)."""
     if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
+        return {str(k): json_clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_clean(v) for v in obj]
+        return [json_clean(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -22,6 +22,7 @@ from ferrocim.calibration.device import (
     CalibrationOptions,
     DutCalibration,
     calibrate_device,
+    json_clean,
     width_tag,
 )
 from ferrocim.calibration.readers import NotPulseData, discover, read_measurement
@@ -112,26 +113,30 @@ def device_to_device(duts: list[DutCalibration]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _finite_or_zero(x: object) -> float:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return v if np.isfinite(v) else 0.0
+
+
 def _apply_d2d(d: DutCalibration, row: pd.Series) -> None:
     def mean2(p: str) -> float:
-        vals = [row[f"{p}_ltp_dtod"], row[f"{p}_ltd_dtod"]]
-        vals = [v for v in vals if v is not None and np.isfinite(v)]
-        return float(np.mean(vals)) if vals else 0.0
+        vals = [_finite_or_zero(row[f"{p}_{k}_dtod"]) for k in ("ltp", "ltd")]
+        return float(np.mean(vals))
 
     var = d.card.variability.model_copy(
         update={
             "a_dtod": mean2("a"),
             "alpha_dtod": mean2("alpha"),
             "beta_dtod": mean2("beta"),
-            "g_min_dtod": float(row["g_min_dtod"] or 0.0),
-            "g_max_dtod": float(row["g_max_dtod"] or 0.0),
+            "g_min_dtod": _finite_or_zero(row["g_min_dtod"]),
+            "g_max_dtod": _finite_or_zero(row["g_max_dtod"]),
         }
     )
     fit = dict(d.card.fit)
-    fit["d2d"] = {
-        k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-        for k, v in row.to_dict().items()
-    }
+    fit["d2d"] = json_clean(row.to_dict())
     d.card = d.card.model_copy(update={"variability": var, "fit": fit})
 
 
@@ -215,8 +220,12 @@ def calibrate(
 def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> None:
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    for d in result.duts:
-        d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
+    for d in list(result.duts):
+        try:
+            d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
+        except (ValueError, OSError) as exc:
+            result.failures.append((d.name, f"{d.name}: card not written: {exc}"))
+            result.duts.remove(d)
     table = sweep_table(result.duts)
     with atomic_open(out / "sweeps.csv", "w", newline="") as fh:
         table.to_csv(fh, index=False)

@@ -98,3 +98,18 @@ def test_symmetry_error_is_seeded():
     r1 = symmetry_point_with_error(fa, fd, rng=np.random.default_rng(5))
     r2 = symmetry_point_with_error(fa, fd, rng=np.random.default_rng(5))
     assert r1 == r2 and r1[1] is not None and r1[1] > 0
+
+
+def test_card_without_symmetry_point_round_trips(tmp_path):
+    from ferrocim.calibration.card import DeviceCard, KernelParams
+
+    # LTD always steps larger than LTP: no W* on (0, 1)
+    card = DeviceCard(
+        name="nosym",
+        ltp=KernelParams(a=0.01, alpha=1.0, beta=1.0),
+        ltd=KernelParams(a=0.5, alpha=1.0, beta=1.0),
+        g_min_s=1e-8,
+        g_max_s=1e-7,
+    )
+    assert card.symmetry_point is None
+    assert DeviceCard.load(card.save(tmp_path / "c.json")) == card
