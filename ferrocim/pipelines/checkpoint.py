@@ -1,9 +1,9 @@
 """Training checkpoints: tensors and plain values only, loadable with ``weights_only=True``.
 
 A checkpoint holds the model and optimiser state, the loop position (epoch, step) and
-the bookkeeping needed to continue (best validation accuracy, metrics rows). Random
-streams are derived from (seed, step) by :mod:`ferrocim.pipelines.seeding`, so no
-generator state needs saving.
+the bookkeeping needed to continue (best validation accuracy, metrics rows). Shuffling
+and dropout streams are derived from (seed, step) by :mod:`ferrocim.pipelines.seeding`;
+the analog layers keep their noise generator's state in the model ``state_dict``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ferrocim.atomic import write_text
 from ferrocim.checks import InputError
 from ferrocim.pipelines.config import DataConfig
 from ferrocim.pipelines.seeding import numpy_generator
@@ -51,7 +52,7 @@ def load_dataset(cfg: DataConfig):  # -> EEGDataset
     edf_root = root / "edf"
     if not (edf_root / "done").is_file():
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
-        (edf_root / "done").write_text("ok\n")
+        write_text(edf_root / "done", "ok\n")
     prepare_eegmmidb(edf_root, h5)
     return load_prepared(h5)
 

@@ -23,11 +23,10 @@ def array_totals(model: torch.nn.Module) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {"ltp_pulses": 0, "ltd_pulses": 0, "failed_devices": 0, "devices": 0}
     for m in mods.values():
-        c = m.counters()
-        out["ltp_pulses"] += int(c["ltp_pulses"])
-        out["ltd_pulses"] += int(c["ltd_pulses"])
-        out["failed_devices"] += int(c["failed"])
-        out["devices"] += int(c["devices"])
+        out["ltp_pulses"] += int(m.ltp_pulses.sum())
+        out["ltd_pulses"] += int(m.ltd_pulses.sum())
+        out["failed_devices"] += int(m.failed.sum())
+        out["devices"] += m.weight.numel()
     return out
 
 

@@ -129,9 +129,6 @@ def adapt_fold(
             opt.zero_grad(set_to_none=True)
             gd = torch_generator(cfg.seed, "sstl-dropout", subject, fold, step, device=device)
             F.cross_entropy(head(bi, gd), head.y[bi]).backward()
-            opt.set_generator(
-                torch_generator(cfg.seed, "sstl-c2c", subject, fold, step, device=device)
-            )
             events += step_stats_rows(opt.step(), step=step, epoch=epoch, phase=phase)
             step += 1
     return events

@@ -3,8 +3,9 @@
 ``fit`` trains for the configured epochs with per-epoch validation, keeps the best
 model by validation accuracy, checkpoints (per epoch and optionally every N steps) and
 resumes from the last checkpoint to exactly the state an uninterrupted run reaches:
-shuffling, dropout and programming noise are drawn from streams derived from
-(seed, epoch/step) (:mod:`ferrocim.pipelines.seeding`).
+shuffling and dropout masks are drawn from streams derived from (seed, epoch/step)
+(:mod:`ferrocim.pipelines.seeding`), and the analog layers' noise generators travel in
+the model's ``state_dict``.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def fit(
             )
             loss = F.cross_entropy(logits, yb)
             loss.backward()
-            stats = _optimizer_step(optimizer, seed, step, device)
+            stats = optimizer.step()
             rows = step_stats_rows(stats, step=step, epoch=epoch, phase=phase)
             if rows:
                 run.append_events(rows)
@@ -225,10 +226,3 @@ def fit(
         checkpoint(epoch + 1, 0)
     result.steps = step
     return result
-
-
-def _optimizer_step(optimizer: Any, seed: int, step: int, device: torch.device) -> Any:
-    """Call ``optimizer.step``; a PulseOptimizer gets this step's noise generator."""
-    if hasattr(optimizer, "set_generator"):
-        optimizer.set_generator(torch_generator(seed, "c2c", step, device=device))
-    return optimizer.step()

@@ -140,13 +140,21 @@ def tile_heatmaps(layer: str, tiles: list[tuple[str, np.ndarray]], *, label: str
 def endurance_margin(table: pd.DataFrame) -> Figure:
     """Per layer: worst-case used fraction of lifetime and projected runs to failure."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.bar(table["layer"], table["max_used_fraction"], color="#dd8452")
+    used = table["max_used_fraction"].to_numpy(dtype=float)
+    runs = table["projected_runs_to_first_failure"].to_numpy(dtype=float)
+    finite = runs[np.isfinite(runs)]
+    ceiling = (finite.max() * 10) if finite.size else 1e12
+    ax1.bar(table["layer"], np.maximum(used, 1e-12), color="#dd8452")
     ax1.set_yscale("log")
     ax1.set(ylabel="max pulses / lifetime", title="Worst device: fraction of lifetime used")
     ax1.axhline(1.0, color="k", lw=0.8, ls=":")
-    ax2.bar(table["layer"], table["projected_runs_to_first_failure"], color="#55a868")
+    ax2.bar(table["layer"], np.where(np.isfinite(runs), runs, ceiling), color="#55a868")
     ax2.set_yscale("log")
-    ax2.set(ylabel="runs", title="Projected identical runs until the first device fails")
+    ax2.set(
+        ylabel="runs",
+        title="Projected identical runs until the first device fails\n"
+        "(bars at the top: no device pulsed)",
+    )
     for ax in (ax1, ax2):
         ax.tick_params(axis="x", rotation=30)
         ax.grid(alpha=0.3, axis="y")

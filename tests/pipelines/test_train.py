@@ -1,0 +1,115 @@
+"""Float / on-device / re-tune pipelines on tiny configurations: counts, resume, transfer."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ferrocim.checks import InputError
+from ferrocim.pipelines.checkpoint import load_checkpoint
+from ferrocim.pipelines.retune import retune
+from ferrocim.pipelines.train import train
+
+
+@pytest.fixture(scope="module")
+def float_run(tiny, tmp_path_factory):
+    return train(tiny("float"), run_dir=tmp_path_factory.mktemp("runs") / "float")
+
+
+@pytest.fixture(scope="module")
+def device_run(tiny, tmp_path_factory):
+    return train(tiny("device", train__epochs=2), run_dir=tmp_path_factory.mktemp("runs") / "dev")
+
+
+def test_float_run_files(float_run):
+    s = float_run.read_summary()
+    assert s["kind"] == "float" and s["n_test"] == 6 and 0 <= s["test_acc"] <= 100
+    assert s["test_subjects"] == [1]
+    m = float_run.read_metrics()
+    assert list(m["epoch"]) == [1] and {"train_loss", "val_acc", "wall_s"} <= set(m.columns)
+    ck = load_checkpoint(float_run.best_checkpoint)  # weights_only=True inside
+    assert ck["phase"] == "float" and "conv1.synapse.weight" in ck["model"]
+    assert not float_run.tiles.exists()  # nothing analog in a float run
+
+
+def test_device_events_equal_tile_counters(device_run):
+    s = device_run.read_summary()
+    ev = device_run.read_events()
+    assert s["pulses"] > 0
+    assert int(ev["ltp_pulses"].sum()) == s["ltp_pulses"]
+    assert int(ev["ltd_pulses"].sum()) == s["ltd_pulses"]
+    with h5py.File(device_run.tiles) as f:
+        counts = sum(np.asarray(g["pulse_counts"]).reshape(2, -1).sum(1) for g in f.values())
+        crossings = sum(np.asarray(g["crossings"]) for g in f.values())
+    assert counts.tolist() == [s["ltp_pulses"], s["ltd_pulses"]]
+    assert crossings.tolist() == [s["ltp_crossings"], s["ltd_crossings"]]
+    # at most one pulse per weight and step: crossings >= pulses
+    assert s["programming_events"] >= s["pulses"]
+    assert s["devices"] == 697_408
+
+
+def test_device_energy_is_counts_times_per_event(device_run):
+    from ferrocim.calibration.card import DeviceCard
+    from ferrocim.crossbar.config import EnergyConfig
+    from ferrocim.crossbar.energy import per_event_energy
+
+    e = pd.read_csv(device_run.energy)
+    per = per_event_energy(EnergyConfig(), DeviceCard.load(device_run.card))
+    writes = e[e["kind"] == "write_ltp"]
+    assert int(writes["count"].sum()) == device_run.read_summary()["ltp_pulses"]
+    np.testing.assert_allclose(writes["energy_j"], writes["count"] * per["write_ltp"], rtol=1e-12)
+    assert set(e["phase"]) == {"train", "inference"}
+
+
+def test_resume_after_kill_equals_uninterrupted(tiny, tmp_path):
+    cfg = tiny("device", train__epochs=2, train__checkpoint_every=1)
+    full = train(cfg, run_dir=tmp_path / "full")
+    part = train(cfg, run_dir=tmp_path / "part", stop_after_steps=3)  # killed mid-epoch 2
+    assert not part.summary.exists()
+    with pytest.raises(InputError, match="exists already"):
+        train(cfg, run_dir=tmp_path / "part")
+    resumed = train(cfg, run_dir=tmp_path / "part", resume=True)
+    a = load_checkpoint(full.last_checkpoint)["model"]
+    b = load_checkpoint(resumed.last_checkpoint)["model"]
+    assert a.keys() == b.keys()
+    for k, v in a.items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, b[k]), k
+    drop = ["wall_s"]
+    pd.testing.assert_frame_equal(
+        full.read_metrics().drop(columns=drop), resumed.read_metrics().drop(columns=drop)
+    )
+    pd.testing.assert_frame_equal(full.read_events(), resumed.read_events())
+    sa, sb = full.read_summary(), resumed.read_summary()
+    for key in ("test_acc", "pulses", "programming_events", "best_epoch"):
+        assert sa[key] == sb[key], key
+
+
+def test_retune_transfers_and_trains_only_unfrozen(float_run, tiny, tmp_path):
+    cfg = tiny(
+        "retune",
+        retune__float_run=str(float_run.path),
+        array__q=2,
+        array__x=4.0,
+        retune__unfreeze=["fc1", "fc2"],
+    )
+    run = retune(cfg, run_dir=tmp_path / "retune")
+    s = run.read_summary()
+    assert s["q"] == 2 and s["x"] == 4.0 and s["unfreeze"] == ["fc1", "fc2"]
+    assert s["float_test_acc"] == float_run.read_summary()["test_acc"]
+    assert 0 <= s["transfer_test_acc"] <= 100
+    layers = set(run.read_events()["layer"])
+    assert layers == {"fc1.synapse", "fc2.synapse"}
+    with h5py.File(run.tiles) as f:
+        assert int(np.asarray(f["conv2.synapse"]["pulse_counts"]).sum()) == 0
+
+
+def test_retune_needs_float_run(tiny, tmp_path, device_run):
+    with pytest.raises(InputError, match="float_run"):
+        retune(tiny("retune"), run_dir=tmp_path / "r")
+    cfg = tiny("retune", retune__float_run=str(device_run.path))
+    with pytest.raises(InputError, match="re-tuning starts from a float run"):
+        retune(cfg, run_dir=tmp_path / "r2")
