@@ -23,18 +23,21 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any
 def plot_device(dut: Any) -> Any:
     """Four panels for one calibrated device (a ``DutCalibration``).
 
-    (a) normalised conductance vs pulse number, measured and the card method's integrated
-    trajectory; (b) step dW vs state W with the difference- and trajectory-fitted kernels;
-    (c) trajectory residuals; (d) Gmin/Gmax (S) per sweep.
+    (a) normalised conductance vs pulse number, measured and the card method's trajectory
+    integrated from each half-cycle's best-fitting start state; (b) step dW vs state W with
+    the difference- and trajectory-fitted kernels; (c) trajectory residuals; (d) Gmin/Gmax
+    (S) per sweep.
     """
-    from ferrocim.calibration.fitting import integrate
+    from ferrocim.calibration.fitting import best_starts, integrate
 
     fig, ax = _figure(2, 2, (11, 7.5))
     method = dut.card.fit["method"]
     x0 = 0
     for seg in dut.segments:
         fit = dut.pooled[method][seg.kind]
-        p = integrate([seg], fit.params, fit.model)[0]
+        p = integrate(
+            [seg], fit.params, fit.model, starts=best_starts([seg], fit.params, fit.model)
+        )[0]
         n = np.arange(x0, x0 + len(seg.w))
         ax[0, 0].plot(n, seg.w, ".", ms=3, color=_COLORS[seg.kind])
         ax[0, 0].plot(n, p, "-", lw=1.2, color="k")
