@@ -165,26 +165,10 @@ def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> No
 
 def _add_card(report: Report, card_path: Path, *, section: str) -> None:
     from ferrocim.calibration.card import DeviceCard
+    from ferrocim.reports.calibration import add_calibration_section
 
     card = DeviceCard.load(card_path)
-    try:
-        from ferrocim.reports.calibration import add_card_section
-    except ImportError:  # calibration report not available
-        add_card_section = None
-    if card.provenance.source_files and add_card_section is not None:
-        add_card_section(report, card, section=f"{section}: calibrated device")
-        return
-    rows = [
-        {"polarity": p, "A": k.a, "alpha": k.alpha, "beta": k.beta}
-        for p, k in (("LTP", card.ltp), ("LTD", card.ltd))
-    ]
-    report.add_table(
-        f"Device card {card.name}",
-        rows,
-        section=section,
-        caption=f"Symmetry point W* = {card.symmetry_point:.3f}; window "
-        f"{card.g_min_s:.3g}–{card.g_max_s:.3g} S. {card.provenance.citation or ''}",
-    )
+    add_calibration_section(report, card, section=f"{section}: device card {card.name}")
 
 
 def build_report(
