@@ -90,6 +90,9 @@ class RetuneConfig(_Section):
 
     float_run: str | None = Field(default=None, description="run directory of a float model")
     unfreeze: list[str] = Field(default_factory=lambda: list(LAYERS))
+    frozen_dropout: bool = Field(
+        default=False, description="keep dropout in frozen layers (published code; no cache)"
+    )
 
     @field_validator("unfreeze")
     @classmethod

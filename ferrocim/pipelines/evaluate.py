@@ -9,6 +9,7 @@ from ferrocim.atomic import write_json
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import DataConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.prefix import InputForward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, resolve_device
 from ferrocim.pipelines.training import evaluate
@@ -34,7 +35,10 @@ def evaluate_run(
     idx = {"test": fold.test, "val": fold.val, "train": fold.train}[split]
     model = build_model(cfg, analog=cfg.kind in ("device", "retune"))
     model.load_state_dict(load_checkpoint(run.best_checkpoint, str(dev))["model"])
-    result = evaluate(model, to_tensors(ds, dev), idx, batch_size=cfg.train.eval_batch_size)
+    data = to_tensors(ds, dev)
+    result = evaluate(
+        InputForward(model, data.x, data.y), idx, batch_size=cfg.train.eval_batch_size
+    )
     out = {"run": str(run.path), "split": split, "device": cfg.device, **result}
     write_json(run.path / "evaluation.json", out)
     return out

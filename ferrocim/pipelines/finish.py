@@ -10,8 +10,9 @@ import torch
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import FoldSplit
+from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.training import FitResult, Tensors, evaluate
+from ferrocim.pipelines.training import FitResult, evaluate
 
 
 def array_totals(model: torch.nn.Module) -> dict[str, Any]:
@@ -48,8 +49,7 @@ def save_array_state(run: RunDir, cfg: RunConfig, model: torch.nn.Module) -> Non
 def finish_training(
     run: RunDir,
     cfg: RunConfig,
-    model: torch.nn.Module,
-    data: Tensors,
+    forward: InputForward | PrefixForward,
     split: FoldSplit,
     result: FitResult,
     *,
@@ -57,12 +57,13 @@ def finish_training(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Save the array state of the last step, then test the best model; write summary."""
+    model = forward.model
     save_array_state(run, cfg, model)
     totals = array_totals(model)
     events = run.read_events()
-    best = load_checkpoint(run.best_checkpoint, map_location=str(data.x.device))
+    best = load_checkpoint(run.best_checkpoint, map_location=str(forward.y.device))
     model.load_state_dict(best["model"])
-    test = evaluate(model, data, split.test, batch_size=cfg.train.eval_batch_size)
+    test = evaluate(forward, split.test, batch_size=cfg.train.eval_batch_size)
     summary: dict[str, Any] = {
         "kind": cfg.kind,
         "fold": cfg.data.fold,

@@ -18,6 +18,7 @@ from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import LAYERS, RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.prefix import InputForward, make_forward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
 from ferrocim.pipelines.seeding import torch_generator
@@ -90,10 +91,21 @@ def retune(
     data = to_tensors(ds, device)
     model = build_model(cfg, analog=True)
     float_model = load_float_model(cfg.retune.float_run, device)
-    float_test = evaluate(float_model, data, split.test, batch_size=cfg.train.eval_batch_size)
+    eval_bs = cfg.train.eval_batch_size
+    float_test = evaluate(InputForward(float_model, data.x, data.y), split.test, batch_size=eval_bs)
     transfer_to_tiles(float_model, model, q=cfg.array.q, x=cfg.array.x, seed=cfg.seed)
-    transfer_test = evaluate(model, data, split.test, batch_size=cfg.train.eval_batch_size)
+    del float_model
+    transfer_test = evaluate(InputForward(model, data.x, data.y), split.test, batch_size=eval_bs)
     set_trainable(model, cfg.retune.unfreeze)
+    all_layers = sorted(cfg.retune.unfreeze) == sorted(LAYERS)
+    forward = make_forward(
+        model,
+        data.x,
+        data.y,
+        trained=None if all_layers else cfg.retune.unfreeze,
+        frozen_dropout=cfg.retune.frozen_dropout,
+        batch=eval_bs,
+    )
     inner = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad],
         lr=cfg.train.lr,
@@ -107,7 +119,7 @@ def retune(
     result = fit(
         model,
         optimizer,
-        data,
+        forward,
         split.train,
         split.val,
         run=run,
@@ -126,8 +138,7 @@ def retune(
     finish_training(
         run,
         cfg,
-        model,
-        data,
+        forward,
         split,
         result,
         started=started,
@@ -137,6 +148,7 @@ def retune(
             "q": cfg.array.q,
             "x": cfg.array.x,
             "unfreeze": list(cfg.retune.unfreeze),
+            "cached_prefix": getattr(forward, "split", None),
         },
     )
     return run

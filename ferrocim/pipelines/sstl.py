@@ -27,20 +27,14 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.prefix import InputForward, PrefixForward, make_forward, split_layer
 from ferrocim.pipelines.retune import load_float_model, set_trainable, transfer_to_tiles
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
-from ferrocim.pipelines.training import step_stats_rows
+from ferrocim.pipelines.training import evaluate, step_stats_rows
 
 COUNT_FIELDS = ("ltp_pulses", "ltd_pulses", "ltp_crossings", "ltd_crossings")
-NETWORK_ORDER = ("conv1", "conv2", "pool", "conv3", "tc1", "r1", "fc1", "fc2")
-
-
-def split_layer(trained: list[str]) -> str | None:
-    """The last frozen layer before the first trained one (None: nothing to cache)."""
-    first = min(NETWORK_ORDER.index(layer) for layer in trained)
-    return NETWORK_ORDER[first - 1] if first > 0 else None
 
 
 def pooled_model(base: RunDir, cfg: RunConfig, device: torch.device) -> torch.nn.Module:
@@ -61,49 +55,14 @@ def pooled_model(base: RunDir, cfg: RunConfig, device: torch.device) -> torch.nn
     return model
 
 
-class Head:
-    """Evaluate the network from a cached prefix (or from the input when no cache).
-
-    With ``split`` set, ``forward_until(x, split)`` is computed once in eval mode for all
-    of ``x``; every later call runs only the layers after ``split``.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        split: str | None,
-        batch: int,
-    ) -> None:
-        self.model, self.split, self.x, self.y = model, split, x, y
-        self.cache: torch.Tensor | None = None
-        if split is not None:
-            model.eval()
-            with torch.no_grad():
-                self.cache = torch.cat(
-                    [model.forward_until(x[i : i + batch], split) for i in range(0, len(x), batch)]
-                )
-
-    def __call__(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if self.cache is not None:
-            return self.model.forward_from(self.split, self.cache[idx], dropout_generator=generator)
-        return self.model(self.x[idx], dropout_generator=generator)
-
-    @torch.no_grad()
-    def accuracy(self, idx: np.ndarray) -> float:
-        """Accuracy (%) on the subject's trials ``idx``, in eval mode."""
-        was = self.model.training
-        self.model.eval()
-        bi = torch.as_tensor(idx, device=self.x.device)
-        logits = self(bi)
-        self.model.train(was)
-        return 100.0 * float((logits.argmax(1) == self.y[bi]).float().mean())
+def accuracy(forward: InputForward | PrefixForward, idx: np.ndarray) -> float:
+    """Accuracy (%) of ``forward`` on the subject's trials ``idx``, in eval mode."""
+    return float(evaluate(forward, idx, batch_size=max(len(idx), 1))["acc"])
 
 
 def adapt_fold(
     model: torch.nn.Module,
-    head: Head,
+    forward: InputForward | PrefixForward,
     train_idx: np.ndarray,
     cfg: RunConfig,
     *,
@@ -116,7 +75,7 @@ def adapt_fold(
     set_trainable(model, cfg.sstl.layers)
     inner = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.sstl.lr)
     opt = PulseOptimizer(inner, model)
-    device = head.x.device
+    device = forward.y.device
     phase = f"sstl:{subject}:{fold}"
     events: list[dict[str, Any]] = []
     step = 0
@@ -128,7 +87,7 @@ def adapt_fold(
             bi = torch.as_tensor(order[s : s + cfg.sstl.batch_size], device=device)
             opt.zero_grad(set_to_none=True)
             gd = torch_generator(cfg.seed, "sstl-dropout", subject, fold, step, device=device)
-            F.cross_entropy(head(bi, gd), head.y[bi]).backward()
+            F.cross_entropy(forward(bi, gd), forward.y[bi]).backward()
             events += step_stats_rows(opt.step(), step=step, epoch=epoch, phase=phase)
             step += 1
     return events
@@ -156,7 +115,6 @@ def sstl(
     data = to_tensors(ds, device)
     model = pooled_model(base, cfg, device)
     pooled_state = copy.deepcopy(model.state_dict())
-    cut = None if cfg.sstl.frozen_dropout else split_layer(cfg.sstl.layers)
 
     rows: list[dict[str, Any]] = []
     if resume and run.sstl.exists():
@@ -174,14 +132,21 @@ def sstl(
         )
         model.load_state_dict(pooled_state)
         bi = torch.as_tensor(sidx, device=device)
-        head = Head(model, data.x[bi], data.y[bi], cut, cfg.train.eval_batch_size)
+        forward = make_forward(
+            model,
+            data.x[bi],
+            data.y[bi],
+            trained=cfg.sstl.layers,
+            frozen_dropout=cfg.sstl.frozen_dropout,
+            batch=cfg.train.eval_batch_size,
+        )
         for f, (tr, te) in enumerate(folds):
             if (subject, f) in finished:
                 continue
             model.load_state_dict(pooled_state)
-            before = head.accuracy(te)
-            events = adapt_fold(model, head, tr, cfg, subject=subject, fold=f)
-            after = head.accuracy(te)
+            before = accuracy(forward, te)
+            events = adapt_fold(model, forward, tr, cfg, subject=subject, fold=f)
+            after = accuracy(forward, te)
             totals = {k: sum(int(e[k]) for e in events) for k in COUNT_FIELDS}
             row = {
                 "subject": subject,
@@ -207,7 +172,7 @@ def sstl(
         "gain": float((per_subject["acc_after"] - per_subject["acc_before"]).mean()),
         "pulses": int(table["ltp_pulses"].sum() + table["ltd_pulses"].sum()),
         "programming_events": int(table["ltp_crossings"].sum() + table["ltd_crossings"].sum()),
-        "cached_prefix": cut,
+        "cached_prefix": None if cfg.sstl.frozen_dropout else split_layer(cfg.sstl.layers),
         "wall_s": time.perf_counter() - started,
     }
     run.write_summary(summary)

@@ -11,6 +11,7 @@ import torch
 from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.prefix import InputForward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
 from ferrocim.pipelines.training import fit
@@ -48,10 +49,11 @@ def train(
         def on_epoch_end(_epoch: int) -> dict[str, Any]:
             return array_totals(model)
 
+    forward = InputForward(model, data.x, data.y)
     result = fit(
         model,
         optimizer,
-        data,
+        forward,
         split.train,
         split.val,
         run=run,
@@ -67,5 +69,5 @@ def train(
     )
     if stop_after_steps is not None and result.steps >= stop_after_steps:
         return run
-    finish_training(run, cfg, model, data, split, result, started=started)
+    finish_training(run, cfg, forward, split, result, started=started)
     return run

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ferrocim.pipelines.checkpoint import load_checkpoint, save_checkpoint
+from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.seeding import torch_generator
 
@@ -47,20 +48,20 @@ def minibatches(
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module,
-    data: Tensors,
+    forward: InputForward | PrefixForward,
     indices: np.ndarray,
     *,
     batch_size: int = 128,
 ) -> dict[str, float]:
-    """Mean cross-entropy and accuracy (%) of ``model`` in eval mode on ``indices``."""
+    """Mean cross-entropy and accuracy (%) of ``forward.model`` in eval mode on ``indices``."""
+    model = forward.model
     was_training = model.training
     model.eval()
     loss_sum, correct, n = 0.0, 0, 0
     for b in minibatches(indices, batch_size, None):
-        bi = torch.as_tensor(b, device=data.x.device)
-        logits = model(data.x[bi])
-        yb = data.y[bi]
+        bi = torch.as_tensor(b, device=forward.y.device)
+        logits = forward(bi)
+        yb = forward.y[bi]
         loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
         n += len(b)
@@ -102,7 +103,7 @@ class FitResult:
 def fit(
     model: torch.nn.Module,
     optimizer: Any,
-    data: Tensors,
+    forward: InputForward | PrefixForward,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     *,
@@ -119,13 +120,15 @@ def fit(
 ) -> FitResult:
     """Train ``model`` with ``optimizer`` (a torch optimiser or a PulseOptimizer).
 
-    ``optimizer.step()`` may return programming statistics (PulseOptimizer); they go
+    ``forward`` runs the network on trial indices (from the input, or from a cached
+    frozen prefix: :mod:`ferrocim.pipelines.prefix`). ``optimizer.step()`` may return
+    programming statistics (PulseOptimizer); they go
     to the run's event log. ``stop_after_steps`` ends the call early (as a kill would),
     for resume tests. Checkpoints: ``checkpoints/last.pt`` at every epoch end and every
     ``checkpoint_every`` steps, ``checkpoints/best.pt`` at each new best validation
     accuracy.
     """
-    device = data.x.device
+    device = forward.y.device
     result = FitResult()
     start_epoch, start_batch = 0, 0
     partial = {"loss_sum": 0.0, "correct": 0, "n": 0}
@@ -171,11 +174,9 @@ def fit(
         )
         for bnum in range(start_batch, len(order)):
             bi = torch.as_tensor(order[bnum], device=device)
-            xb, yb = data.x[bi], data.y[bi]
+            yb = forward.y[bi]
             optimizer.zero_grad(set_to_none=True)
-            logits = model(
-                xb, dropout_generator=torch_generator(seed, "dropout", step, device=device)
-            )
+            logits = forward(bi, torch_generator(seed, "dropout", step, device=device))
             loss = F.cross_entropy(logits, yb)
             loss.backward()
             stats = optimizer.step()
@@ -196,7 +197,7 @@ def fit(
                 return result
         bar.close()
         start_batch = 0
-        val = evaluate(model, data, val_idx, batch_size=eval_batch_size)
+        val = evaluate(forward, val_idx, batch_size=eval_batch_size)
         row = {
             "phase": phase,
             "epoch": epoch + 1,

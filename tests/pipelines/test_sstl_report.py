@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from ferrocim.cli import main
-from ferrocim.pipelines.sstl import split_layer, sstl
+from ferrocim.pipelines.prefix import split_layer
+from ferrocim.pipelines.sstl import sstl
 from ferrocim.pipelines.train import train
 from ferrocim.reports.run import build_report
 
