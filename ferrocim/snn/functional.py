@@ -261,7 +261,8 @@ class _LIFScan(torch.autograd.Function):
             v = torch.addcmul(c, gamma * v, 1.0 - s, out=vs[t])  # v = gamma v (1 - s) + c
             spikes[t] = v > threshold
             s = spikes[t]
-        ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes, grad_mask)
+        # spikes are exactly 0/1: keep them as bool for backward (a quarter of the bytes)
+        ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes.to(torch.bool), grad_mask)
         ctx.threshold, ctx.width, ctx.current_shape = threshold, width, currents.shape
         return spikes, cs[-1].clone(), vs[-1].clone()
 
@@ -270,6 +271,7 @@ class _LIFScan(torch.autograd.Function):
         ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor
     ) -> tuple[Tensor | None, ...]:
         beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
+        spikes = spikes.to(cs.dtype)
         thr, w = ctx.threshold, ctx.width
         n = cs.shape[0]
         g_cur = torch.empty_like(cs)

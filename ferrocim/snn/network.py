@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.snn.compact import saved_as_bool
 from ferrocim.snn.modules import AdaptiveCubaLIF, CubaLIF
 
 if TYPE_CHECKING:  # pragma: no cover - the crossbar is optional at import time
@@ -70,6 +71,7 @@ LAYER_ORDER: tuple[str, ...] = ("conv1", "conv2", "pool", "conv3", "tc1", "r1", 
 WEIGHT_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
 DROPOUT_LAYERS: tuple[str, ...] = ("tc1", "r1", "fc1")
 SPIKING_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1")
+SPIKE_INPUT_LAYERS: tuple[str, ...] = ("conv2", "tc1", "fc1", "fc2")
 INPUT_SHAPE: tuple[int, ...] = (1, 10, 11)
 LAYER_SHAPES: dict[str, tuple[int, ...]] = {
     "conv1": (64, 8, 9),
@@ -95,6 +97,8 @@ class NetworkConfig:
     threshold: firing threshold (model voltage units; r1's initial threshold).
     surrogate_width: full width of the rectangular surrogate window (voltage units).
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
+    compact_spikes: in the parallel path, spike tensors saved for backward are stored as
+        ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
     """
 
     analog: AnalogConfig | None = None
@@ -104,6 +108,7 @@ class NetworkConfig:
     surrogate_width: float = 0.3
     n_steps: int = 160
     mode: Literal["parallel", "loop"] = "parallel"
+    compact_spikes: bool = True
 
     def __post_init__(self) -> None:
         for name in self.analog_layers:
@@ -301,14 +306,29 @@ class EEGSNN(nn.Module):
         }
 
     # ------------------------------------------------------------------ public API
-    def forward(self, x: Tensor, *, dropout_generator: torch.Generator | None = None) -> Tensor:
-        """Logits ``(B, 2)`` of an input ``(B, 1, 10, 11, n_steps)``."""
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        dropout_generator: torch.Generator | None = None,
+        dropout_layers: Iterable[str] | None = None,
+    ) -> Tensor:
+        """Logits ``(B, 2)`` of an input ``(B, 1, 10, 11, n_steps)``.
+
+        ``dropout_layers`` limits training-mode dropout to some of tc1, r1, fc1 (default:
+        all three); e.g. frozen layers run without dropout while the last layers train.
+        """
         a = self._to_time_major(x, "input", INPUT_SHAPE)
-        masks = self._draw_masks(LAYER_ORDER, a.shape[1], dropout_generator)
+        masks = self._draw_masks(LAYER_ORDER, a.shape[1], dropout_generator, dropout_layers)
         return self._run(a, 0, len(LAYER_ORDER) - 1, masks)
 
     def forward_until(
-        self, x: Tensor, layer: str, *, dropout_generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        layer: str,
+        *,
+        dropout_generator: torch.Generator | None = None,
+        dropout_layers: Iterable[str] | None = None,
     ) -> Tensor:
         """Activations after ``layer``, time last: ``(B, *LAYER_SHAPES[layer], n_steps)``.
 
@@ -318,7 +338,9 @@ class EEGSNN(nn.Module):
         check_option("layer", layer, LAYER_ORDER)
         stop = LAYER_ORDER.index(layer)
         a = self._to_time_major(x, "input", INPUT_SHAPE)
-        masks = self._draw_masks(LAYER_ORDER[: stop + 1], a.shape[1], dropout_generator)
+        masks = self._draw_masks(
+            LAYER_ORDER[: stop + 1], a.shape[1], dropout_generator, dropout_layers
+        )
         out = self._run(a, 0, stop, masks)
         if layer == "fc2":
             return out
@@ -326,7 +348,12 @@ class EEGSNN(nn.Module):
         return out.detach().bool() if layer in SPIKING_LAYERS else out
 
     def forward_from(
-        self, layer: str, acts: Tensor, *, dropout_generator: torch.Generator | None = None
+        self,
+        layer: str,
+        acts: Tensor,
+        *,
+        dropout_generator: torch.Generator | None = None,
+        dropout_layers: Iterable[str] | None = None,
     ) -> Tensor:
         """Logits from the activations :meth:`forward_until` returned for ``layer``."""
         check_option("layer", layer, LAYER_ORDER)
@@ -334,7 +361,7 @@ class EEGSNN(nn.Module):
             return acts
         start = LAYER_ORDER.index(layer) + 1
         a = self._to_time_major(acts, f"acts of {layer}", LAYER_SHAPES[layer])
-        masks = self._draw_masks(LAYER_ORDER[start:], a.shape[1], dropout_generator)
+        masks = self._draw_masks(LAYER_ORDER[start:], a.shape[1], dropout_generator, dropout_layers)
         return self._run(a, start, len(LAYER_ORDER) - 1, masks)
 
     # ------------------------------------------------------------------ internals
@@ -348,12 +375,29 @@ class EEGSNN(nn.Module):
         return x.to(dtype).movedim(-1, 0)
 
     def _draw_masks(
-        self, names: Iterable[str], batch: int, generator: torch.Generator | None
+        self,
+        names: Iterable[str],
+        batch: int,
+        generator: torch.Generator | None,
+        only: Iterable[str] | None = None,
     ) -> dict[str, Tensor]:
-        """Per-sequence dropout masks ``(B, 256)`` in the fixed order tc1, r1, fc1."""
+        """Per-sequence dropout masks ``(B, 256)`` in the fixed order tc1, r1, fc1.
+
+        ``only`` (if given) further restricts which of those layers get a mask.
+        """
         p = self.config.dropout
         if not self.training or p == 0.0:
             return {}
+        names = set(names)
+        if only is not None:
+            only = set(only)
+            unknown = only - set(LAYER_ORDER)
+            if unknown:
+                raise InputError(
+                    f"dropout_layers: unknown layer(s) {sorted(unknown)}; layers are "
+                    f"{list(LAYER_ORDER)}"
+                )
+            names &= only
         ref = self.fc2.ts_weight
         masks = {}
         for name in DROPOUT_LAYERS:
@@ -378,24 +422,31 @@ class EEGSNN(nn.Module):
             p = self.pool(a.reshape(T * B, *a.shape[2:]))
             return p.view(T, B, *p.shape[1:])
         block = getattr(self, name)
+        # inputs of every layer but conv1 and conv3 (pool averages) are spikes
+        compact = self.config.compact_spikes and name in SPIKE_INPUT_LAYERS
         if name in ("conv1", "conv2", "conv3"):
-            i = block.synapse(a.reshape(T * B, *a.shape[2:]))
+            with saved_as_bool(a, compact):
+                i = block.synapse(a.reshape(T * B, *a.shape[2:]))
             spikes, _ = block.neuron(i.view(T, B, *i.shape[1:]))
             return spikes
         a = a.reshape(T, B, -1)
         if name == "tc1":
-            i = self._linear_all(block.taps[0], a)
-            for k in (1, 2):
-                if T > k:
-                    shifted = self._linear_all(block.taps[k], a[: T - k])
-                    i = i + F.pad(shifted, (0, 0, 0, 0, k, 0))
+            with saved_as_bool(a, compact):
+                i = self._linear_all(block.taps[0], a)
+                for k in (1, 2):
+                    if T > k:
+                        shifted = self._linear_all(block.taps[k], a[: T - k])
+                        i = i + F.pad(shifted, (0, 0, 0, 0, k, 0))
             return self._masked_scan(block.neuron, i, mask)
         if name == "r1":
             return self._run_r1(a, mask)
         if name == "fc1":
-            return self._masked_scan(block.neuron, self._linear_all(block.synapse, a), mask)
+            with saved_as_bool(a, compact):
+                i = self._linear_all(block.synapse, a)
+            return self._masked_scan(block.neuron, i, mask)
         # fc2
-        o = self._linear_all(block.synapse, a)
+        with saved_as_bool(a, compact):
+            o = self._linear_all(block.synapse, a)
         return torch.einsum("t,tbk->bk", block.ts_weight, o)
 
     @staticmethod
