@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         speed = loop["s_per_iter"] / par["s_per_iter"]
         rows.append((case, loop, par, speed))
         results[case] = {"loop": loop, "parallel": par, "speedup": speed}
+    nc = _subprocess(["float-train", "parallel", str(batch), str(reps), *dev, "--no-compact"])
+    results["float-train"]["parallel_float_spikes"] = nc
     peak = matmul_peak_gflops(device)
     results["matmul_peak_gflops"] = peak
     print(
@@ -259,6 +261,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"pulse programming (PulseOptimizer.step) share of a device-aware training step: "
         f"{100 * share:.1f} % (Adam alone in float training: {100 * ft_opt:.1f} %)"
+    )
+    cm = results["float-train"]["parallel"]["peak_mem_bytes"]
+    print(
+        f"spikes saved for backward as bool: training working memory {cm / 2**20:.0f} MB vs "
+        f"{nc['peak_mem_bytes'] / 2**20:.0f} MB with float spikes "
+        f"({100 * (1 - cm / max(nc['peak_mem_bytes'], 1)):.0f} % saved); step time "
+        f"{results['float-train']['parallel']['s_per_iter']:.3f} s vs {nc['s_per_iter']:.3f} s"
     )
     sstl = results["sstl-update"]
     print(

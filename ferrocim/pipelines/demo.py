@@ -121,7 +121,7 @@ def run_demo(
     echo("[5/5] report")
     report = build_report([float_run.path, dev_run.path, sstl_run.path], runs / "report.html")
     echo(f"done in {time.perf_counter() - t0:.0f} s")
-    echo(f"calibration report: {calib_dir / 'report.html'}")
+    echo(f"calibration report: {calib_dir / 'calibration.html'}")
     echo(f"run report:         {report}")
     return report
 
