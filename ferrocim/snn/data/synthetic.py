@@ -15,6 +15,8 @@ Signal model per subject and run (all amplitudes in µV, times in seconds, 160 H
   area), spread over the scalp with a Gaussian of 3 cm, and slowly fluctuating in amplitude
   (±~30 % over ~1 s) so single trials vary;
 - an occipital alpha source (Oz, ~10 Hz) that has nothing to do with the task;
+- a slow negative shift over the contralateral motor area during imagery (a
+  movement-related cortical potential, 3-6 µV; 0-0.5 µV for weak performers);
 - event-related desynchronisation: during a T1 cue (imagined *left* fist) the mu/beta
   amplitude over the *right* hemisphere (C4) falls by the subject's ERD depth, over C3 by a
   quarter of it; T2 (right fist) the other way round. The ERD sets in 0.1 s after the cue
@@ -68,6 +70,7 @@ class SubjectProfile:
     subject: int
     weak: bool
     erd_depth: float
+    mrcp_uv: float
     mu_freq: float
     beta_freq: float
     mu_uv: float
@@ -96,6 +99,7 @@ def subject_profiles(n_subjects: int, *, seed: int, weak_every: int = 4) -> list
                 subject=subject,
                 weak=weak,
                 erd_depth=float(rng.uniform(0.0, 0.1) if weak else rng.uniform(0.45, 0.8)),
+                mrcp_uv=float(rng.uniform(0.0, 0.5) if weak else rng.uniform(3.0, 6.0)),
                 mu_freq=float(rng.uniform(8.5, 12.5)),
                 beta_freq=float(rng.uniform(17.0, 25.0)),
                 mu_uv=float(rng.uniform(10.0, 18.0)),
@@ -200,6 +204,10 @@ def synthesize_run(
     ):
         src = _narrowband(rng, 2, n, freq, bw) * erd * fluct * amp
         eeg += np.outer(pattern("C3"), src[0]) + np.outer(pattern("C4"), src[1])
+    # slow contralateral negativity while the movement is imagined (movement-related
+    # cortical potential), sets in with a 0.3 s time constant
+    mrcp = -profile.mrcp_uv * _smooth(box, 0.3)
+    eeg += np.outer(pattern("C3"), mrcp[0]) + np.outer(pattern("C4"), mrcp[1])
     alpha = _narrowband(rng, 1, n, 10.0, 2.0)[0] * profile.alpha_uv
     eeg += np.outer(pattern("Oz", 4.0), alpha)
     t = np.arange(n) / SFREQ
