@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import torch
 
@@ -17,12 +16,14 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import LAYERS, RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
-from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.finish import finish_training
+from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, make_forward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
 from ferrocim.pipelines.seeding import torch_generator
-from ferrocim.pipelines.training import evaluate, fit
+from ferrocim.pipelines.train import fit_with_config
+from ferrocim.pipelines.training import evaluate
 
 
 def load_float_model(run_path: str | os.PathLike[str], device: torch.device) -> torch.nn.Module:
@@ -107,31 +108,17 @@ def retune(
         batch=eval_bs,
     )
     inner = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=cfg.train.lr,
-        weight_decay=cfg.train.weight_decay,
+        param_groups(
+            model,
+            cfg.train.lr,
+            scaling=cfg.train.lr_scaling,
+            weight_decay=cfg.train.weight_decay,
+        )
     )
     optimizer = PulseOptimizer(inner, model)
 
-    def on_epoch_end(_epoch: int) -> dict[str, Any]:
-        return array_totals(model)
-
-    result = fit(
-        model,
-        optimizer,
-        forward,
-        split.train,
-        split.val,
-        run=run,
-        phase="retune",
-        epochs=cfg.train.epochs,
-        batch_size=cfg.train.batch_size,
-        seed=cfg.seed,
-        eval_batch_size=cfg.train.eval_batch_size,
-        checkpoint_every=cfg.train.checkpoint_every,
-        resume=resume,
-        on_epoch_end=on_epoch_end,
-        stop_after_steps=stop_after_steps,
+    result = fit_with_config(
+        cfg, optimizer, forward, split, run, resume=resume, stop_after_steps=stop_after_steps
     )
     if stop_after_steps is not None and result.steps >= stop_after_steps:
         return run

@@ -27,6 +27,7 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward, make_forward, split_layer
 from ferrocim.pipelines.retune import load_float_model, set_trainable, transfer_to_tiles
 from ferrocim.pipelines.rundir import RunDir
@@ -73,7 +74,7 @@ def adapt_fold(
     from ferrocim.crossbar import PulseOptimizer
 
     set_trainable(model, cfg.sstl.layers)
-    inner = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.sstl.lr)
+    inner = torch.optim.Adam(param_groups(model, cfg.sstl.lr, scaling=cfg.train.lr_scaling))
     opt = PulseOptimizer(inner, model)
     device = forward.y.device
     phase = f"sstl:{subject}:{fold}"

@@ -9,12 +9,13 @@ from typing import Any
 import torch
 
 from ferrocim.pipelines.config import RunConfig
-from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.data import FoldSplit, fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.finish import array_totals, finish_training
-from ferrocim.pipelines.prefix import InputForward
+from ferrocim.pipelines.optim import param_groups
+from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
-from ferrocim.pipelines.training import fit
+from ferrocim.pipelines.training import FitResult, fit
 
 
 def train(
@@ -38,20 +39,49 @@ def train(
     analog = cfg.kind == "device"
     model = build_model(cfg, analog=analog)
     optimizer: Any = torch.optim.Adam(
-        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        param_groups(
+            model,
+            cfg.train.lr,
+            scaling=cfg.train.lr_scaling,
+            weight_decay=cfg.train.weight_decay,
+        )
     )
-    on_epoch_end = None
     if analog:
         from ferrocim.crossbar import PulseOptimizer
 
         optimizer = PulseOptimizer(optimizer, model)
+    forward = InputForward(model, data.x, data.y)
+    result = fit_with_config(
+        cfg, optimizer, forward, split, run, resume=resume, stop_after_steps=stop_after_steps
+    )
+    if stop_after_steps is not None and result.steps >= stop_after_steps:
+        return run
+    finish_training(run, cfg, forward, split, result, started=started)
+    return run
+
+
+def fit_with_config(
+    cfg: RunConfig,
+    optimizer: Any,
+    forward: InputForward | PrefixForward,
+    split: FoldSplit,
+    run: RunDir,
+    *,
+    resume: bool,
+    stop_after_steps: int | None,
+) -> FitResult:
+    """:func:`fit` with the run's ``[train]`` settings; phase = ``cfg.kind``.
+
+    With a PulseOptimizer, every epoch's metrics row also gets the array totals.
+    """
+    on_epoch_end = None
+    if hasattr(optimizer, "layers"):  # a PulseOptimizer: record the array each epoch
 
         def on_epoch_end(_epoch: int) -> dict[str, Any]:
-            return array_totals(model)
+            return array_totals(forward.model)
 
-    forward = InputForward(model, data.x, data.y)
-    result = fit(
-        model,
+    return fit(
+        forward.model,
         optimizer,
         forward,
         split.train,
@@ -67,7 +97,3 @@ def train(
         on_epoch_end=on_epoch_end,
         stop_after_steps=stop_after_steps,
     )
-    if stop_after_steps is not None and result.steps >= stop_after_steps:
-        return run
-    finish_training(run, cfg, forward, split, result, started=started)
-    return run
