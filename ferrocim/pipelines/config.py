@@ -112,6 +112,9 @@ class SSTLConfig(_Section):
 
     base_run: str | None = Field(default=None, description="run directory of the pooled model")
     lr: float = Field(default=6e-4, gt=0)
+    lr_scaling: Literal["none", "fan_in"] = Field(
+        default="none", description="as train.lr_scaling; the paper's 6e-4 is unscaled"
+    )
     batch_size: int = Field(default=1, ge=1)
     epochs: int = Field(default=5, ge=1)
     folds: int = Field(default=4, ge=2)

@@ -74,7 +74,7 @@ def adapt_fold(
     from ferrocim.crossbar import PulseOptimizer
 
     set_trainable(model, cfg.sstl.layers)
-    inner = torch.optim.Adam(param_groups(model, cfg.sstl.lr, scaling=cfg.train.lr_scaling))
+    inner = torch.optim.Adam(param_groups(model, cfg.sstl.lr, scaling=cfg.sstl.lr_scaling))
     opt = PulseOptimizer(inner, model)
     device = forward.y.device
     phase = f"sstl:{subject}:{fold}"
