@@ -111,7 +111,7 @@ def test_too_few_pulses():
 
 
 def test_fit_that_does_not_converge(monkeypatch, bundled_measurements):
-    from conftest import BUNDLED_170, FILE_170_0
+    from calibration_helpers import BUNDLED_170, FILE_170_0
 
     from ferrocim.calibration import device
 

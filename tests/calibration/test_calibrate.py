@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from calibration_helpers import BUNDLED_170
 from click.testing import CliRunner
-from conftest import BUNDLED_170
 
 from ferrocim.calibration import CalibrationOptions, calibrate
 from ferrocim.calibration.card import DeviceCard, preset

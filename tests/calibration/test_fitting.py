@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import synth_states
+from calibration_helpers import synth_states
 
 from ferrocim.calibration.device import CalibrationOptions, calibrate_device
 from ferrocim.calibration.fitting import Segment, compare_models, fit_difference, fit_paper

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BUNDLED_170, FILE_170_0, FILE_170_ALL
+from calibration_helpers import BUNDLED_170, FILE_170_0, FILE_170_ALL
 
 from ferrocim.calibration.readers import (
     ColumnMapping,

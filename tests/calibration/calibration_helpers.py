@@ -1,0 +1,104 @@
+"""Helpers for the calibration tests: synthetic Beta-kernel sequences and a B2912B writer.
+
+A module of its own (not conftest) so that tests import it by a unique name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ferrocim.calibration.kernel import beta_step
+
+BUNDLED_170 = "lbe247-2024-10-24/_ID170ZR5000/pulsedAmplitudeSweep_DCIV_20241024131813"
+FILE_170_0 = "pulsedAmplitudeSweep_DCIV[_ID170ZR5000(0)]20241024131815.csv"
+FILE_170_ALL = "pulsedAmplitudeSweep_DCIV_N[_ID170ZR5000(ALL)]20241024131813.csv"
+
+
+def synth_states(
+    ltp: tuple[float, float, float],
+    ltd: tuple[float, float, float],
+    *,
+    n_ltp: int,
+    n_ltd: int,
+    sweeps: int,
+    rng: np.random.Generator,
+    read_noise: float = 0.0,
+    c2c: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(polarity per pulse, W read after each pulse, sweep index) for LTP then LTD ramps.
+
+    Potentiation uses negative pulses (as in the real files). ``c2c``: relative s.d. of A per
+    pulse; ``read_noise``: s.d. of each read in units of the window.
+    """
+    pol, w_read, sw = [], [], []
+    w = 0.02
+    for s in range(sweeps):
+        for params, n, direction in ((ltp, n_ltp, +1), (ltd, n_ltd, -1)):
+            for _ in range(n):
+                a = params[0] * (1.0 + c2c * rng.standard_normal())
+                w = float(
+                    np.clip(
+                        w + direction * beta_step(np.clip(w, 0.01, 0.99), a, *params[1:]),
+                        0.01,
+                        0.99,
+                    )
+                )
+                pol.append(-1 if direction > 0 else +1)
+                w_read.append(w + read_noise * rng.standard_normal())
+                sw.append(s)
+    return np.array(pol), np.array(w_read), np.array(sw)
+
+
+def write_b2912b(
+    path: Path,
+    *,
+    g_min: float = 1e-8,
+    g_max: float = 1e-7,
+    cycles: int = 3,
+    step: float = 0.1,
+    vmax_pos: float = 3.0,
+    vmax_neg: float = -3.0,
+    seed: int = 0,
+) -> Path:
+    """A B2912B export as DESIGN.md describes it; positive pulses depress the conductance."""
+    rng = np.random.default_rng(seed)
+    ltd = (0.12, 2.2, 1.8)
+    ltp = (0.2, 1.8, 2.6)
+    n_pos = round(vmax_pos / step) + 1
+    n_neg = round(-vmax_neg / step)
+    header = [
+        "Instrument_IDN:\tKeysight Technologies,B2912B,MY00000000,5.0.2036.0",
+        "Chip:\tHZO-SL-07",
+        "Device:\tD4",
+        "Area:\t1e-10",
+        f"Vwrite_step_V:\t{step}",
+        f"Vmax_pos_V:\t{vmax_pos}",
+        f"Vmax_neg_V:\t{vmax_neg}",
+        "pulse_duration_s:\t1e-06",
+        f"Cycles_measured:\t{cycles}",
+        "",
+        "cycle\tV_write\tR_neg_ohm\tR_pos_ohm\tI_neg_A\tI_pos_A\tJ_neg_A_per_m2\tJ_pos_A_per_m2"
+        "\tVread_min_V\tVread_max_V",
+    ]
+    rows = []
+    w = 0.95
+    for c in range(cycles):
+        amps = [round(i * step, 6) for i in range(n_pos)] + [
+            round(-(i + 1) * step, 6) for i in range(n_neg)
+        ]
+        for v in amps:
+            if v > 0:
+                w = max(w - float(beta_step(min(max(w, 0.01), 0.99), *ltd)), 0.01)
+            elif v < 0:
+                w = min(w + float(beta_step(min(max(w, 0.01), 0.99), *ltp)), 0.99)
+            g = (g_min + w * (g_max - g_min)) * (1 + 0.002 * rng.standard_normal())
+            r_pos = 1.0 / g
+            r_neg = 1.1 * r_pos
+            rows.append(
+                f"{c}\t{v:.3f}\t{r_neg:.6e}\t{r_pos:.6e}\t{-0.1 / r_neg:.6e}\t{0.1 / r_pos:.6e}"
+                f"\t{-0.1 / r_neg / 1e-10:.6e}\t{0.1 / r_pos / 1e-10:.6e}\t-0.1\t0.1"
+            )
+    path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
+    return path
