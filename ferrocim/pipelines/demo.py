@@ -28,6 +28,10 @@ class DemoSize:
     n_subjects: int = 10
     float_epochs: int = 4
     device_epochs: int = 3
+    #: few steps in a demo: a larger step and a lower pulse threshold than a full run, so
+    #: that the array is actually programmed within the demo's ~30 optimiser steps
+    device_lr: float = 1e-2
+    device_eps: float = 0.025
     batch_size: int = 32
     max_train_trials: int | None = None
     sstl_subjects: int = 2
@@ -94,7 +98,16 @@ def run_demo(
     echo(f"      float test accuracy {float_run.read_summary()['test_acc']:.1f} %")
 
     echo("[3/5] on-device training from scratch")
-    dev_cfg = load_config(None, {**common, "train.epochs": size.device_epochs}, kind="device")
+    dev_cfg = load_config(
+        None,
+        {
+            **common,
+            "train.epochs": size.device_epochs,
+            "train.lr": size.device_lr,
+            "array.eps": size.device_eps,
+        },
+        kind="device",
+    )
     dev_run = train(dev_cfg, run_dir=runs / "device")
     s = dev_run.read_summary()
     echo(

@@ -274,32 +274,51 @@ class _LIFScan(torch.autograd.Function):
         spikes = spikes.to(cs.dtype)
         thr, w = ctx.threshold, ctx.width
         n = cs.shape[0]
-        g_cur = torch.empty_like(cs)
+        # What does not depend on the recursion is computed for a block of steps at once,
+        # so the loop runs three fused ops per step (Python overhead dominates small
+        # layers, e.g. an online SSTL update at batch 1). Blocks hold about 2**18 values
+        # so that large layers stay in cache (one step per block for conv1 at batch 32).
+        per_step = cs[0].numel()
+        block = max(1, min(n, (1 << 18) // max(per_step, 1)))
+        g_cur = torch.empty_like(cs)  # dL/dI_t = dL/dc_t
+        g_v = torch.empty_like(cs)  # dL/dv_t
         g_beta = torch.zeros_like(cs[0])
         g_gamma = torch.zeros_like(cs[0])
-        gv_next = g_v_last
-        gc_next = g_c_last
-        half, inv_w = 0.5 * w, 1.0 / w
-        for t in range(n - 1, -1, -1):
-            v_t, s_t = vs[t], spikes[t]
-            h = ((v_t - thr).abs_() < half).to(v_t.dtype).mul_(inv_w)
+        c_first = torch.broadcast_to(c0, cs.shape[1:])
+        v_first = torch.broadcast_to(v0 * (1.0 - s0), cs.shape[1:])
+        for stop in range(n, 0, -block):
+            lo = max(0, stop - block)
+            v_blk = vs[lo:stop]
+            h = ((v_blk - thr).abs() < 0.5 * w).to(cs.dtype).mul_(1.0 / w)  # surrogate
             if mask is not None:
-                h = h * (mask != 0)
-            if t == n - 1:
-                gs = g_spikes[t]
-                gv = h * gs + gv_next
-                gc = torch.add(gv, gc_next)
+                h.mul_(mask != 0)
+            gam_v = gamma * v_blk  # s_t feeds v_{t+1} through -gamma v_t
+            gam_ns = gamma * (1.0 - spikes[lo:stop])  # dv_{t+1}/dv_t = gamma (1 - s_t)
+            for t in range(stop - 1, lo - 1, -1):
+                k = t - lo
+                if t == n - 1:
+                    torch.add(h[k] * g_spikes[t], g_v_last, out=g_v[t])
+                    torch.add(g_v[t], g_c_last, out=g_cur[t])
+                    continue
+                gs = torch.addcmul(g_spikes[t], gam_v[k], g_v[t + 1], value=-1.0)
+                torch.addcmul(h[k] * gs, gam_ns[k], g_v[t + 1], out=g_v[t])
+                torch.addcmul(g_v[t], beta, g_cur[t + 1], out=g_cur[t])
+            # dL/dbeta = sum_t gc_t c_{t-1};  dL/dgamma = sum_t gv_t v_{t-1} (1 - s_{t-1})
+            if lo > 0:
+                c_prev, vns_prev = (
+                    cs[lo - 1 : stop - 1],
+                    vs[lo - 1 : stop - 1] * (1.0 - spikes[lo - 1 : stop - 1]),
+                )
+                g_beta.add_((g_cur[lo:stop] * c_prev).sum(0))
+                g_gamma.add_((g_v[lo:stop] * vns_prev).sum(0))
             else:
-                gs = g_spikes[t] - gamma * v_t * gv_next
-                gv = h * gs + gamma * (1.0 - s_t) * gv_next
-                gc = torch.addcmul(gv, beta, gc_next)
-            g_cur[t] = gc
-            c_prev = cs[t - 1] if t > 0 else c0
-            v_prev = vs[t - 1] if t > 0 else v0
-            s_prev = spikes[t - 1] if t > 0 else s0
-            g_beta.addcmul_(gc, c_prev)
-            g_gamma.addcmul_(gv, v_prev * (1.0 - s_prev))
-            gv_next, gc_next = gv, gc
+                g_beta.addcmul_(g_cur[0], c_first)
+                g_gamma.addcmul_(g_v[0], v_first)
+                if stop > 1:
+                    g_beta.add_((g_cur[1:stop] * cs[: stop - 1]).sum(0))
+                    vns = vs[: stop - 1] * (1.0 - spikes[: stop - 1])
+                    g_gamma.add_((g_v[1:stop] * vns).sum(0))
+        gv_next, gc_next = g_v[0], g_cur[0]
         needs = ctx.needs_input_grad
         g_c0 = (beta * gc_next).sum_to_size(c0.shape) if needs[3] else None
         g_v0 = (gamma * (1.0 - s0) * gv_next).sum_to_size(v0.shape) if needs[4] else None
