@@ -69,15 +69,25 @@ def tile_arrays(layer: dict[str, Any], what: str) -> list[tuple[str, np.ndarray]
     return tiles
 
 
-def endurance_table(state: dict[str, dict[str, Any]], runs_done: int = 1) -> pd.DataFrame:
+def endurance_table(
+    state: dict[str, dict[str, Any]],
+    runs_done: int = 1,
+    *,
+    nominal_lifetime: float | None = None,
+) -> pd.DataFrame:
     """Per layer: pulses, worst used fraction of lifetime, projected runs to first failure.
 
     ``runs_done`` is how many identical schedules the counters cover (1 for one run).
+    Where the run drew no lifetimes (wear model off: infinite), ``nominal_lifetime`` (the
+    card's median, in pulses) is used for the projection; ``lifetime_source`` says which.
     """
     rows = []
     for name, layer in state.items():
         pulses = (layer["ltp_pulses"] + layer["ltd_pulses"]).astype(np.float64)
         life = layer["lifetime"].astype(np.float64)
+        drawn = bool(np.isfinite(life).any())
+        if not drawn and nominal_lifetime is not None:
+            life = np.full_like(life, float(nominal_lifetime))
         used = np.where(np.isfinite(life), pulses / life, 0.0)
         per_run = pulses / max(runs_done, 1)
         remaining = np.where(np.isfinite(life), life - pulses, np.inf)
@@ -90,6 +100,7 @@ def endurance_table(state: dict[str, dict[str, Any]], runs_done: int = 1) -> pd.
                 "total_pulses": int(pulses.sum()),
                 "max_pulses_per_device": int(pulses.max()),
                 "median_lifetime": float(np.median(life)),
+                "lifetime_source": "drawn per device" if drawn else "card median (wear off)",
                 "max_used_fraction": float(used.max()),
                 "failed_devices": int(layer["failed"].sum()),
                 "projected_runs_to_first_failure": float(runs_left.min()),

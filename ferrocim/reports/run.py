@@ -137,7 +137,12 @@ def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> No
                     section=sec,
                 )
         epochs = max(int(run["config"].get("train", {}).get("epochs", 1)), 1)
-        table = endurance_table(state)
+        nominal = None
+        if (run["path"] / "card.json").is_file():
+            from ferrocim.calibration.card import DeviceCard
+
+            nominal = DeviceCard.load(run["path"] / "card.json").endurance.cycles_median
+        table = endurance_table(state, nominal_lifetime=nominal)
         report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
         report.add_table(
             "Endurance by layer",
