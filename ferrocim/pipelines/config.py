@@ -77,10 +77,10 @@ class TrainConfig(_Section):
 
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
     lr_scaling: Literal["none", "fan_in"] = Field(
-        default="fan_in",
-        description="per-layer weight learning rate lr·min(1, 64/fan_in) (see optim.py)",
+        default="none",
+        description="'fan_in': per-layer weight learning rate lr·min(1, 64/fan_in) (optim.py)",
     )
     weight_decay: float = Field(default=0.0, ge=0)
     eval_batch_size: int = Field(default=128, ge=1)

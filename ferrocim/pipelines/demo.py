@@ -30,7 +30,7 @@ class DemoSize:
     device_epochs: int = 3
     #: few steps in a demo: a larger step and a lower pulse threshold than a full run, so
     #: that the array is actually programmed within the demo's ~30 optimiser steps
-    device_lr: float = 1e-2
+    device_lr: float = 1e-3
     device_eps: float = 0.025
     batch_size: int = 32
     max_train_trials: int | None = None
