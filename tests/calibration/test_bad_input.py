@@ -1,6 +1,7 @@
 """Each bad-input case gets a clear error naming file, line and field (damaged copies)."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,29 @@ def test_fit_that_does_not_converge(monkeypatch, bundled_measurements):
 def test_bad_options_named():
     with pytest.raises(InputError, match=r"'normalise'.*Did you mean 'global'"):
         CalibrationOptions(normalise="globl")
+
+
+B2912B_EXAMPLE = Path(__file__).parent / "data" / "b2912b_example.txt"
+
+
+def test_b2912b_truncated_last_row_dropped_short_row_elsewhere_fails(tmp_path):
+    lines = B2912B_EXAMPLE.read_text().rstrip("\n").split("\n")
+    full = read_measurement(B2912B_EXAMPLE)
+    cut = tmp_path / "cut.txt"
+    cut.write_text("\n".join([*lines[:-1], lines[-1].rsplit("\t", 3)[0]]) + "\n")
+    with pytest.warns(UserWarning, match=rf"cut\.txt, line {len(lines)}: incomplete last row"):
+        seq = read_measurement(cut)
+    assert len(seq.amplitude_v) == len(full.amplitude_v) - 1
+    lines[-3] = lines[-3].rsplit("\t", 3)[0]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=rf"bad\.txt, line {len(lines) - 2}: expected 10 tab"):
+        read_measurement(bad)
+
+
+def test_csv_truncated_last_row(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("V,R,cycle\n-1.0,1e6,0\n-1.1,9e5,0\n1.0,2e6,0\n1.1")
+    mapping = ColumnMapping.from_string("amplitude=V,resistance=R,sweep=cycle")
+    with pytest.warns(UserWarning, match=r"t\.csv, line 5: incomplete last row"):
+        read_measurement(p, format="csv", mapping=mapping)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 from ferrocim.checks import FerrocimError, InputError
@@ -47,3 +48,16 @@ def positive_resistance(value: float, *, source: str, line: int, field: str) -> 
             f"number of ohms, got {value!r}"
         )
     return value
+
+
+def short_row(*, source: str, line: int, is_last: bool, expected: int, got: int, what: str) -> None:
+    """A row with fewer fields than the header: the last row of a file cut off mid-row is
+    dropped with a warning naming the line; anywhere else it is an error."""
+    if is_last:
+        warnings.warn(
+            f"{source}, line {line}: incomplete last row (file truncated mid-row); "
+            "the row is dropped",
+            stacklevel=3,
+        )
+        return
+    raise InputError(f"{source}, line {line}: expected {expected} {what}, got {got}")

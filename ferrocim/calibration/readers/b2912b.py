@@ -22,7 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ferrocim.calibration.readers._common import positive_resistance, read_lines, to_float
+from ferrocim.calibration.readers._common import (
+    positive_resistance,
+    read_lines,
+    short_row,
+    to_float,
+)
 from ferrocim.calibration.sequence import MeasurementMeta, PulseSequence
 from ferrocim.checks import InputError
 
@@ -98,16 +103,15 @@ def read_b2912b(path: str | os.PathLike[str]) -> PulseSequence:
     for j, (ln, text) in enumerate(rows):
         cells = text.split("\t")
         if len(cells) < len(cols) or any(not c.strip() for c in cells[: len(cols)]):
-            if j == len(rows) - 1:
-                warnings.warn(
-                    f"{source}, line {ln}: incomplete last row (file truncated mid-row); "
-                    "the row is dropped",
-                    stacklevel=2,
-                )
-                break
-            raise InputError(
-                f"{source}, line {ln}: expected {len(cols)} tab-separated fields, got {len(cells)}"
+            short_row(
+                source=source,
+                line=ln,
+                is_last=j == len(rows) - 1,
+                expected=len(cols),
+                got=len(cells),
+                what="tab-separated fields",
             )
+            break
         c = to_float(cells[ic], source=source, line=ln, field="cycle")
         a = to_float(cells[iv], source=source, line=ln, field="V_write")
         r = to_float(cells[ir], source=source, line=ln, field="R_pos_ohm")

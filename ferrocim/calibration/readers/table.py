@@ -21,13 +21,17 @@ from __future__ import annotations
 import csv
 import os
 import tomllib
-import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from ferrocim.calibration.readers._common import positive_resistance, read_lines, to_float
+from ferrocim.calibration.readers._common import (
+    positive_resistance,
+    read_lines,
+    short_row,
+    to_float,
+)
 from ferrocim.calibration.sequence import MeasurementMeta, PulseSequence
 from ferrocim.checks import InputError
 
@@ -141,16 +145,15 @@ def read_table(path: str | os.PathLike[str], mapping: ColumnMapping) -> PulseSeq
     body = list(zip(numbered[1:], parsed[1:], strict=True))
     for j, ((ln, _), cells) in enumerate(body):
         if len(cells) < len(header):
-            if j == len(body) - 1:
-                warnings.warn(
-                    f"{source}, line {ln}: incomplete last row (file truncated mid-row); "
-                    "the row is dropped",
-                    stacklevel=2,
-                )
-                break
-            raise InputError(
-                f"{source}, line {ln}: expected {len(header)} fields, got {len(cells)}"
+            short_row(
+                source=source,
+                line=ln,
+                is_last=j == len(body) - 1,
+                expected=len(header),
+                got=len(cells),
+                what="fields",
             )
+            break
         for k, i in idx.items():
             v = to_float(cells[i], source=source, line=ln, field=wanted[k])
             if k == "resistance":
