@@ -53,8 +53,7 @@ def _build(mode: str, analog: bool, device: torch.device, compact: bool = True):
         from ferrocim.crossbar import AnalogConfig
 
         kw["analog"] = AnalogConfig(card="dut2")
-    if "compact_spikes" in NetworkConfig.__dataclass_fields__:
-        kw["compact_spikes"] = compact
+    kw["compact_spikes"] = compact
     g = torch.Generator().manual_seed(0)
     return EEGSNN(NetworkConfig(**kw), generator=g).to(device)
 
@@ -133,20 +132,19 @@ def run_case(
                 F.cross_entropy(model(x), y).backward()
 
         else:
-            model.eval()
-            with torch.no_grad():
-                cache = model.forward_until(x, "r1")
+            from ferrocim.pipelines.optim import param_groups
+            from ferrocim.pipelines.prefix import PrefixForward
+            from ferrocim.pipelines.retune import set_trainable
+
+            forward = PrefixForward(model, x, y, "r1")  # what SSTL runs: cached prefix
+            set_trainable(model, ["fc1", "fc2"])
             model.train()
-            for name, p in model.named_parameters():
-                p.requires_grad_(name.split(".")[0] in ("fc1", "fc2"))
-            opt = PulseOptimizer(
-                torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=6e-4),
-                model,
-            )
+            opt = PulseOptimizer(torch.optim.Adam(param_groups(model, 6e-4, scaling="none")), model)
+            idx = torch.zeros(1, dtype=torch.long, device=device)
 
             def fn() -> None:
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(model.forward_from("r1", cache), y).backward()
+                F.cross_entropy(forward(idx), y).backward()
                 opt.step()
 
     else:

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferrocim.atomic import write_text
 from ferrocim.checks import InputError
 from ferrocim.pipelines.config import DataConfig
 from ferrocim.pipelines.seeding import numpy_generator
@@ -50,9 +49,8 @@ def load_dataset(cfg: DataConfig):  # -> EEGDataset
     root = synthetic_cache_path(cfg)
     h5 = root / "prepared.h5"
     edf_root = root / "edf"
-    if not (edf_root / "done").is_file():
+    if not (edf_root / "SYNTHETIC.json").is_file():  # written last by synthesize_edf
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
-        write_text(edf_root / "done", "ok\n")
     prepare_eegmmidb(edf_root, h5)
     return load_prepared(h5)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ferrocim.atomic import atomic_path
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import FoldSplit
@@ -39,8 +40,6 @@ def save_array_state(run: RunDir, cfg: RunConfig, model: torch.nn.Module) -> Non
     if not analog_modules(model):
         return
     save_tiles_hdf5(model, run.tiles, attrs={"run": str(run.path)})
-    from ferrocim.atomic import atomic_path
-
     with atomic_path(run.energy) as tmp:
         energy_ledger(model).to_csv(tmp, index=False)
     resolve_card(cfg.array.card).save(run.card)

@@ -25,12 +25,6 @@ def split_layer(trained: Sequence[str]) -> str | None:
     return NETWORK_ORDER[first - 1] if first > 0 else None
 
 
-def trained_layers(model: nn.Module) -> list[str]:
-    """Top-level layers of ``model`` with at least one parameter that requires grad."""
-    names = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
-    return [layer for layer in NETWORK_ORDER if layer in names]
-
-
 class InputForward:
     """Logits of trials ``idx`` computed from the input through the whole network.
 
