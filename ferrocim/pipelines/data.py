@@ -29,8 +29,14 @@ class FoldSplit:
 
 
 def synthetic_cache_path(cfg: DataConfig) -> Path:
-    """Where the synthetic data set for ``cfg`` lives (EDF tree and prepared HDF5)."""
-    return Path(cfg.cache_dir) / f"synthetic-n{cfg.n_subjects}-seed{cfg.synth_seed}"
+    """Where the synthetic data set for ``cfg`` lives (EDF tree and prepared HDF5).
+
+    Keyed by the generator version too, so a changed generator never reuses old files.
+    """
+    from ferrocim.snn.data.synthetic import GENERATOR_VERSION
+
+    name = f"synthetic-v{GENERATOR_VERSION}-n{cfg.n_subjects}-seed{cfg.synth_seed}"
+    return Path(cfg.cache_dir) / name
 
 
 def load_dataset(cfg: DataConfig):  # -> EEGDataset

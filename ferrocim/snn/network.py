@@ -99,6 +99,9 @@ class NetworkConfig:
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
     compact_spikes: in the parallel path, spike tensors saved for backward are stored as
         ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
+    width: channel multiplier (1.0 = the paper's 64/128/256 channels and 256 hidden
+        neurons; 0.25 gives 16/32/64 and 64, for laptops and quick tests). Spatial and
+        temporal structure never change.
     """
 
     analog: AnalogConfig | None = None
@@ -109,6 +112,7 @@ class NetworkConfig:
     n_steps: int = 160
     mode: Literal["parallel", "loop"] = "parallel"
     compact_spikes: bool = True
+    width: float = 1.0
 
     def __post_init__(self) -> None:
         for name in self.analog_layers:
@@ -119,6 +123,27 @@ class NetworkConfig:
         check_range("surrogate_width", self.surrogate_width, 0.0, low_inclusive=False)
         check_range("n_steps", self.n_steps, 1)
         check_option("mode", self.mode, ("parallel", "loop"))
+        check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
+        if min(self.channels()) < 1:
+            raise InputError(f"width: {self.width} leaves a layer without channels")
+
+    def channels(self) -> tuple[int, int, int, int]:
+        """Channels of conv1, conv2, conv3 and the hidden width of tc1/r1/fc1."""
+        return tuple(max(0, round(n * self.width)) for n in (64, 128, 256, 256))  # type: ignore[return-value]
+
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output shape of every layer (``LAYER_SHAPES`` when ``width == 1``)."""
+        c1, c2, c3, h = self.channels()
+        return {
+            "conv1": (c1, 8, 9),
+            "conv2": (c2, 6, 7),
+            "pool": (c2, 3, 3),
+            "conv3": (c3, 1, 1),
+            "tc1": (h,),
+            "r1": (h,),
+            "fc1": (h,),
+            "fc2": (2,),
+        }
 
     def is_analog(self, name: str) -> bool:
         """True when weight layer ``name`` is placed on crossbar tiles."""
@@ -210,11 +235,16 @@ class TemporalBlock(nn.Module):
     """Causal temporal conv over the last three steps: ``taps[k]`` acts on input ``t - k``."""
 
     def __init__(
-        self, name: str, width: int, config: NetworkConfig, generator: torch.Generator | None
+        self,
+        name: str,
+        in_width: int,
+        width: int,
+        config: NetworkConfig,
+        generator: torch.Generator | None,
     ) -> None:
         super().__init__()
         self.taps = nn.ModuleList(
-            make_linear(name, width, width, bias=True, config=config, generator=generator)
+            make_linear(name, in_width, width, bias=True, config=config, generator=generator)
             for _ in range(3)
         )
         self.neuron = _lif((width,), config)
@@ -280,14 +310,16 @@ class EEGSNN(nn.Module):
         super().__init__()
         self.config = cfg = config if config is not None else NetworkConfig()
         g = generator
-        self.conv1 = ConvBlock("conv1", 1, 64, LAYER_SHAPES["conv1"], cfg, g)
-        self.conv2 = ConvBlock("conv2", 64, 128, LAYER_SHAPES["conv2"], cfg, g)
+        c1, c2, c3, h = cfg.channels()
+        self.layer_shapes = shapes = cfg.layer_shapes()
+        self.conv1 = ConvBlock("conv1", 1, c1, shapes["conv1"], cfg, g)
+        self.conv2 = ConvBlock("conv2", c1, c2, shapes["conv2"], cfg, g)
         self.pool = nn.AvgPool2d(2)
-        self.conv3 = ConvBlock("conv3", 128, 256, LAYER_SHAPES["conv3"], cfg, g)
-        self.tc1 = TemporalBlock("tc1", 256, cfg, g)
-        self.r1 = RecurrentBlock("r1", 256, cfg, g)
-        self.fc1 = DenseBlock("fc1", 256, cfg, g)
-        self.fc2 = Readout("fc2", 256, 2, cfg.n_steps, cfg, g)
+        self.conv3 = ConvBlock("conv3", c2, c3, shapes["conv3"], cfg, g)
+        self.tc1 = TemporalBlock("tc1", c3, h, cfg, g)
+        self.r1 = RecurrentBlock("r1", h, cfg, g)
+        self.fc1 = DenseBlock("fc1", h, cfg, g)
+        self.fc2 = Readout("fc2", h, 2, cfg.n_steps, cfg, g)
 
     # ------------------------------------------------------------------ bookkeeping
     def device_weights(self) -> dict[str, Tensor]:
@@ -330,7 +362,7 @@ class EEGSNN(nn.Module):
         dropout_generator: torch.Generator | None = None,
         dropout_layers: Iterable[str] | None = None,
     ) -> Tensor:
-        """Activations after ``layer``, time last: ``(B, *LAYER_SHAPES[layer], n_steps)``.
+        """Activations after ``layer``, time last: ``(B, *layer_shapes[layer], n_steps)``.
 
         Spiking layers return a ``bool`` tensor (exact and compact, no gradient); ``pool``
         returns float averages; ``fc2`` returns the logits ``(B, 2)``.
@@ -360,7 +392,7 @@ class EEGSNN(nn.Module):
         if layer == "fc2":
             return acts
         start = LAYER_ORDER.index(layer) + 1
-        a = self._to_time_major(acts, f"acts of {layer}", LAYER_SHAPES[layer])
+        a = self._to_time_major(acts, f"acts of {layer}", self.layer_shapes[layer])
         masks = self._draw_masks(LAYER_ORDER[start:], a.shape[1], dropout_generator, dropout_layers)
         return self._run(a, start, len(LAYER_ORDER) - 1, masks)
 
@@ -381,7 +413,7 @@ class EEGSNN(nn.Module):
         generator: torch.Generator | None,
         only: Iterable[str] | None = None,
     ) -> dict[str, Tensor]:
-        """Per-sequence dropout masks ``(B, 256)`` in the fixed order tc1, r1, fc1.
+        """Per-sequence dropout masks ``(B, hidden)`` in the fixed order tc1, r1, fc1.
 
         ``only`` (if given) further restricts which of those layers get a mask.
         """
@@ -402,7 +434,9 @@ class EEGSNN(nn.Module):
         masks = {}
         for name in DROPOUT_LAYERS:
             if name in names:
-                keep = torch.empty(batch, 256, device=ref.device, dtype=ref.dtype)
+                keep = torch.empty(
+                    batch, self.layer_shapes[name][0], device=ref.device, dtype=ref.dtype
+                )
                 keep.bernoulli_(1.0 - p, generator=generator)
                 masks[name] = keep / (1.0 - p)
         return masks
@@ -462,7 +496,7 @@ class EEGSNN(nn.Module):
         return spikes
 
     def _run_r1(self, a: Tensor, mask: Tensor | None) -> Tensor:
-        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(T, B, 256)``."""
+        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(T, B, hidden)``."""
         block = self.r1
         state = block.neuron.init_state(a[0])
         out = []

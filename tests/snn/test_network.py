@@ -38,6 +38,25 @@ def test_parameter_counts_exact() -> None:
     assert 0.0625 * 0.99 < m.tc1.taps[2].weight.abs().max() <= 0.0625
 
 
+def test_width_scales_channels_only() -> None:
+    m = EEGSNN(NetworkConfig(width=0.25), generator=torch.Generator().manual_seed(0))
+    # conv1 16·1·9, conv2 32·16·9, conv3 64·32·9, tc1 3·64·64, r1 and fc1 64·64, fc2 2·64
+    assert m.parameter_counts()["device_weights"] == 144 + 4608 + 18_432 + 12_288 + 2 * 4096 + 128
+    # + biases 16+32+64+3·64+64+64, beta/gamma 2·(16·72 + 32·42 + 64 + 3·64), ts_weight 160
+    assert m.parameter_counts()["total"] == 43_792 + 432 + 5504 + 160
+    assert m.layer_shapes["pool"] == (32, 3, 3) and m.layer_shapes["fc1"] == (64,)
+    assert NetworkConfig().layer_shapes() == LAYER_SHAPES
+    x = torch.randn(2, 1, 10, 11, 12, generator=torch.Generator().manual_seed(1))
+    small = EEGSNN(NetworkConfig(width=0.25, n_steps=12), generator=torch.Generator()).eval()
+    acts = small.forward_until(x, "r1")
+    assert acts.shape == (2, 64, 12)
+    torch.testing.assert_close(small.forward_from("r1", acts), small(x))
+    with pytest.raises(InputError, match="width"):
+        NetworkConfig(width=0.001)
+    with pytest.raises(InputError, match="width"):
+        NetworkConfig(width=2.0)
+
+
 def test_same_seed_same_weights() -> None:
     a, b, c = _model(seed=1), _model(seed=1), _model(seed=2)
     assert torch.equal(a.conv2.synapse.weight, b.conv2.synapse.weight)
