@@ -266,6 +266,8 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "lr": ("train.lr", float, "learning rate"),
     "epochs": ("train.epochs", int, "training epochs"),
     "batch_size": ("train.batch_size", int, "mini-batch size"),
+    "dropout": ("network.dropout", float, "per-sequence dropout of tc1, r1, fc1 (paper 0.3)"),
+    "width": ("network.width", float, "channel multiplier (1 = the paper's network)"),
     "fold": ("data.fold", int, "cross-validation fold"),
     "seed": ("seed", int, "run seed"),
     "subjects": ("data.n_subjects", int, "synthetic subjects"),

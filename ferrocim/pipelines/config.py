@@ -72,6 +72,23 @@ class DeviceSettings(_Section):
         return v
 
 
+class NetworkSettings(_Section):
+    """The spiking network (``ferrocim.snn.NetworkConfig``); defaults are the paper's."""
+
+    width: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="channel multiplier (1: 64/128/256 + 256 hidden; retune/SSTL: the base run's)",
+    )
+    dropout: float = Field(
+        default=0.3, ge=0, lt=1, description="per-sequence current dropout of tc1, r1, fc1"
+    )
+    mode: Literal["parallel", "loop"] = Field(
+        default="parallel", description="time-parallel path or the step-by-step oracle"
+    )
+
+
 class TrainConfig(_Section):
     """Optimiser and schedule of the main training phase."""
 
@@ -139,6 +156,7 @@ class RunConfig(_Section):
     seed: int = 0
     device: Literal["cpu", "cuda"] = "cpu"
     data: DataConfig = Field(default_factory=DataConfig)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
     array: DeviceSettings = Field(default_factory=DeviceSettings)
     train: TrainConfig = Field(default_factory=TrainConfig)
     retune: RetuneConfig = Field(default_factory=RetuneConfig)

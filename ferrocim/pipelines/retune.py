@@ -20,7 +20,7 @@ from ferrocim.pipelines.finish import finish_training
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, make_forward
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, open_run, resolve_device
+from ferrocim.pipelines.runs import build_model, inherit_network, open_run, resolve_device
 from ferrocim.pipelines.seeding import torch_generator
 from ferrocim.pipelines.train import fit_with_config
 from ferrocim.pipelines.training import evaluate
@@ -85,6 +85,8 @@ def retune(
     started = time.perf_counter()
     if cfg.retune.float_run is None and not resume:
         raise InputError("retune.float_run (--float-run) must name a finished float run")
+    if not resume:
+        cfg = inherit_network(cfg, cfg.retune.float_run)
     run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
     device = resolve_device(cfg.device)
     ds = load_dataset(cfg.data)

@@ -45,6 +45,13 @@ def open_run(
     return run, cfg
 
 
+def inherit_network(cfg: RunConfig, base_run: str | os.PathLike[str]) -> RunConfig:
+    """``cfg`` with the network width of ``base_run`` (its weights only fit that shape)."""
+    base = load_config(RunDir(base_run).require("base run").config)
+    network = cfg.network.model_copy(update={"width": base.network.width})
+    return cfg.model_copy(update={"network": network})
+
+
 def analog_config(cfg: RunConfig):  # -> AnalogConfig
     """The crossbar configuration of a run's ``[array]`` section."""
     from ferrocim.calibration.card import resolve_card
@@ -83,7 +90,8 @@ def build_model(
     from ferrocim.snn import EEGSNN, NetworkConfig
 
     device = resolve_device(cfg.device)
-    kwargs: dict[str, Any] = {}
+    net = cfg.network
+    kwargs: dict[str, Any] = {"width": net.width, "dropout": net.dropout, "mode": net.mode}
     if analog:
         kwargs["analog"] = analog_config(cfg)
         if analog_layers is not None:

@@ -31,7 +31,7 @@ from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward, make_forward, split_layer
 from ferrocim.pipelines.retune import load_float_model, set_trainable, transfer_to_tiles
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, open_run, resolve_device
+from ferrocim.pipelines.runs import build_model, inherit_network, open_run, resolve_device
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
 
@@ -103,6 +103,8 @@ def sstl(
     started = time.perf_counter()
     if cfg.sstl.base_run is None and not resume:
         raise InputError("sstl.base_run (--base-run) must name a finished float/device run")
+    if not resume:
+        cfg = inherit_network(cfg, cfg.sstl.base_run)
     run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
     device = resolve_device(cfg.device)
     base = RunDir(cfg.sstl.base_run).require("base run")
