@@ -477,12 +477,21 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
 @click.option("--out", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--width",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.25,
+    show_default=True,
+    help="network channel multiplier (1 = the paper's network, ~15x slower)",
+)
 @_friendly
-def demo_cmd(out: str, seed: int, device: str) -> None:
+def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
     """Calibrate → synthetic EEG → float → on-device → SSTL → report (a few minutes)."""
-    from ferrocim.pipelines.demo import run_demo
+    from dataclasses import replace
 
-    run_demo(out, seed=seed, device=device)
+    from ferrocim.pipelines.demo import DemoSize, run_demo
+
+    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device)
 
 
 if __name__ == "__main__":  # pragma: no cover
