@@ -113,3 +113,18 @@ def test_retune_needs_float_run(tiny, tmp_path, device_run):
     cfg = tiny("retune", retune__float_run=str(device_run.path))
     with pytest.raises(InputError, match="re-tuning starts from a float run"):
         retune(cfg, run_dir=tmp_path / "r2")
+
+
+def test_network_section_reaches_the_model_and_retune_inherits_width(tiny, tmp_path):
+    small = train(
+        tiny("float", network__width=0.25, network__dropout=0.3), run_dir=tmp_path / "small"
+    )
+    state = load_checkpoint(small.best_checkpoint)["model"]
+    assert state["conv1.synapse.weight"].shape == (16, 1, 3, 3)
+    assert state["fc2.synapse.weight"].shape == (2, 64)
+    # the retune config says width 1.0 (default); the float run's 0.25 wins
+    cfg = tiny("retune", retune__float_run=str(small.path), retune__unfreeze=["fc2"])
+    assert cfg.network.width == 1.0
+    run = retune(cfg, run_dir=tmp_path / "retune")
+    assert "width = 0.25" in run.config.read_text()
+    assert set(run.read_events()["layer"]) == {"fc2.synapse"}
