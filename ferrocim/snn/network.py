@@ -129,7 +129,8 @@ class NetworkConfig:
 
     def channels(self) -> tuple[int, int, int, int]:
         """Channels of conv1, conv2, conv3 and the hidden width of tc1/r1/fc1."""
-        return tuple(max(0, round(n * self.width)) for n in (64, 128, 256, 256))  # type: ignore[return-value]
+        w = self.width
+        return round(64 * w), round(128 * w), round(256 * w), round(256 * w)
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
         """Output shape of every layer (``LAYER_SHAPES`` when ``width == 1``)."""
