@@ -48,6 +48,24 @@ def test_files_have_the_real_layout_and_quirks(synthetic_root: Path) -> None:
     assert 10 < rms.min() and rms.max() < 100  # 10-100 µV scale
 
 
+def test_generator_version_is_recorded_and_keys_the_cache(synthetic_root: Path) -> None:
+    import json
+
+    from ferrocim.pipelines.config import DataConfig
+    from ferrocim.pipelines.data import synthetic_cache_path
+    from ferrocim.snn.data.synthetic import GENERATOR_VERSION
+
+    meta = json.loads((synthetic_root / "SYNTHETIC.json").read_text())
+    assert meta["generator_version"] == GENERATOR_VERSION == 2
+    path = synthetic_cache_path(DataConfig(n_subjects=7, synth_seed=3, cache_dir="c"))
+    assert path == Path("c") / "synthetic-v2-n7-seed3"
+    # version 2 amplitudes (µV): background and MRCP of strong and weak subjects
+    profiles = subject_profiles(8, seed=0)
+    assert all(10.5 <= p.background_uv <= 22.0 for p in profiles)
+    assert all(18.0 <= p.mrcp_uv <= 36.0 for p in profiles if not p.weak)
+    assert all(p.mrcp_uv <= 1.2 and p.erd_depth <= 0.1 for p in profiles if p.weak)
+
+
 def test_generator_is_seeded_and_subject_stable() -> None:
     p3 = subject_profiles(3, seed=7)
     p5 = subject_profiles(5, seed=7)
