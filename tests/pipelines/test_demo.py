@@ -1,0 +1,37 @@
+"""`ferrocim demo` end to end on a tiny size: every stage runs and the report is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ferrocim.pipelines.demo import DemoSize, default_lr, run_demo
+
+
+def test_demo_runs_every_stage(tmp_path: Path) -> None:
+    size = DemoSize(
+        n_subjects=5,
+        float_epochs=1,
+        device_epochs=1,
+        max_train_trials=8,
+        sstl_subjects=1,
+        sstl_epochs=1,
+    )
+    lines: list[str] = []
+    report = run_demo(tmp_path / "demo", size=size, echo=lines.append)
+    assert report.is_file() and report.stat().st_size > 10_000
+    assert (tmp_path / "demo" / "calibration" / "calibration.html").is_file()
+    runs = report.parent
+    for stage in ("float", "device", "sstl"):
+        summary = json.loads((runs / stage / "summary.json").read_text())
+        assert summary["kind"] == stage
+    device_cfg = (runs / "device" / "config.toml").read_text()
+    assert "width = 0.25" in device_cfg and "lr = 0.0003" in device_cfg
+    assert [line[:5] for line in lines if line.startswith("[")] == [
+        "[1/5]",
+        "[2/5]",
+        "[3/5]",
+        "[4/5]",
+        "[5/5]",
+    ]
+    assert default_lr(1.0) == 1e-4 and default_lr(0.25) == 3e-4
