@@ -73,7 +73,7 @@ class DeviceSettings(_Section):
 
 
 class NetworkSettings(_Section):
-    """The spiking network (``ferrocim.snn.NetworkConfig``); defaults are the paper's."""
+    """The spiking network (``ferrocim.snn.NetworkConfig``): the paper's, dropout off by default."""
 
     width: float = Field(
         default=1.0,

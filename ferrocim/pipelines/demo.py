@@ -23,7 +23,7 @@ BUNDLED_MEASUREMENTS = Path(__file__).resolve().parents[2] / "measurements"
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is. The defaults finish in about 5 minutes on 2 CPU cores.
+    """How big the demo is. The defaults finish in about 3 minutes on 2 CPU cores.
 
     The demo trains a quarter-width network (``width = 0.25``: 16/32/64 channels, 64
     hidden neurons, 49,888 parameters) so that it *learns* within minutes on a laptop;
