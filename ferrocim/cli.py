@@ -482,7 +482,7 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
     type=click.FloatRange(0.0, 1.0, min_open=True),
     default=0.25,
     show_default=True,
-    help="network channel multiplier (1 = the paper's network, about 5x slower)",
+    help="network channel multiplier (1 = the paper's network, about 6x slower)",
 )
 @_friendly
 def demo_cmd(out: str, seed: int, device: str, width: float) -> None:

@@ -27,7 +27,7 @@ class DemoSize:
 
     The demo trains a quarter-width network (``width = 0.25``: 16/32/64 channels, 64
     hidden neurons, 49,888 parameters) so that it *learns* within minutes on a laptop;
-    ``width = 1`` is the paper's network (721,312 parameters, about 5× slower per epoch on a CPU).
+    ``width = 1`` is the paper's network (721,312 parameters, about 6× slower on a CPU).
     Dropout is off: with a few hundred synthetic trials the paper's 0.3 stops the network
     from learning within 200+ optimiser steps (measured; see README "Status").
     """
