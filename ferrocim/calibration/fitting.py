@@ -24,7 +24,7 @@ import lmfit
 import numpy as np
 
 from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
-from ferrocim.calibration.models import amplitude_beta_step, make_model
+from ferrocim.calibration.models import amplitude_beta_step, make_model, pulse_amplitude
 from ferrocim.checks import InputError
 
 METHODS = ("difference", "trajectory", "paper")
@@ -159,13 +159,13 @@ def integrate(
     out = np.empty((m, n + 1))
     out[:, 0] = w
     if model == "amplitude_beta":
-        a_k = params["a"] * np.maximum(np.abs(v) - params["v_th"], 0.0) ** params["p"]
+        a_k = pulse_amplitude(v, params["a"], params["v_th"], params["p"])
     else:
         a_k = np.full((m, n), params["a"])
-    am1, bm1 = params["alpha"] - 1.0, params["beta"] - 1.0
+    alpha, beta = params["alpha"], params["beta"]
     for k in range(n):
         # w stays inside [W_LOW, W_HIGH], so beta_step's bases are safe without a clip
-        w = np.clip(w + dirs * beta_step(w, a_k[:, k], am1 + 1.0, bm1 + 1.0), W_LOW, W_HIGH)
+        w = np.clip(w + dirs * beta_step(w, a_k[:, k], alpha, beta), W_LOW, W_HIGH)
         out[:, k + 1] = w
     return [out[i, : len(s.w)] for i, s in enumerate(segments)]
 

@@ -58,6 +58,11 @@ class BetaKernelModel(lmfit.Model):
         return self.make_params(a=a, alpha=alpha, beta=beta)
 
 
+def pulse_amplitude(v: np.ndarray, a: float, v_th: float, p: float) -> np.ndarray:
+    """Kernel amplitude of a pulse of ``v`` volts: ``a * max(|v| - v_th, 0) ** p``."""
+    return a * np.maximum(np.abs(v) - v_th, 0.0) ** p
+
+
 def amplitude_beta_step(
     w: np.ndarray,
     v: np.ndarray,
@@ -67,9 +72,8 @@ def amplitude_beta_step(
     v_th: float,
     p: float,
 ) -> np.ndarray:
-    """``beta_step(w, a * max(|v| - v_th, 0) ** p, alpha, beta)``; ``v`` in V."""
-    drive = np.maximum(np.abs(v) - v_th, 0.0) ** p
-    return beta_step(w, a * drive, alpha, beta)
+    """``beta_step(w, pulse_amplitude(v, a, v_th, p), alpha, beta)``; ``v`` in V."""
+    return beta_step(w, pulse_amplitude(v, a, v_th, p), alpha, beta)
 
 
 class AmplitudeBetaModel(lmfit.Model):
