@@ -22,7 +22,7 @@ REFERENCE_FAN_IN = 64
 
 
 def param_groups(
-    model: nn.Module, lr: float, *, scaling: str = "fan_in", weight_decay: float = 0.0
+    model: nn.Module, lr: float, *, scaling: str = "none", weight_decay: float = 0.0
 ) -> list[dict[str, Any]]:
     """Parameter groups of the trainable parameters of ``model`` (see module docstring)."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

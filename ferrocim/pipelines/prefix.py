@@ -15,14 +15,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-#: The network's layers in order (weight layers plus the pooling).
-NETWORK_ORDER = ("conv1", "conv2", "pool", "conv3", "tc1", "r1", "fc1", "fc2")
+from ferrocim.snn.network import LAYER_ORDER
 
 
 def split_layer(trained: Sequence[str]) -> str | None:
     """The last frozen layer before the first trained one (None: nothing to cache)."""
-    first = min(NETWORK_ORDER.index(layer) for layer in trained)
-    return NETWORK_ORDER[first - 1] if first > 0 else None
+    first = min(LAYER_ORDER.index(layer) for layer in trained)
+    return LAYER_ORDER[first - 1] if first > 0 else None
 
 
 class InputForward:

@@ -81,7 +81,6 @@ def fit_with_config(
             return array_totals(forward.model)
 
     return fit(
-        forward.model,
         optimizer,
         forward,
         split.train,

@@ -101,7 +101,6 @@ class FitResult:
 
 
 def fit(
-    model: torch.nn.Module,
     optimizer: Any,
     forward: InputForward | PrefixForward,
     train_idx: np.ndarray,
@@ -118,7 +117,7 @@ def fit(
     on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
     stop_after_steps: int | None = None,
 ) -> FitResult:
-    """Train ``model`` with ``optimizer`` (a torch optimiser or a PulseOptimizer).
+    """Train ``forward.model`` with ``optimizer`` (a torch optimiser or a PulseOptimizer).
 
     ``forward`` runs the network on trial indices (from the input, or from a cached
     frozen prefix: :mod:`ferrocim.pipelines.prefix`). ``optimizer.step()`` may return
@@ -128,7 +127,7 @@ def fit(
     ``checkpoint_every`` steps, ``checkpoints/best.pt`` at each new best validation
     accuracy.
     """
-    device = forward.y.device
+    model, device = forward.model, forward.y.device
     result = FitResult()
     start_epoch, start_batch = 0, 0
     partial = {"loss_sum": 0.0, "correct": 0, "n": 0}
