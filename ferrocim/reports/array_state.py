@@ -30,13 +30,9 @@ def read_tile_state(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with f:
         for name, g in f.items():
-            missing = [k for k in _FIELDS if k not in g]
+            missing = [k for k in ("pulse_counts", *_FIELDS) if k not in g]
             if missing:
                 raise InputError(f"Tile file {path}, layer {name!r}: datasets {missing} missing")
-            if "pulse_counts" not in g:
-                raise InputError(
-                    f"Tile file {path}, layer {name!r}: dataset 'pulse_counts' missing"
-                )
             counts = np.asarray(g["pulse_counts"][()])  # (2, *weight): LTP, LTD
             layer: dict[str, Any] = {
                 "ltp_pulses": counts[0].reshape(counts.shape[1], -1),
@@ -59,10 +55,10 @@ def tile_arrays(layer: dict[str, Any], what: str) -> list[tuple[str, np.ndarray]
     m = layer["ltp_pulses"] + layer["ltd_pulses"] if what == "pulses" else layer[what]
     mat = m.T  # (fan_in, outputs): crossbar rows are inputs
     tr, tc = layer["tile_rows"], layer["tile_cols"]
+    n_col = math.ceil(mat.shape[1] / tc)
     tiles = []
     for i in range(math.ceil(mat.shape[0] / tr)):
-        for j in range(math.ceil(mat.shape[1] / tc)):
-            n_col = math.ceil(mat.shape[1] / tc)
+        for j in range(n_col):
             tiles.append(
                 (f"tile {i * n_col + j}", mat[i * tr : (i + 1) * tr, j * tc : (j + 1) * tc])
             )
