@@ -96,7 +96,6 @@ class PointOutcome:
 
     status: Literal["done", "failed"]
     error: str | None = None
-    resumed: bool = False
 
 
 def run_point(config: dict[str, Any], run_dir: str, threads: int, *_deps: Any) -> PointOutcome:
@@ -114,8 +113,8 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int, *_deps: Any) -
     try:
         sweep_spec.execute(cfg, run, resume=state == "started")
     except FerrocimError as exc:  # deterministic: no retry
-        return PointOutcome("failed", f"{type(exc).__name__}: {exc}", state == "started")
-    return PointOutcome("done", None, state == "started")
+        return PointOutcome("failed", f"{type(exc).__name__}: {exc}")
+    return PointOutcome("done")
 
 
 def prepare_data_task(config: dict[str, Any], threads: int) -> bool:
@@ -262,7 +261,7 @@ def _submit_and_wait(
     tqdm: Any,
 ) -> dict[str, str]:
     """Submit the points (after their data sets), follow them; errors by point id."""
-    tag = sweep_spec._hash(str(out))[:8]
+    tag = sweep_spec.content_hash(str(out))[:8]
     data: dict[str, Any] = {}
     futures: dict[str, Any] = {}
     for p in todo:

@@ -98,7 +98,7 @@ def data_key(cfg) -> str | None:
     """Identity of the data set a point trains on (None: SSTL reads its base run's)."""
     if cfg.kind == "sstl":
         return None
-    return _hash(cfg.data.model_dump(mode="json"))
+    return content_hash(cfg.data.model_dump(mode="json"))
 
 
 def prepare_data(cfg) -> None:
@@ -123,7 +123,8 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _hash(data: Any) -> str:
+def content_hash(data: Any) -> str:
+    """16 hex digits of the SHA-256 of ``data`` as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -134,7 +135,7 @@ def point_id(cfg) -> str:
     Key order and the location fields (``name``, ``out_dir``) do not change it; any
     value that can change the result does.
     """
-    return _hash(canonical(cfg))
+    return content_hash(canonical(cfg))
 
 
 @dataclass(frozen=True)
