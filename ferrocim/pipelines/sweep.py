@@ -225,6 +225,10 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
+    if retries < 0:
+        raise InputError(f"--retries must be ≥ 0, got {retries}")
+    if scheduler is not None and workers is not None:
+        raise InputError("--workers sizes the local cluster; with --scheduler, its workers run")
     out = Path(out).resolve()
     result = SweepResult(out, out / "results.parquet")
     todo = [p for p in sweep.points if point_state(run_dir_of(out, p)) != "done"]

@@ -40,7 +40,7 @@ def base(data_dir: Path) -> dict:
         "train": {
             "batch_size": 4,
             "eval_batch_size": 8,
-            "epochs": 2,
+            "epochs": 1,
             "lr": 0.01,
             "checkpoint_every": 1,
         },
@@ -156,7 +156,7 @@ def test_grid_runs_every_point(first):
         events = pd.read_csv(run / "events.csv")
         crossings = int(events["ltp_crossings"].sum() + events["ltd_crossings"].sum())
         assert row["programming_events"] == crossings > 0
-        assert row["steps"] == 4  # 2 epochs × 8 trials / batch 4
+        assert row["steps"] == 2  # 8 trials / batch 4
         assert row["energy_j"] == pytest.approx(pd.read_csv(run / "energy.csv")["energy_j"].sum())
     # the smaller threshold fires more: eps 0.01 has more events than 0.02 at each seed
     ev = table.set_index(["array.eps", "seed"])["programming_events"]
@@ -302,11 +302,11 @@ def test_resume_drops_events_logged_after_the_checkpoint(tiny, tmp_path):
     """A kill between an event row and the next checkpoint must not count it twice."""
     from ferrocim.pipelines.train import train
 
-    cfg = tiny("device", train__epochs=2, train__checkpoint_every=2, network__width=0.25)
+    cfg = tiny("device", train__checkpoint_every=1, network__width=0.25)
     full = train(cfg, run_dir=tmp_path / "full")
-    part = train(cfg, run_dir=tmp_path / "part", stop_after_steps=2)  # checkpoint at step 2
+    part = train(cfg, run_dir=tmp_path / "part", stop_after_steps=1)  # checkpoint at step 1
     ev = part.read_events()
-    stale = ev[ev["step"] == 1].assign(step=2)  # as if step 2 ran and logged, then a kill
+    stale = ev[ev["step"] == 0].assign(step=1)  # as if step 1 ran and logged, then a kill
     stale.to_csv(part.events, mode="a", header=False, index=False)
     resumed = train(cfg, run_dir=tmp_path / "part", resume=True)
     pd.testing.assert_frame_equal(resumed.read_events(), full.read_events())
