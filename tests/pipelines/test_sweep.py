@@ -21,7 +21,8 @@ from ferrocim.cli import main
 from ferrocim.pipelines.sweep import local_cluster, run_sweep
 from ferrocim.pipelines.sweep_spec import canonical, expand, point_id, read_sweep, resolve
 
-GRID = {"array.eps": [0.01, 0.02], "seed": [0, 1]}
+EPS, THR_ASYM = "array.eps", "array.thr_asym"  # dotted names of the paper's knobs
+GRID = {EPS: [0.01, 0.02], "seed": [0, 1]}
 
 
 @pytest.fixture(scope="module")
@@ -91,27 +92,27 @@ def test_bad_sweep_files_are_refused(tmp_path, base, tables, message):
 
 
 def test_bad_point_names_point_and_field_and_writes_nothing(tmp_path, base):
-    path = write_sweep(tmp_path / "s.toml", base, grid={"array.eps": [0.05, 2.0], "seed": [0]})
+    path = write_sweep(tmp_path / "s.toml", base, grid={EPS: [0.05, 2.0], "seed": [0]})
     res = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2
-    assert "point 1 (array.eps=2.0, seed=0) is invalid" in res.output
-    assert "array.eps: Input should be less than or equal to 1" in res.output
+    assert f"point 1 ({EPS}=2.0, seed=0) is invalid" in res.output
+    assert f"{EPS}: Input should be less than or equal to 1" in res.output
     assert not (tmp_path / "out").exists()
 
 
 def test_point_id_is_the_hash_of_the_canonical_config(base):
-    cfg = resolve(base, {"array.eps": 0.02})
+    cfg = resolve(base, {EPS: 0.02})
     text = json.dumps(canonical(cfg), sort_keys=True, separators=(",", ":"))
     assert point_id(cfg) == hashlib.sha256(text.encode()).hexdigest()[:16]
     moved = cfg.model_copy(update={"name": "elsewhere", "out_dir": "/tmp/x"})
     assert point_id(moved) == point_id(cfg)  # where a run goes is not what it computes
-    assert point_id(resolve(base, {"array.eps": 0.03})) != point_id(cfg)
+    assert point_id(resolve(base, {EPS: 0.03})) != point_id(cfg)
 
 
 def test_example_sweep_file_is_the_papers_eps_sweep():
     sweep = read_sweep(Path(__file__).parents[2] / "configs" / "sweep_eps.toml")
     assert len(sweep.points) == 25  # 5 folds × (3 eps + 2 thr_asym)
-    eps = sorted({(p.config.array.eps, p.config.array.thr_asym) for p in sweep.points})
+    eps = sorted({(p.values.get(EPS), p.values.get(THR_ASYM, 1.0)) for p in sweep.points})
     assert eps == [(0.025, 1.0), (0.05, 1.0), (0.075, 0.5), (0.075, 1.0), (0.075, 2.0)]
 
 
@@ -120,7 +121,7 @@ def test_dry_run_lists_points(tmp_path, base):
     res = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"])
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()
-    assert len(lines) == 4 and lines[3].endswith("new      array.eps=0.02, seed=1")
+    assert len(lines) == 4 and lines[3].endswith(f"new      {EPS}=0.02, seed=1")
     assert not (tmp_path / "o").exists()
 
 
@@ -146,7 +147,7 @@ def test_grid_runs_every_point(first):
     sweep, result, table = first
     assert (result.ran, result.done, result.failed) == (4, 4, [])
     assert list(table["status"]) == ["done"] * 4
-    assert list(table["array.eps"]) == [0.01, 0.01, 0.02, 0.02]
+    assert list(table[EPS]) == [0.01, 0.01, 0.02, 0.02]
     assert list(table["seed"]) == [0, 1, 0, 1]
     assert list(table["point"]) == [p.id for p in sweep.points]
     for _, row in table.iterrows():
@@ -159,7 +160,7 @@ def test_grid_runs_every_point(first):
         assert row["steps"] == 2  # 8 trials / batch 4
         assert row["energy_j"] == pytest.approx(pd.read_csv(run / "energy.csv")["energy_j"].sum())
     # the smaller threshold fires more: eps 0.01 has more events than 0.02 at each seed
-    ev = table.set_index(["array.eps", "seed"])["programming_events"]
+    ev = table.set_index([EPS, "seed"])["programming_events"]
     assert ev[0.01, 0] > ev[0.02, 0] and ev[0.01, 1] > ev[0.02, 1]
 
 
