@@ -182,7 +182,8 @@ def test_rerun_after_completion_does_no_work(first, cluster):
 def test_failed_point_is_recorded_and_the_sweep_goes_on(cluster, base, tmp_path):
     fake = tmp_path / "not-trained"
     fake.mkdir()
-    (fake / "config.toml").write_text('kind = "float"\n')  # a float run without checkpoints
+    # a float run of the sweep's configuration, without checkpoints
+    (fake / "config.toml").write_text(tomli_w.dumps({**base, "kind": "float"}))
     points = [{"kind": "float"}, {"kind": "retune", "retune": {"float_run": str(fake)}}]
     path = write_sweep(tmp_path / "s.toml", base, points=points)
     out = tmp_path / "out"
