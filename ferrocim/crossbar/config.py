@@ -34,19 +34,38 @@ REFERENCES = ("mid", "symmetry")
 StrictInt = Annotated[int, Field(strict=True)]
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
-    """One ``dotted.field: message (got value)`` line per error of ``exc``."""
-    lines = []
+class ConfigError(InputError):
+    """Bad field values of a configuration record; ``errors`` holds (dotted field, message)
+    so an enclosing record (the run configuration) can report the full dotted path."""
+
+    def __init__(self, errors: list[tuple[str, str]], owner: str) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"{owner}.{loc}: {msg}" for loc, msg in errors))
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted field, message with the value received) for each error of ``exc``."""
+    out: list[tuple[str, str]] = []
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        inner = (e.get("ctx") or {}).get("error")
+        if isinstance(inner, ConfigError):  # a nested record's own error: keep its fields
+            out += [(f"{loc}.{sub}" if loc else sub, msg) for sub, msg in inner.errors]
+            continue
         msg = e["msg"].removeprefix("Value error, ")
-        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-        lines.append(f"{prefix}{loc}: {msg}{got}")
-    return lines
+        if "input" in e and not isinstance(e["input"], dict):
+            msg += f" (got {e['input']!r})"
+        out.append((loc, msg))
+    return out
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One ``prefix + dotted.field: message (got value)`` line per error of ``exc``."""
+    return [f"{prefix}{loc}: {msg}" for loc, msg in validation_errors(exc)]
 
 
 class _Record(BaseModel):
-    """Frozen, extra fields forbidden; direct construction raises InputError."""
+    """Frozen, extra fields forbidden; bad values raise :class:`ConfigError`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -54,8 +73,7 @@ class _Record(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            lines = format_validation_error(exc, f"{type(self).__name__}.")
-            raise InputError("\n".join(lines)) from None
+            raise ConfigError(validation_errors(exc), type(self).__name__) from None
 
     def replace(self, **changes: Any) -> Any:
         """A validated copy with some fields changed."""
