@@ -36,8 +36,9 @@ from ferrocim.atomic import atomic_path, write_json, write_text
 from ferrocim.checks import FerrocimError, InputError
 from ferrocim.pipelines import sweep_spec
 from ferrocim.pipelines.sweep_spec import Point, Sweep
+from ferrocim.rundir import RunSummary
 
-#: summary.json numbers copied into results.parquet (missing ones are empty)
+#: RunSummary fields copied into results.parquet (missing ones are empty)
 METRIC_COLUMNS = (
     "test_acc",
     "test_loss",
@@ -351,23 +352,24 @@ def _energy(run: Path) -> dict[str, float | None]:
 def point_row(point: Point, out: Path, error: str | None) -> dict[str, Any]:
     """One results row: identity, status, config columns (dotted), metrics, energy."""
     run = run_dir_of(out, point)
-    summary: dict[str, Any] = {}
+    summary = None
     if (run / "summary.json").is_file():
-        summary = json.loads((run / "summary.json").read_text())
+        path = run / "summary.json"
+        summary = RunSummary.from_json(json.loads(path.read_text()), str(path))
     failure = run / "failure.json"
-    if error is None and not summary and failure.is_file():
+    if error is None and summary is None and failure.is_file():
         error = json.loads(failure.read_text())["error"]
     row: dict[str, Any] = {
         "point": point.id,
         "index": point.index,
-        "status": "done" if summary else "failed" if error else "unfinished",
+        "status": "done" if summary is not None else "failed" if error else "unfinished",
         "error": error,
         "run_dir": f"runs/{point.id}",
     }
     row.update(sweep_spec.flatten(sweep_spec.canonical(point.config)))
-    row.update({k: summary.get(k) for k in METRIC_COLUMNS})
+    row.update({k: getattr(summary, k, None) for k in METRIC_COLUMNS})
     row.update(_energy(run))
-    row["wall_s"] = summary.get("wall_s")
+    row["wall_s"] = getattr(summary, "wall_s", None)
     return row
 
 

@@ -21,7 +21,7 @@ from ferrocim.cli import main
 from ferrocim.pipelines.sweep import local_cluster, run_sweep
 from ferrocim.pipelines.sweep_spec import canonical, expand, point_id, read_sweep, resolve
 
-EPS, THR_ASYM = "array.eps", "array.thr_asym"  # dotted names of the paper's knobs
+EPS, THR_ASYM = "array.programming.eps", "array.programming.thr_asym"  # the paper's knobs
 GRID = {EPS: [0.01, 0.02], "seed": [0, 1]}
 
 
@@ -263,10 +263,10 @@ def test_sweep_report_draws_the_paper_figures(tmp_path):
                 "run_dir": f"runs/p{i}",
                 "kind": kind,
                 "seed": 0,
-                "array.eps": eps,
-                "array.thr_asym": 1.0,
-                "array.q": q,
-                "array.x": x,
+                EPS: eps,
+                THR_ASYM: 1.0,
+                "transfer.q": q,
+                "transfer.x": x,
                 "test_acc": 70.0 + i,
                 "transfer_test_acc": 60.0 + i if kind == "retune" else None,
                 "programming_events": 1000 * (i + 1) if kind == "device" else None,
