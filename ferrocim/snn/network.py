@@ -19,10 +19,11 @@ fc1     Linear(256,256) + CUBA-LIF                                      256
 fc2     Linear(256,2, no bias); logits = Σ_t ts_weight[t]·fc2(s_fc1[t])  2
 ======  ==============================================================  ============
 
-Dropout (training only, probability ``config.dropout``) multiplies the neuron *current* of
-tc1, r1 and fc1 by a mask drawn once per sequence (kept entries scaled by
-``1/(1-dropout)``); the same mask zeroes the surrogate gradient of dropped neurons. r1's
-recurrent current is added before the mask. All neuron states start at zero; r1's
+Dropout (training only, probability ``config.dropout``) multiplies the whole current
+update of tc1, r1 and fc1, ``c = (beta c + I) m``, by a mask drawn once per sequence
+(kept entries ``1/(1-dropout)``, so the factor compounds over time as in the published
+code); the same mask zeroes the surrogate gradient of dropped neurons. r1's recurrent
+current is part of ``I``. All neuron states start at zero; r1's
 threshold starts at ``config.threshold``.
 
 Two evaluation paths give the same results: ``mode="loop"`` steps every layer through the
@@ -95,7 +96,9 @@ class NetworkConfig:
         float network. analog_layers: which weight layers go on tiles when ``analog`` is set.
     dropout: drop probability of the per-sequence masks of tc1, r1, fc1.
     threshold: firing threshold (model voltage units; r1's initial threshold).
-    surrogate_width: full width of the rectangular surrogate window (voltage units).
+    surrogate_window: half-width of the rectangular surrogate window around the threshold
+        (voltage units). surrogate_height: ``ds/dv`` inside the window (the published
+        ``0.3 · 1[|v - threshold| < 0.3]``).
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
     compact_spikes: in the parallel path, spike tensors saved for backward are stored as
         ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
@@ -108,7 +111,8 @@ class NetworkConfig:
     analog_layers: tuple[str, ...] = WEIGHT_LAYERS
     dropout: float = 0.3
     threshold: float = 0.1
-    surrogate_width: float = 0.3
+    surrogate_window: float = 0.3
+    surrogate_height: float = 0.3
     n_steps: int = 160
     mode: Literal["parallel", "loop"] = "parallel"
     compact_spikes: bool = True
@@ -120,7 +124,8 @@ class NetworkConfig:
         object.__setattr__(self, "analog_layers", tuple(self.analog_layers))
         check_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
         check_range("threshold", self.threshold, 0.0, low_inclusive=False)
-        check_range("surrogate_width", self.surrogate_width, 0.0, low_inclusive=False)
+        check_range("surrogate_window", self.surrogate_window, 0.0, low_inclusive=False)
+        check_range("surrogate_height", self.surrogate_height, 0.0, low_inclusive=False)
         check_range("n_steps", self.n_steps, 1)
         check_option("mode", self.mode, ("parallel", "loop"))
         check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
@@ -210,7 +215,15 @@ def make_conv2d(
 
 
 def _lif(shape: tuple[int, ...], config: NetworkConfig) -> CubaLIF:
-    return CubaLIF(shape, threshold=config.threshold, surrogate_width=config.surrogate_width)
+    return CubaLIF(shape, **_neuron_kwargs(config))
+
+
+def _neuron_kwargs(config: NetworkConfig) -> dict[str, float]:
+    return {
+        "threshold": config.threshold,
+        "surrogate_window": config.surrogate_window,
+        "surrogate_height": config.surrogate_height,
+    }
 
 
 class ConvBlock(nn.Module):
@@ -261,9 +274,7 @@ class RecurrentBlock(nn.Module):
         self.recurrent = make_linear(
             name, width, width, bias=True, config=config, generator=generator
         )
-        self.neuron = AdaptiveCubaLIF(
-            (width,), threshold=config.threshold, surrogate_width=config.surrogate_width
-        )
+        self.neuron = AdaptiveCubaLIF((width,), **_neuron_kwargs(config))
 
 
 class DenseBlock(nn.Module):
@@ -491,9 +502,7 @@ class EEGSNN(nn.Module):
 
     @staticmethod
     def _masked_scan(neuron: CubaLIF, i: Tensor, mask: Tensor | None) -> Tensor:
-        if mask is not None:
-            i = i * mask
-        spikes, _ = neuron(i, grad_mask=mask)
+        spikes, _ = neuron(i, dropout_mask=mask)
         return spikes
 
     def _run_r1(self, a: Tensor, mask: Tensor | None) -> Tensor:
@@ -503,9 +512,7 @@ class EEGSNN(nn.Module):
         out = []
         for a_t in a.unbind(0):
             i = a_t + block.recurrent(state.s)
-            if mask is not None:
-                i = i * mask
-            s, state = block.neuron.step(i, state, grad_mask=mask)
+            s, state = block.neuron.step(i, state, dropout_mask=mask)
             out.append(s)
         return torch.stack(out)
 
@@ -553,7 +560,5 @@ class EEGSNN(nn.Module):
             i = block.synapse(h)
         else:  # fc2: this step's weighted contribution to the logits
             return block.ts_weight[t] * block.synapse(h)
-        if mask is not None:
-            i = i * mask
-        s, states[name] = block.neuron.step(i, states.get(name), grad_mask=mask)
+        s, states[name] = block.neuron.step(i, states.get(name), dropout_mask=mask)
         return s
