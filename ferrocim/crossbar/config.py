@@ -38,6 +38,14 @@ class ProgrammingConfig:
     rsd_c2c
         Relative s.d. of the effective kernel amplitude per device and pulse, drawn from
         ``N(a, (rsd * a)**2)``. ``None`` takes the card's ``rsd_c2c_ltp`` / ``rsd_c2c_ltd``.
+    state_clamp
+        ferrocim's option (off: the published rule): keep every device state inside
+        [0.01, 0.99], i.e. weights inside ``±0.98 w_max``. Off, the state may use all of
+        [0, 1] (weights all of ``±w_max``) and only the kernel input is clamped.
+    q
+        With ``q`` set (2, 4, 8, 16, 32), every device weight is re-quantised to ``q + 1``
+        levels after every optimiser step of on-device training (the published
+        ``train_on_device.py`` / ``retuning.py`` with ``q > 0``); ``None``: never.
     """
 
     eps: float = 0.05
@@ -46,8 +54,14 @@ class ProgrammingConfig:
     a_scale: float = 1.0
     a_asym: float = 1.0
     rsd_c2c: float | None = None
+    state_clamp: bool = False
+    q: int | None = None
 
     def __post_init__(self) -> None:
+        if self.q is not None and self.q not in (2, 4, 8, 16, 32):
+            raise InputError(
+                f"'ProgrammingConfig.q' must be None or one of 2, 4, 8, 16, 32, got {self.q!r}"
+            )
         check_range("ProgrammingConfig.eps", self.eps, 0.0, low_inclusive=False)
         check_range("ProgrammingConfig.thr_asym", self.thr_asym, 0.0, low_inclusive=False)
         check_range("ProgrammingConfig.a_scale", self.a_scale, 0.0)

@@ -47,14 +47,29 @@ class DeviceSettings(_Section):
     """The simulated array: card, programming rule and non-idealities (DESIGN.md)."""
 
     card: str = Field(default="dut2", description="preset name or device-card JSON path")
-    eps: float = Field(default=0.05, gt=0, le=1)
+    eps: float = Field(default=0.025, gt=0, le=1, description="published default 0.025")
     thr_asym: float = Field(default=1.0, gt=0)
     a_scale: float = Field(default=1.0, gt=0)
     a_asym: float = Field(default=1.0, gt=0)
     rsd_c2c: float | None = Field(default=None, ge=0, description="None: the card's value")
     max_pulses_per_step: int = Field(default=1, ge=1)
     x: float | None = Field(default=None, gt=0, description="programming noise s.d. = mean|w|/x")
-    q: int | None = Field(default=None, description="quantise to q+1 levels on transfer")
+    q: int | None = Field(
+        default=None,
+        description=(
+            "q+1 weight levels: on transfer and, as published, after every on-device "
+            "optimiser step (device, retune and sstl runs)"
+        ),
+    )
+    requantize: bool = Field(
+        default=True,
+        description="with q set, re-quantise after every on-device step (published); "
+        "false: only on transfer",
+    )
+    state_clamp: bool = Field(
+        default=False,
+        description="ferrocim option: keep device states in [0.01, 0.99] (weights ±0.98·w_max)",
+    )
     reference: Literal["mid", "symmetry"] = "mid"
     d2d: bool = True
     read_noise: float = Field(default=0.0, ge=0)
@@ -73,7 +88,7 @@ class DeviceSettings(_Section):
 
 
 class NetworkSettings(_Section):
-    """The spiking network (``ferrocim.snn.NetworkConfig``): the paper's, dropout off by default."""
+    """The spiking network (``ferrocim.snn.NetworkConfig``): the paper's by default."""
 
     width: float = Field(
         default=1.0,
@@ -82,14 +97,15 @@ class NetworkSettings(_Section):
         description="channel multiplier (1: 64/128/256 + 256 hidden; retune/SSTL: the base run's)",
     )
     dropout: float = Field(
-        default=0.0,
+        default=0.3,
         ge=0,
         lt=1,
-        description=(
-            "per-sequence current dropout of tc1, r1, fc1; the paper's 0.3 "
-            "(configs/paper_device.toml) kept a few hundred synthetic trials from being "
-            "learnt in 200+ steps, so the default is off"
-        ),
+        description="per-sequence dropout of tc1, r1, fc1, c = (beta c + I) m (paper: 0.3)",
+    )
+    w_max_rule: Literal["paper", "fan_in"] = Field(
+        default="paper",
+        description="weight bound A per layer: published literals (3-significant-figure "
+        "1/sqrt(fan_in) at other widths) or exactly 1/sqrt(fan_in)",
     )
     mode: Literal["parallel", "loop"] = Field(
         default="parallel", description="time-parallel path or the step-by-step oracle"
@@ -100,7 +116,7 @@ class TrainConfig(_Section):
     """Optimiser and schedule of the main training phase."""
 
     epochs: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=64, ge=1, description="published pre-training batch")
     lr: float = Field(default=1e-4, gt=0)
     lr_scaling: Literal["none", "fan_in"] = Field(
         default="none",

@@ -74,6 +74,8 @@ def analog_config(cfg: RunConfig):  # -> AnalogConfig
             a_scale=a.a_scale,
             a_asym=a.a_asym,
             rsd_c2c=a.rsd_c2c,
+            state_clamp=a.state_clamp,
+            q=a.q if a.requantize else None,
         ),
         endurance=EnduranceConfig(lifetime_scale=a.lifetime_scale),
     )
@@ -91,7 +93,12 @@ def build_model(
 
     device = resolve_device(cfg.device)
     net = cfg.network
-    kwargs: dict[str, Any] = {"width": net.width, "dropout": net.dropout, "mode": net.mode}
+    kwargs: dict[str, Any] = {
+        "width": net.width,
+        "dropout": net.dropout,
+        "mode": net.mode,
+        "w_max_rule": net.w_max_rule,
+    }
     if analog:
         kwargs["analog"] = analog_config(cfg)
         if analog_layers is not None:

@@ -62,6 +62,7 @@ __all__ = [
     "LAYER_SHAPES",
     "N_DEVICE_WEIGHTS",
     "N_PARAMETERS",
+    "PUBLISHED_W_MAX",
     "WEIGHT_LAYERS",
     "NetworkConfig",
     "make_conv2d",
@@ -86,6 +87,22 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 N_PARAMETERS = 721_312
 N_DEVICE_WEIGHTS = 697_408
+PUBLISHED_W_MAX: dict[str, float] = {
+    "conv1": 0.3330,
+    "conv2": 0.0417,
+    "conv3": 0.0295,
+    "tc1": 0.0625,
+    "r1": 0.0625,
+    "fc1": 0.0625,
+    "fc2": 0.0625,
+}
+"""Per-layer weight bound A of the published code (literals in ``train_on_device.py``)."""
+
+
+def paper_w_max(fan_in: int) -> float:
+    """``1/sqrt(fan_in)`` rounded to 3 significant figures: the rule that reproduces every
+    published literal at width 1 (0.3330, 0.0417, 0.0295, 0.0625), used at any width."""
+    return float(f"{1.0 / math.sqrt(fan_in):.3g}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,10 @@ class NetworkConfig:
     width: channel multiplier (1.0 = the paper's 64/128/256 channels and 256 hidden
         neurons; 0.25 gives 16/32/64 and 64, for laptops and quick tests). Spatial and
         temporal structure never change.
+    w_max_rule: per-layer weight bound A of the analog layers. "paper" (default): the
+        published literals (:data:`PUBLISHED_W_MAX`), which are ``1/sqrt(fan_in)`` rounded
+        to 3 significant figures — at ``width != 1`` that same rounding of the layer's own
+        fan-in. "fan_in": exactly ``1/sqrt(fan_in)`` (PyTorch's initialisation bound).
     """
 
     analog: AnalogConfig | None = None
@@ -117,6 +138,7 @@ class NetworkConfig:
     mode: Literal["parallel", "loop"] = "parallel"
     compact_spikes: bool = True
     width: float = 1.0
+    w_max_rule: Literal["paper", "fan_in"] = "paper"
 
     def __post_init__(self) -> None:
         for name in self.analog_layers:
@@ -129,6 +151,7 @@ class NetworkConfig:
         check_range("n_steps", self.n_steps, 1)
         check_option("mode", self.mode, ("parallel", "loop"))
         check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
+        check_option("w_max_rule", self.w_max_rule, ("paper", "fan_in"))
         if min(self.channels()) < 1:
             raise InputError(f"width: {self.width} leaves a layer without channels")
 
@@ -150,6 +173,14 @@ class NetworkConfig:
             "fc1": (h,),
             "fc2": (2,),
         }
+
+    def w_max(self, name: str, fan_in: int) -> float:
+        """Weight bound A of weight layer ``name`` with ``fan_in`` inputs per output."""
+        if self.w_max_rule == "fan_in":
+            return 1.0 / math.sqrt(fan_in)
+        if self.width == 1.0:
+            return PUBLISHED_W_MAX[name]
+        return paper_w_max(fan_in)
 
     def is_analog(self, name: str) -> bool:
         """True when weight layer ``name`` is placed on crossbar tiles."""
@@ -180,7 +211,12 @@ def make_linear(
         from ferrocim.crossbar import AnalogLinear
 
         return AnalogLinear(
-            in_features, out_features, bias=bias, config=config.analog, generator=generator
+            in_features,
+            out_features,
+            bias=bias,
+            config=config.analog,
+            generator=generator,
+            w_max=config.w_max(name, in_features),
         )
     layer = nn.Linear(in_features, out_features, bias=bias)
     _init_uniform(layer, generator)
@@ -208,6 +244,7 @@ def make_conv2d(
             bias=bias,
             config=config.analog,
             generator=generator,
+            w_max=config.w_max(name, in_channels * kernel_size * kernel_size),
         )
     layer = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
     _init_uniform(layer, generator)
