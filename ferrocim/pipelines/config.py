@@ -39,6 +39,11 @@ class DataConfig(_Section):
     n_folds: int = Field(default=5, ge=2)
     fold: int = Field(default=0, ge=0)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    normalization: Literal["global", "per_run"] = Field(
+        default="global",
+        description="synthetic data: one mean/s.d. per channel over all runs (published) "
+        "or per run (a prepared file has its own, set by `ferrocim data prepare`)",
+    )
     max_train_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
     max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
 
