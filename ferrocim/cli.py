@@ -17,6 +17,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_import import import_group
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,6 +37,9 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, prog_name="ferrocim")
 def main() -> None:
     """ferrocim: ferroelectric-synapse calibration, crossbar simulation and SNN training."""
+
+
+main.add_command(import_group)  # `ferrocim import eeg-ferro` (ferrocim/cli_import.py)
 
 
 # ---------------------------------------------------------------------------------------

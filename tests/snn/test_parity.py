@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from ferrocim.checks import InputError
 from ferrocim.snn import EEGSNN, NetworkConfig
@@ -50,3 +51,89 @@ def test_analog_layers_take_the_paper_bounds() -> None:
     }  # fmt: skip
     w = model.conv1.synapse.weight
     assert w.abs().max().item() <= 0.333
+
+
+def published_state(model: EEGSNN) -> dict[str, torch.Tensor]:
+    """``model`` in the published WrapCUBASpikingCNN state_dict layout (written here)."""
+    sd: dict[str, torch.Tensor] = {}
+    syn = {
+        "conv1.psp_func": model.conv1.synapse, "conv2.psp_func": model.conv2.synapse,
+        "conv3.psp_func": model.conv3.synapse, "rec1.rec_func": model.r1.recurrent,
+        "fc1.psp_func": model.fc1.synapse,
+        # published psp_func_list[j] acts on step t - 2 + j: list entry 2 is the current step
+        "temp_conv1.psp_func_list.0": model.tc1.taps[2],
+        "temp_conv1.psp_func_list.1": model.tc1.taps[1],
+        "temp_conv1.psp_func_list.2": model.tc1.taps[0],
+    }  # fmt: skip
+    for key, layer in syn.items():
+        sd[f"snn.{key}.weight"] = layer.weight.detach().clone()
+        sd[f"snn.{key}.bias"] = layer.bias.detach().clone()
+    sd["snn.fc2.weight"] = model.fc2.synapse.weight.detach().clone()
+    sd["snn.ts_weights"] = model.fc2.ts_weight.detach().clone()
+    for short, sub, layer in (
+        ("c1", "conv1", "conv1"), ("c2", "conv2", "conv2"), ("c3", "conv3", "conv3"),
+        ("tc1", "temp_conv1", "tc1"), ("r1", "rec1", "r1"), ("f1", "fc1", "fc1"),
+    ):  # fmt: skip
+        neuron = getattr(model, layer).neuron
+        for kind, p in (("cdecay", neuron.beta), ("vdecay", neuron.gamma)):
+            sd[f"snn.{short}_{kind}"] = p.detach()[None].clone()  # stored twice, as published
+            sd[f"snn.{sub}.{kind}"] = sd[f"snn.{short}_{kind}"]
+    return sd
+
+
+def _random_model(seed: int = 0) -> EEGSNN:
+    cfg = NetworkConfig(width=0.25, n_steps=12)
+    model = EEGSNN(cfg, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # decays away from their init so a swap would show
+        g = torch.Generator().manual_seed(seed + 1)
+        for name, p in model.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.9 + 0.05)
+    return model.eval()
+
+
+def test_published_checkpoint_loads_with_the_same_outputs(tmp_path) -> None:
+    from ferrocim.snn import load_eeg_ferro
+
+    model = _random_model()
+    sd = published_state(model)
+    path = tmp_path / "published.pth"
+    torch.save(sd, path)
+    loaded = load_eeg_ferro(path)
+    assert loaded.config.width == 0.25 and loaded.config.n_steps == 12 and not loaded.training
+    # the current-step tap is the published list entry 2; decays as (1, *neurons) -> neurons
+    assert torch.equal(loaded.tc1.taps[0].weight, sd["snn.temp_conv1.psp_func_list.2.weight"])
+    assert torch.equal(loaded.conv1.neuron.beta, sd["snn.c1_cdecay"][0])
+    assert torch.equal(loaded.fc1.neuron.gamma, sd["snn.f1_vdecay"][0])
+    x = torch.randn(2, 1, 10, 11, 12, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(loaded(x), want, rtol=0, atol=0)
+    # the two copies of a decay must agree; keys are named in errors
+    bad = dict(sd)
+    bad["snn.conv1.cdecay"] = bad["snn.conv1.cdecay"] + 1
+    torch.save(bad, path)
+    with pytest.raises(InputError, match=r"c1_cdecay and snn\.conv1\.cdecay differ"):
+        load_eeg_ferro(path)
+    del bad["snn.fc2.weight"]
+    torch.save(bad, path)
+    with pytest.raises(InputError, match=r"snn\.fc2\.weight missing"):
+        load_eeg_ferro(path)
+
+
+def test_on_device_checkpoint_lands_on_tiles_without_loss(tmp_path) -> None:
+    from ferrocim.crossbar import AnalogConfig
+    from ferrocim.snn import load_eeg_ferro
+
+    model = _random_model(1)
+    sd = published_state(model)
+    for key, a in (("snn.conv1.psp_func.weight", 0.333), ("snn.fc1.psp_func.weight", 0.125)):
+        sd[key] = sd[key].clamp(-a, a)  # as the published on-device training keeps them
+        sd[key][0, 0] = a  # the full range, +-A, is reachable
+    torch.save(sd, tmp_path / "dev.pth")
+    loaded = load_eeg_ferro(tmp_path / "dev.pth", analog=AnalogConfig(d2d=False))
+    for key, layer in (("snn.conv1.psp_func.weight", "conv1"), ("snn.fc1.psp_func.weight", "fc1")):
+        got = getattr(loaded, layer).synapse.weight
+        # the float32 round trip w -> W -> w: a few ulps of A, and +-A exactly
+        torch.testing.assert_close(got, sd[key], rtol=0, atol=1e-7)
+        assert got.flatten()[0] == sd[key].flatten()[0]
