@@ -53,34 +53,6 @@ def test_analog_layers_take_the_paper_bounds() -> None:
     assert w.abs().max().item() <= 0.333
 
 
-def published_state(model: EEGSNN) -> dict[str, torch.Tensor]:
-    """``model`` in the published WrapCUBASpikingCNN state_dict layout (written here)."""
-    sd: dict[str, torch.Tensor] = {}
-    syn = {
-        "conv1.psp_func": model.conv1.synapse, "conv2.psp_func": model.conv2.synapse,
-        "conv3.psp_func": model.conv3.synapse, "rec1.rec_func": model.r1.recurrent,
-        "fc1.psp_func": model.fc1.synapse,
-        # published psp_func_list[j] acts on step t - 2 + j: list entry 2 is the current step
-        "temp_conv1.psp_func_list.0": model.tc1.taps[2],
-        "temp_conv1.psp_func_list.1": model.tc1.taps[1],
-        "temp_conv1.psp_func_list.2": model.tc1.taps[0],
-    }  # fmt: skip
-    for key, layer in syn.items():
-        sd[f"snn.{key}.weight"] = layer.weight.detach().clone()
-        sd[f"snn.{key}.bias"] = layer.bias.detach().clone()
-    sd["snn.fc2.weight"] = model.fc2.synapse.weight.detach().clone()
-    sd["snn.ts_weights"] = model.fc2.ts_weight.detach().clone()
-    for short, sub, layer in (
-        ("c1", "conv1", "conv1"), ("c2", "conv2", "conv2"), ("c3", "conv3", "conv3"),
-        ("tc1", "temp_conv1", "tc1"), ("r1", "rec1", "r1"), ("f1", "fc1", "fc1"),
-    ):  # fmt: skip
-        neuron = getattr(model, layer).neuron
-        for kind, p in (("cdecay", neuron.beta), ("vdecay", neuron.gamma)):
-            sd[f"snn.{short}_{kind}"] = p.detach()[None].clone()  # stored twice, as published
-            sd[f"snn.{sub}.{kind}"] = sd[f"snn.{short}_{kind}"]
-    return sd
-
-
 def _random_model(seed: int = 0) -> EEGSNN:
     cfg = NetworkConfig(width=0.25, n_steps=12)
     model = EEGSNN(cfg, generator=torch.Generator().manual_seed(seed))
@@ -92,11 +64,11 @@ def _random_model(seed: int = 0) -> EEGSNN:
     return model.eval()
 
 
-def test_published_checkpoint_loads_with_the_same_outputs(tmp_path) -> None:
+def test_published_checkpoint_loads_with_the_same_outputs(tmp_path, eeg_ferro_state) -> None:
     from ferrocim.snn import load_eeg_ferro
 
     model = _random_model()
-    sd = published_state(model)
+    sd = eeg_ferro_state(model)
     path = tmp_path / "published.pth"
     torch.save(sd, path)
     loaded = load_eeg_ferro(path)
@@ -121,12 +93,12 @@ def test_published_checkpoint_loads_with_the_same_outputs(tmp_path) -> None:
         load_eeg_ferro(path)
 
 
-def test_on_device_checkpoint_lands_on_tiles_without_loss(tmp_path) -> None:
+def test_on_device_checkpoint_lands_on_tiles_without_loss(tmp_path, eeg_ferro_state) -> None:
     from ferrocim.crossbar import AnalogConfig
     from ferrocim.snn import load_eeg_ferro
 
     model = _random_model(1)
-    sd = published_state(model)
+    sd = eeg_ferro_state(model)
     for key, a in (("snn.conv1.psp_func.weight", 0.333), ("snn.fc1.psp_func.weight", 0.125)):
         sd[key] = sd[key].clamp(-a, a)  # as the published on-device training keeps them
         sd[key][0, 0] = a  # the full range, +-A, is reachable
