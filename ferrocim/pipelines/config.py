@@ -128,6 +128,12 @@ class TrainConfig(_Section):
         description="'fan_in': per-layer weight learning rate lr·min(1, 64/fan_in) (optim.py)",
     )
     weight_decay: float = Field(default=0.0, ge=0)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        default="cosine",
+        description="published: cosine annealing per epoch (T_max 20, eta_min 1e-5)",
+    )
+    cosine_t_max: int = Field(default=20, ge=1, description="epochs of the cosine half-period")
+    cosine_eta_min: float = Field(default=1e-5, ge=0, description="cosine floor learning rate")
     eval_batch_size: int = Field(default=128, ge=1)
     checkpoint_every: int = Field(
         default=0, ge=0, description="also checkpoint every N optimiser steps (0: per epoch)"
