@@ -84,7 +84,7 @@ class ProgrammingConfig(_Record):
     """Threshold-accumulated pulse programming (the paper's on-device learning rule)."""
 
     eps: float = Field(
-        default=0.05,
+        default=0.025,
         gt=0,
         le=1,
         description="LTP threshold as a fraction of the layer range: thr = eps * 2 * w_max",
@@ -106,6 +106,25 @@ class ProgrammingConfig(_Record):
         description="relative s.d. of the kernel amplitude per device and pulse, "
         "a ~ N(a, (rsd a)^2); None: the card's rsd_c2c_ltp / rsd_c2c_ltd",
     )
+    state_clamp: bool = Field(
+        default=False,
+        description="ferrocim's option (off: the published rule): keep every device state in "
+        "[0.01, 0.99], i.e. weights inside ±0.98 w_max; off, the state uses all of [0, 1] "
+        "(weights all of ±w_max) and only the kernel input is clamped",
+    )
+    q: StrictInt | None = Field(
+        default=None,
+        description="re-quantise every device weight to q + 1 levels (q in 2, 4, 8, 16, 32) "
+        "after every optimiser step (the published on-device training and re-tuning with "
+        "q > 0); None: never",
+    )
+
+    @field_validator("q")
+    @classmethod
+    def _q(cls, v: int | None) -> int | None:
+        if v is not None and v not in (2, 4, 8, 16, 32):
+            raise ValueError(f"must be None or one of 2, 4, 8, 16, 32 (q + 1 levels), got {v}")
+        return v
 
 
 class EnduranceConfig(_Record):
@@ -115,8 +134,8 @@ class EnduranceConfig(_Record):
     around ``card.endurance.cycles_median`` with ``cycles_log10_sd`` (log10 s.d.), times
     ``lifetime_scale``. A device whose LTP + LTD pulse count reaches its lifetime fails
     stuck at its present conductance. Its memory window also shrinks towards the middle of
-    [0.01, 0.99] by ``card.endurance.window_loss_per_decade`` per decade of
-    ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
+    [0, 1] ([0.01, 0.99] with ``state_clamp``) by ``card.endurance.window_loss_per_decade``
+    per decade of ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
     demos (1e-8 turns a 1e10-cycle device into a ~100-pulse device).
     """
 

@@ -37,6 +37,8 @@ KNOBS: dict[str, Any] = {
     "array.programming.a_scale": 0.5,
     "array.programming.a_asym": 1.5,
     "array.programming.rsd_c2c": 0.07,
+    "array.programming.state_clamp": True,
+    "array.programming.q": 4,
     "array.endurance.enabled": True,
     "array.endurance.lifetime_scale": 1e-6,
     "array.endurance.window_loss": False,
@@ -92,6 +94,9 @@ def _tile_effect(key: str, value: Any, m: Any) -> None:
         k = m._constants(m.conductance)
         assert float(k.params[0]) == pytest.approx(m.card.ltp.a * prog.a_scale)
         assert float(k.params[3]) == pytest.approx(m.card.ltd.a * prog.a_scale * prog.a_asym)
+    elif key == "array.programming.state_clamp":
+        k = m._constants(m.conductance)
+        assert (float(k.low), float(k.high)) == pytest.approx((0.01, 0.99))
     elif key == "array.endurance.enabled":
         assert bool(torch.isfinite(m.lifetime).all())
     elif key == "array.energy.read_j_per_mac":
@@ -155,5 +160,5 @@ def test_rejected_config_writes_nothing(args, tmp_path):
 
 def test_paper_config_file_loads():
     cfg = load_config(Path(__file__).parents[2] / "configs" / "paper_device.toml")
-    assert cfg.array.programming.eps == 0.05 and cfg.network.dropout == 0.3
+    assert cfg.array.programming.eps == 0.025 and cfg.network.dropout == 0.3
     assert math.isclose(cfg.train.lr, 1e-4)
