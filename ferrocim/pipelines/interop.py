@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ferrocim.calibration.card import resolve_card
 from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import save_checkpoint
-from ferrocim.calibration.card import resolve_card
 from ferrocim.pipelines.config import load_config
 from ferrocim.pipelines.rundir import RunDir, RunSummary
 from ferrocim.pipelines.runs import build_model, open_run
