@@ -2,8 +2,8 @@
 
 import datetime as dt
 import shutil
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
