@@ -24,7 +24,14 @@ import lmfit
 import numpy as np
 
 from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
-from ferrocim.calibration.models import amplitude_beta_step, make_model, pulse_amplitude
+from ferrocim.calibration.models import (
+    A_MAX,
+    EXP_MAX,
+    EXP_MIN,
+    amplitude_beta_step,
+    make_model,
+    pulse_amplitude,
+)
 from ferrocim.checks import InputError
 
 METHODS = ("difference", "trajectory", "paper")
@@ -427,6 +434,58 @@ def fit_method(
     if method == "paper":
         return fit_paper(segments[0])
     raise InputError(f"Invalid value for 'method': got {method!r}; allowed {METHODS}")
+
+
+#: Kernel parameter bounds of the identical-pulse fits, by method (paper: a in [0, 1]).
+BOUNDS = {
+    "a": (0.0, A_MAX),
+    "alpha": (EXP_MIN, EXP_MAX),
+    "beta": (EXP_MIN, EXP_MAX),
+}
+#: Extra starts (a, alpha, beta) of a trajectory fit that ended on a bound.
+RETRY_STARTS = (
+    {"a": 0.05, "alpha": 1.5, "beta": 1.5},
+    {"a": 0.2, "alpha": 2.0, "beta": 3.0},
+    {"a": 0.5, "alpha": 3.0, "beta": 2.0},
+    {"a": 0.02, "alpha": 1.1, "beta": 1.1},
+)
+
+
+def at_bound(fit: KernelFit, rel: float = 1e-3) -> list[str]:
+    """Kernel parameters (a, alpha, beta) of ``fit`` within ``rel`` of a bound of the fit."""
+    if fit.model not in ("beta", "linear", "soft_bounds"):
+        return []
+    out = []
+    for k, (lo, hi) in BOUNDS.items():
+        if fit.method == "paper" and k == "a":
+            hi = 1.0
+        v = fit.params.get(k)
+        if k in fit.stderr:  # only varied parameters can sit on a bound
+            if v is not None and (v <= lo + rel * max(abs(lo), 1e-3) or v >= hi * (1 - rel)):
+                out.append(k)
+    return out
+
+
+def chisqr(fit: KernelFit) -> float:
+    """Sum of squared residuals of ``fit`` (from its reduced chi-square)."""
+    return fit.redchi * max(fit.n_points - fit.n_varied, 1)
+
+
+def refit_off_bound(segments: list[Segment], kind: str, fit: KernelFit) -> KernelFit:
+    """A trajectory fit that ended on a bound, retried from :data:`RETRY_STARTS`.
+
+    Returns the lowest chi-square fit; an interior fit within 1 % of that chi-square is
+    preferred to a fit on a bound (the data do not tell them apart).
+    """
+    fits = [fit]
+    for st in RETRY_STARTS:
+        try:
+            fits.append(fit_trajectory(segments, kind, starts=[st], sweep=fit.sweep))
+        except (InputError, ValueError):
+            continue
+    best = min(fits, key=chisqr)
+    inside = [f for f in fits if not at_bound(f) and chisqr(f) <= 1.01 * chisqr(best)]
+    return min(inside, key=chisqr) if inside else best
 
 
 def compare_models(segments: list[Segment], kind: str) -> dict[str, KernelFit]:

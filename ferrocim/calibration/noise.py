@@ -38,7 +38,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import minimize
 
 from ferrocim.calibration.fitting import KINDS, Segment
-from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
+from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step, pulse_amplitude
 
 #: Lower bound on the read noise (fraction of the window) while searching, for a finite log.
 _R_FLOOR = 1e-6
@@ -67,25 +67,49 @@ def _stack(segments: list[Segment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return y, np.isfinite(y), np.array([s.direction for s in segments], dtype=float)
 
 
+Kernel = tuple[float, float, float] | dict[str, float]
+
+
+def _amplitudes(segments: list[Segment], kernels: dict[str, Kernel], n: int) -> np.ndarray:
+    """Kernel amplitude of each pulse ``(m, n)``: ``a``, or ``pulse_amplitude(v, ...)`` for an
+    amplitude-aware kernel (a dict with ``a, alpha, beta, v_th, p``)."""
+    out = np.zeros((len(segments), n))
+    for i, s in enumerate(segments):
+        k = kernels[s.kind]
+        if isinstance(k, dict):
+            out[i, : len(s.v)] = pulse_amplitude(s.v, k["a"], k["v_th"], k["p"])
+        else:
+            out[i, : len(s.v)] = k[0]
+    return out
+
+
+def _shape(k: Kernel) -> tuple[float, float]:
+    return (k["alpha"], k["beta"]) if isinstance(k, dict) else (k[1], k[2])
+
+
 def kalman_nll(
     segments: list[Segment],
-    kernels: dict[str, tuple[float, float, float]],
+    kernels: dict[str, Kernel],
     read_noise: float,
     c2c: dict[str, float],
 ) -> float:
-    """Negative log-likelihood of the reads under the state-space model (module docstring)."""
+    """Negative log-likelihood of the reads under the state-space model (module docstring).
+
+    ``kernels`` maps 'ltp'/'ltd' to (a, alpha, beta) or to an amplitude-aware kernel's
+    parameters (dict with ``a, alpha, beta, v_th, p``; the step then follows each pulse's V).
+    """
     y, ok, d = _stack(segments)
     kind = np.array([s.kind for s in segments])
-    a = np.array([kernels[k][0] for k in kind])
-    al = np.array([kernels[k][1] for k in kind])
-    be = np.array([kernels[k][2] for k in kind])
+    amp = _amplitudes(segments, kernels, y.shape[1] - 1)
+    al = np.array([_shape(kernels[k])[0] for k in kind])
+    be = np.array([_shape(kernels[k])[1] for k in kind])
     c = np.array([c2c[k] for k in kind])
     r2 = read_noise**2
     x = np.clip(y[:, 0], W_LOW, W_HIGH)
     p = np.full(len(segments), r2)
     nll = 0.0
     for k in range(1, y.shape[1]):
-        f = beta_step(x, a, al, be)
+        f = beta_step(x, amp[:, k - 1], al, be)
         df = f * ((al - 1.0) / x - (be - 1.0) / (1.0 - x))
         xp = np.clip(x + d * f, W_LOW, W_HIGH)
         pp = (1.0 + d * df) ** 2 * p + (c * f) ** 2
@@ -113,7 +137,9 @@ def _hessian(fun, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return out
 
 
-def smooth_normalised(segments: list[Segment], *, per_sweep: bool, window: int = 5) -> list[Segment]:
+def smooth_normalised(
+    segments: list[Segment], *, per_sweep: bool, window: int = 5
+) -> list[Segment]:
     """The segments renormalised to the extremes of their moving average (``window`` reads).
 
     Min/max normalisation puts the noisiest reads, not the device's bounds, at W = 0 and 1;
@@ -126,8 +152,10 @@ def smooth_normalised(segments: list[Segment], *, per_sweep: bool, window: int =
         groups.setdefault(s.sweep if per_sweep else 0, []).append(i)
     out = list(segments)
     for idx in groups.values():
-        g = [segments[i].g_min_s + segments[i].w * (segments[i].g_max_s - segments[i].g_min_s)
-             for i in idx]
+        g = [
+            segments[i].g_min_s + segments[i].w * (segments[i].g_max_s - segments[i].g_min_s)
+            for i in idx
+        ]
         sm = np.concatenate([uniform_filter1d(x, min(window, len(x)), mode="nearest") for x in g])
         lo, hi = float(sm.min()), float(sm.max())
         if not hi > lo:
@@ -141,14 +169,14 @@ def smooth_normalised(segments: list[Segment], *, per_sweep: bool, window: int =
 
 def estimate_noise(
     segments: list[Segment],
-    kernels: dict[str, tuple[float, float, float]],
+    kernels: dict[str, Kernel],
     *,
     shared_c2c: bool = False,
 ) -> NoiseEstimate:
     """Maximum-likelihood read noise and cycle-to-cycle spreads (module docstring).
 
-    ``segments`` hold both kinds; ``kernels`` maps 'ltp'/'ltd' to the (a, alpha, beta) fitted
-    on these segments. ``shared_c2c``: one spread for both kinds (reported under each kind).
+    ``segments`` hold both kinds; ``kernels`` maps 'ltp'/'ltd' to the kernels fitted on these
+    segments (see :func:`kalman_nll`). ``shared_c2c``: one spread for both kinds (reported under each kind).
     """
     kinds = [k for k in KINDS if any(s.kind == k for s in segments)]
     nc = 1 if shared_c2c else len(kinds)

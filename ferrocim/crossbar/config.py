@@ -37,7 +37,12 @@ class ProgrammingConfig:
         Multiplies the LTD kernel amplitude only.
     rsd_c2c
         Relative s.d. of the effective kernel amplitude per device and pulse, drawn from
-        ``N(a, (rsd * a)**2)``. ``None`` takes the card's ``rsd_c2c_ltp`` / ``rsd_c2c_ltd``.
+        ``N(a, (rsd * a)**2)``. ``None`` takes the card's cycle-to-cycle figures
+        ``rsd_c2c_ltp`` / ``rsd_c2c_ltd`` (read noise separated out).
+    write_amplitude
+        Write pulse amplitude (V, magnitude, both polarities): program with the card's
+        amplitude-aware kernels evaluated at this amplitude. ``None``: the card's fitted
+        identical-pulse kernels.
     """
 
     eps: float = 0.05
@@ -46,8 +51,13 @@ class ProgrammingConfig:
     a_scale: float = 1.0
     a_asym: float = 1.0
     rsd_c2c: float | None = None
+    write_amplitude: float | None = None
 
     def __post_init__(self) -> None:
+        if self.write_amplitude is not None:
+            check_range(
+                "ProgrammingConfig.write_amplitude", self.write_amplitude, 0.0, low_inclusive=False
+            )
         check_range("ProgrammingConfig.eps", self.eps, 0.0, low_inclusive=False)
         check_range("ProgrammingConfig.thr_asym", self.thr_asym, 0.0, low_inclusive=False)
         check_range("ProgrammingConfig.a_scale", self.a_scale, 0.0)
@@ -136,8 +146,10 @@ class AnalogConfig:
     d2d
         Draw per-device kernel and window parameters from the card's ``*_dtod`` spread.
     read_noise
-        Additive weight read noise per forward, s.d. ``read_noise * w_max`` (``None``:
-        the card's ``read_noise_rsd``).
+        Additive weight read noise per forward, s.d. ``read_noise * w_max``. ``None``: the
+        card's read noise (s.d. ``read_noise_rsd`` of the window, i.e. of W) mapped onto
+        the weight: ``2 * read_noise_rsd`` (times ``reference_scale`` for the symmetry
+        reference); 0 for the presets.
     dac_bits, dac_range
         Input DAC: inputs clipped to ±dac_range and rounded to ``2**(bits-1) - 1`` steps
         per side; ``None`` = ideal.
@@ -152,7 +164,7 @@ class AnalogConfig:
     reference: Reference = "mid"
     reference_scale: float = 1.0
     d2d: bool = True
-    read_noise: float | None = 0.0
+    read_noise: float | None = None
     dac_bits: int | None = None
     dac_range: float = 1.0
     adc_bits: int | None = None
@@ -195,6 +207,19 @@ class AnalogConfig:
     def resolved_card(self) -> DeviceCard:
         """The device card this config names."""
         return resolve_card(self.card)
+
+    def programmed_card(self) -> DeviceCard:
+        """The card as the tiles program it: at ``programming.write_amplitude`` when set."""
+        card = self.resolved_card()
+        v = self.programming.write_amplitude
+        return card if v is None else card.at_amplitude(v)
+
+    def tile_read_noise(self, card: DeviceCard) -> float:
+        """Weight read noise in units of ``w_max`` (see ``read_noise``)."""
+        if self.read_noise is not None:
+            return self.read_noise
+        gain = self.reference_scale if self.reference == "symmetry" else 1.0
+        return 2.0 * card.variability.read_noise_rsd * gain
 
     def replace(self, **changes: Any) -> AnalogConfig:
         """A copy with some fields changed."""

@@ -88,6 +88,7 @@ def run_demo(
     from ferrocim.calibration import calibrate
     from ferrocim.pipelines.sstl import sstl
     from ferrocim.pipelines.train import train
+    from ferrocim.reports.calibration import write_calibration_report
     from ferrocim.reports.run import build_report
 
     size = size or DemoSize()
@@ -98,7 +99,8 @@ def run_demo(
 
     echo("[1/5] calibrating the bundled measurements")
     calib_dir = out / "calibration"
-    calibrate([Path(measurements or BUNDLED_MEASUREMENTS)], calib_dir)
+    calibrated = calibrate([Path(measurements or BUNDLED_MEASUREMENTS)], calib_dir)
+    write_calibration_report(calibrated, calib_dir)
     card, why = pick_card(calib_dir)
     echo(f"      device card for training: {why}")
 

@@ -97,9 +97,9 @@ def test_b2912b_fixture():
     assert seq.conductance_s[0] == pytest.approx(1 / 10468571.756798647, rel=1e-12)
     halves = split_half_cycles(seq)
     assert [(h.sweep, h.polarity, h.n_pulses) for h in halves] == [
-        (0, 1, 21),
+        (0, 1, 20),
         (0, -1, 25),
-        (1, 1, 21),
+        (1, 1, 20),
         (1, -1, 25),
     ]
     assert infer_ltp_polarity(halves) == -1
