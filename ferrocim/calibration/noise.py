@@ -176,7 +176,8 @@ def estimate_noise(
     """Maximum-likelihood read noise and cycle-to-cycle spreads (module docstring).
 
     ``segments`` hold both kinds; ``kernels`` maps 'ltp'/'ltd' to the kernels fitted on these
-    segments (see :func:`kalman_nll`). ``shared_c2c``: one spread for both kinds (reported under each kind).
+    segments (see :func:`kalman_nll`). ``shared_c2c``: one spread for both kinds (reported
+    under each kind).
     """
     kinds = [k for k in KINDS if any(s.kind == k for s in segments)]
     nc = 1 if shared_c2c else len(kinds)

@@ -55,7 +55,8 @@ def test_state_space_separates_read_noise_from_c2c(c2c, low, high):
     assert 0.012 <= est.read_noise <= 0.03
     assert est.read_noise == pytest.approx(0.02, abs=3 * est.read_noise_stderr)
     assert 0 < est.c2c_stderr["ltp"] < 0.05 and 0 < est.read_noise_stderr < 0.002
-    old = rsd_c2c([s for s in segs if s.kind == "ltp"], dict(zip("a alpha beta".split(), DUT2[0])))
+    params = {"a": DUT2[0][0], "alpha": DUT2[0][1], "beta": DUT2[0][2]}
+    old = rsd_c2c([s for s in segs if s.kind == "ltp"], params)
     assert old > 0.5  # read noise lands in the one-step figure
 
 
