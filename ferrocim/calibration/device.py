@@ -338,11 +338,14 @@ def analyse_device(
 
     fit_record["noise"] = json_clean(
         {
-            "model": "state-space (extended Kalman filter), shared c2c for LTP and LTD",
+            "model": "state-space (extended Kalman filter): read noise, c2c shared by LTP and "
+            "LTD, state wander",
             "read_noise": noise.read_noise,
             "read_noise_stderr": noise.read_noise_stderr,
             "c2c": noise.c2c.get("ltp"),
             "c2c_stderr": noise.c2c_stderr.get("ltp"),
+            "state_wander": noise.wander,
+            "state_wander_stderr": noise.wander_stderr,
             "n_reads": noise.n_reads,
             "converged": noise.converged,
             "step_residual_rsd": rsd,

@@ -57,7 +57,7 @@ class DeviceSettings(_Section):
     q: int | None = Field(default=None, description="quantise to q+1 levels on transfer")
     reference: Literal["mid", "symmetry"] = "mid"
     d2d: bool = True
-    read_noise: float = Field(default=0.0, ge=0)
+    read_noise: float | None = Field(default=None, ge=0, description="None: the card's value")
     tile_rows: int = Field(default=256, ge=1)
     tile_cols: int = Field(default=256, ge=1)
     dac_bits: int | None = Field(default=None, ge=1, le=16)

@@ -61,6 +61,10 @@ def noise_table(cards: list[DeviceCard]) -> pd.DataFrame:
                 "device": c.name,
                 "read noise (window)": _fmt(v.read_noise_rsd, v.read_noise_stderr),
                 "c2c (per step)": _fmt(v.rsd_c2c_ltp, v.rsd_c2c_stderr),
+                "state wander (window)": _fmt(
+                    (c.fit.get("noise") or {}).get("state_wander"),
+                    (c.fit.get("noise") or {}).get("state_wander_stderr"),
+                ),
                 "step residual LTP": _fmt(old.get("ltp")),
                 "step residual LTD": _fmt(old.get("ltd")),
                 "source": c.source("variability.read_noise_rsd").origin,
@@ -319,7 +323,9 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
             section="Overview",
             caption="State-space model (extended Kalman filter) of each device's half-cycles: "
             "read noise is the s.d. of one read as a fraction of the conductance window; "
-            "cycle-to-cycle the relative s.d. of one step (± 1 sigma). 'Step residual' is the "
+            "cycle-to-cycle the relative s.d. of one step; state wander a per-pulse random "
+            "walk of the state that does not scale with the step (not simulated by the "
+            "crossbar); all ± 1 sigma. 'Step residual' is the "
             "single-step spread around the kernel that mixes both (the figure cards carried "
             "before schema version 2).",
         )
