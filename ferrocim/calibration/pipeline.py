@@ -46,7 +46,7 @@ class CalibrationResult:
     warnings: list[str] = field(default_factory=list)
     d2d: pd.DataFrame = field(default_factory=pd.DataFrame)
     sweep_table_path: Path | None = None
-    report_path: Path | None = None
+    report_path: Path | None = None  # set by the caller that writes the report
 
     @property
     def ok(self) -> bool:

@@ -72,7 +72,12 @@ def pick_card(calibration_dir: Path) -> tuple[str, str]:
         return "dut2", "no calibrated card was produced"
     if best[0] < 0.5:
         return "dut2", f"best calibrated card {best[1].stem} fits with R² {best[0]:.2f} < 0.5"
-    return str(best[1]), f"calibrated card {best[1].stem} (R² ≥ {best[0]:.2f})"
+    card = DeviceCard.load(best[1])
+    bound = [f"{k.upper()} {p}" for k in ("ltp", "ltd") for p in getattr(card, k).at_bound]
+    why = f"calibrated card {best[1].stem} (R² ≥ {best[0]:.2f})"
+    if bound:
+        why += f"; WARNING: {best[1].stem}'s fit ends on a parameter bound ({', '.join(bound)})"
+    return str(best[1]), why
 
 
 def run_demo(
