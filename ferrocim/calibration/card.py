@@ -64,6 +64,9 @@ class AmplitudeKernel(_Record):
     beta: float = Field(gt=0)
     v_th: float = Field(ge=0, description="switching threshold (V)")
     p: float = Field(gt=0, description="exponent of the over-drive |V| - v_th")
+    at_bound: list[str] = Field(
+        default_factory=list, description="parameters whose fit ended on a bound (flag)"
+    )
 
     def at(self, amplitude_v: float) -> KernelParams:
         """The identical-pulse kernel of pulses of ``amplitude_v`` volts."""

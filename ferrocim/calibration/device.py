@@ -451,9 +451,14 @@ def build_card(
     for k in KINDS:
         f = dut.comparison[k]["amplitude_beta"]
         ok = f.success and all(math.isfinite(v) and v > 0 for v in f.params.values() if v != 0)
-        amp[k] = AmplitudeKernel(**f.params) if ok and f.params["a"] > 0 else None
+        bound = at_bound(f)
+        ok = ok and f.params["a"] > 0
+        amp[k] = AmplitudeKernel(**f.params, at_bound=bound) if ok else None
+        note = "difference fit of the amplitude-aware kernel"
+        if bound:
+            note += f"; ends on a bound ({', '.join(bound)})"
         src[f"{k}_amplitude"] = (
-            measured(files, "difference fit of the amplitude-aware kernel")
+            measured(files, note)
             if amp[k]
             else assumed(ASSUMED["default"], "amplitude-aware fit failed")
         )

@@ -25,9 +25,6 @@ import numpy as np
 
 from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
 from ferrocim.calibration.models import (
-    A_MAX,
-    EXP_MAX,
-    EXP_MIN,
     amplitude_beta_step,
     make_model,
     pulse_amplitude,
@@ -436,12 +433,6 @@ def fit_method(
     raise InputError(f"Invalid value for 'method': got {method!r}; allowed {METHODS}")
 
 
-#: Kernel parameter bounds of the identical-pulse fits, by method (paper: a in [0, 1]).
-BOUNDS = {
-    "a": (0.0, A_MAX),
-    "alpha": (EXP_MIN, EXP_MAX),
-    "beta": (EXP_MIN, EXP_MAX),
-}
 #: Extra starts (a, alpha, beta) of a trajectory fit that ended on a bound.
 RETRY_STARTS = (
     {"a": 0.05, "alpha": 1.5, "beta": 1.5},
@@ -452,17 +443,19 @@ RETRY_STARTS = (
 
 
 def at_bound(fit: KernelFit, rel: float = 1e-3) -> list[str]:
-    """Kernel parameters (a, alpha, beta) of ``fit`` within ``rel`` of a bound of the fit."""
-    if fit.model not in ("beta", "linear", "soft_bounds"):
-        return []
+    """Varied parameters of ``fit`` within ``rel`` of a bound of its model (the paper's
+    recipe bounds a to [0, 1]); zero lower bounds count within 1e-6."""
+    hints = make_model(fit.model, fit.kind)[0].param_hints
     out = []
-    for k, (lo, hi) in BOUNDS.items():
+    for k in fit.stderr:  # only varied parameters can sit on a bound
+        lo, hi = hints.get(k, {}).get("min"), hints.get(k, {}).get("max")
         if fit.method == "paper" and k == "a":
             hi = 1.0
-        v = fit.params.get(k)
-        if k in fit.stderr:  # only varied parameters can sit on a bound
-            if v is not None and (v <= lo + rel * max(abs(lo), 1e-3) or v >= hi * (1 - rel)):
-                out.append(k)
+        v = fit.params[k]
+        if lo is not None and v <= lo + rel * max(abs(lo), 1e-3):
+            out.append(k)
+        elif hi is not None and v >= hi * (1 - rel):
+            out.append(k)
     return out
 
 

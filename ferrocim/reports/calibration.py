@@ -185,12 +185,16 @@ def add_calibration_section(
         f"{var.beta_ltd_dtod:.3g}; window drift per sweep {_fmt(var.window_drift_per_cycle)}."
     )
     for kind in ("ltp", "ltd"):
-        bound = getattr(card, kind).at_bound
-        if bound:
-            lines.append(
-                f"WARNING: the {kind.upper()} fit of {card.name} ends on a parameter bound "
-                f"({', '.join(bound)}); treat these parameters as a limit, not a measurement."
-            )
+        for label, rec in (
+            ("", getattr(card, kind)),
+            (" amplitude-aware", getattr(card, f"{kind}_amplitude")),
+        ):
+            if rec is not None and rec.at_bound:
+                lines.append(
+                    f"WARNING: the {kind.upper()}{label} fit of {card.name} ends on a parameter "
+                    f"bound ({', '.join(rec.at_bound)}); treat these parameters as a limit, not "
+                    "a measurement."
+                )
     assumed_fields = [f for f, s in card.provenance.fields.items() if s.origin == "assumed"]
     if assumed_fields:
         lines.append(f"Assumed (not measured): {', '.join(assumed_fields)}.")
