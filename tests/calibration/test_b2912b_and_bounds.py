@@ -102,3 +102,21 @@ def test_missing_pulse_width_warns_and_is_assumed():
     src = dut.card.source("pulse.width_s")
     assert dut.card.pulse.width_s == 2e-8 and src.origin == "assumed"
     assert src.reference.startswith("20 ns")
+
+
+def test_at_bound_uses_each_models_bounds():
+    from ferrocim.calibration.fitting import KernelFit
+
+    def fit(model, method, **params):
+        return KernelFit(
+            kind="ltp", method=method, model=model, params=params,
+            stderr={k: 0.1 for k in params}, correl={}, covar_names=(), covar=None,
+            n_points=20, n_varied=len(params), r2=0.9, r2_dw=0.9, r2_w=0.9, rmse_w=0.01,
+            redchi=1e-4, aic=-100.0, bic=-90.0, success=True, errorbars=True, message="",
+        )  # fmt: skip
+
+    assert at_bound(fit("beta", "trajectory", a=10.0, alpha=2.0, beta=0.1)) == ["a", "beta"]
+    assert at_bound(fit("beta", "trajectory", a=1.0, alpha=2.0, beta=2.0)) == []
+    assert at_bound(fit("beta", "paper", a=1.0, alpha=2.0, beta=2.0)) == ["a"]
+    amp = fit("amplitude_beta", "difference", a=0.2, alpha=2.0, beta=2.0, v_th=2e-8, p=6.0)
+    assert at_bound(amp) == ["v_th", "p"]
