@@ -17,6 +17,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_sweep import sweep_cmd
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -263,17 +264,21 @@ def data_prepare(
 # ---------------------------------------------------------------------------------------
 # train / retune / sstl / evaluate / report / demo  (ferrocim.pipelines, ferrocim.reports)
 # ---------------------------------------------------------------------------------------
-#: CLI flag → dotted config field. Every paper knob is reachable; any other field
-#: is reachable with --set section.field=value.
+#: CLI flag → dotted config field (ferrocim.pipelines.config describes the spine). Every
+#: paper knob is a flag; every field, flag or not, is reachable with --set FIELD=VALUE.
 _KNOBS: dict[str, tuple[str, Any, str]] = {
     "card": ("array.card", str, "device card: preset (dut1..dut5) or card JSON path"),
-    "eps": ("array.eps", float, "pulse threshold as a fraction of 2·w_max"),
-    "thr_asym": ("array.thr_asym", float, "LTD threshold multiplier"),
-    "a_scale": ("array.a_scale", float, "multiplies both kernel amplitudes"),
-    "a_asym": ("array.a_asym", float, "multiplies the LTD kernel amplitude"),
-    "rsd_c2c": ("array.rsd_c2c", float, "cycle-to-cycle rel. s.d. (default: the card's)"),
-    "x": ("array.x", float, "programming noise: s.d. = mean|w| / x"),
-    "q": ("array.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
+    "eps": ("array.programming.eps", float, "pulse threshold as a fraction of 2·w_max"),
+    "thr_asym": ("array.programming.thr_asym", float, "LTD threshold multiplier"),
+    "a_scale": ("array.programming.a_scale", float, "multiplies both kernel amplitudes"),
+    "a_asym": ("array.programming.a_asym", float, "multiplies the LTD kernel amplitude"),
+    "rsd_c2c": (
+        "array.programming.rsd_c2c",
+        float,
+        "cycle-to-cycle rel. s.d. (default: the card's)",
+    ),
+    "x": ("transfer.x", float, "programming noise on transfer: s.d. = mean|w| / x"),
+    "q": ("transfer.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
     "lr": ("train.lr", float, "learning rate"),
     "epochs": ("train.epochs", int, "training epochs"),
     "batch_size": ("train.batch_size", int, "mini-batch size"),
@@ -335,7 +340,7 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
 
 
 def _print_summary(run: Any) -> None:
-    summary = run.read_summary()
+    summary = run.read_summary().to_json()
     keys = (
         "test_acc",
         "transfer_test_acc",
@@ -478,9 +483,13 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
 )
 @_friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """One HTML page (with PNG figures) from one or several run directories."""
+    """One HTML page (with PNG figures) from run directories, or from a sweep directory."""
     from ferrocim.reports.run import build_report
+    from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 
+    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+        click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
+        return
     click.echo(f"report: {build_report(list(run_dirs), out)}")
 
 
@@ -502,8 +511,10 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device)
+    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
 
+
+main.add_command(sweep_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

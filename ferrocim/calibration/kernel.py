@@ -54,16 +54,6 @@ def pulse_amplitude(v: ArrayT, a: float, v_th: float, p: float) -> ArrayT:
     return a * drive**p
 
 
-def ltp_update(w: ArrayT, a: float, alpha: float, beta: float) -> ArrayT:
-    """Normalised conductance after one potentiating pulse (not clipped)."""
-    return w + beta_step(w, a, alpha, beta)
-
-
-def ltd_update(w: ArrayT, a: float, alpha: float, beta: float) -> ArrayT:
-    """Normalised conductance after one depressing pulse (not clipped)."""
-    return w - beta_step(w, a, alpha, beta)
-
-
 def trajectory(
     w0: float,
     n_pulses: int,

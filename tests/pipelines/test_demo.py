@@ -55,3 +55,17 @@ def test_pick_card_warns_when_the_best_fit_is_on_a_bound(tmp_path: Path) -> None
     assert why == (
         "calibrated card D7 (R² ≥ 0.97); WARNING: D7's fit ends on a parameter bound (LTD alpha)"
     )
+
+
+def test_demo_ships_its_measurements_and_needs_no_click():
+    import subprocess
+    import sys
+
+    import ferrocim
+    from ferrocim.pipelines.demo import BUNDLED_MEASUREMENTS
+
+    # package data (found in a wheel install too), the same files as measurements/
+    assert Path(ferrocim.__file__).parent in BUNDLED_MEASUREMENTS.parents
+    assert len(list(BUNDLED_MEASUREMENTS.rglob("*.csv"))) == 14
+    code = "import sys, ferrocim.pipelines.demo; sys.exit('click' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
