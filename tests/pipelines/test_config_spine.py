@@ -49,8 +49,16 @@ KNOBS: dict[str, Any] = {
 }
 
 
+#: Knobs that need a special card, tested where that card is built (not in KNOBS).
+ELSEWHERE = {
+    # needs a card with amplitude-aware kernels: tests/crossbar/test_layers.py
+    "array.programming.write_amplitude",
+}
+
+
 def test_every_crossbar_knob_is_listed():
-    assert sorted(KNOBS) == sorted(f for f in field_names() if f.startswith("array."))
+    listed = sorted([*KNOBS, *ELSEWHERE])
+    assert listed == sorted(f for f in field_names() if f.startswith("array."))
 
 
 def _toml_value(v: Any) -> str:
