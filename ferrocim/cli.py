@@ -78,6 +78,11 @@ def devices_show(card: str) -> None:
 # ---------------------------------------------------------------------------------------
 # calibrate  (ferrocim.calibration)
 # ---------------------------------------------------------------------------------------
+def _pm(x: float, err: float | None) -> str:
+    """``x ± err`` to three decimals (``x`` alone without an error)."""
+    return f"{x:.3f}" if err is None else f"{x:.3f}±{err:.3f}"
+
+
 @main.command("calibrate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -182,13 +187,19 @@ def calibrate_cmd(
     opts = CalibrationOptions(
         format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
     )
+    from ferrocim.reports.calibration import write_calibration_report
+
     res = calibrate(list(paths), out_dir, opts)
+    res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
     for d in res.duts:
         c = d.card
+        v = c.variability
         click.echo(
             f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
-            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  -> {d.card_path}"
+            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
+            f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
+            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  -> {d.card_path}"
         )
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
@@ -542,9 +553,7 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(
-        out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo
-    )
+    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
 
 
 main.add_command(sweep_cmd)

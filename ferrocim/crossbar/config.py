@@ -104,7 +104,14 @@ class ProgrammingConfig(_Record):
         default=None,
         ge=0,
         description="relative s.d. of the kernel amplitude per device and pulse, "
-        "a ~ N(a, (rsd a)^2); None: the card's rsd_c2c_ltp / rsd_c2c_ltd",
+        "a ~ N(a, (rsd a)^2); None: the card's cycle-to-cycle figures rsd_c2c_ltp / "
+        "rsd_c2c_ltd (read noise separated out)",
+    )
+    write_amplitude: float | None = Field(
+        default=None,
+        gt=0,
+        description="write pulse amplitude (V, both polarities): program with the card's "
+        "amplitude-aware kernels at this amplitude; None: its identical-pulse kernels",
     )
     state_clamp: bool = Field(
         default=False,
@@ -186,10 +193,11 @@ class AnalogConfig(_Record):
     )
     d2d: bool = Field(default=True, description="draw per-device parameters from the card's spread")
     read_noise: float | None = Field(
-        default=0.0,
+        default=None,
         ge=0,
-        description="weight read noise per forward, s.d. read_noise * w_max "
-        "(None: the card's read_noise_rsd)",
+        description="weight read noise per forward, s.d. read_noise * w_max (None: the "
+        "card's read noise mapped onto the weight, 2 * read_noise_rsd, times "
+        "reference_scale for the symmetry reference; 0 for the presets)",
     )
     dac_bits: StrictInt | None = Field(default=None, ge=2, le=32, description="input DAC bits")
     dac_range: float = Field(default=1.0, gt=0, description="input DAC full scale")
@@ -212,6 +220,19 @@ class AnalogConfig(_Record):
     def resolved_card(self) -> DeviceCard:
         """The device card this config names."""
         return resolve_card(self.card)
+
+    def programmed_card(self) -> DeviceCard:
+        """The card as the tiles program it: at ``programming.write_amplitude`` when set."""
+        card = self.resolved_card()
+        v = self.programming.write_amplitude
+        return card if v is None else card.at_amplitude(v)
+
+    def tile_read_noise(self, card: DeviceCard) -> float:
+        """Weight read noise in units of ``w_max`` (see ``read_noise``)."""
+        if self.read_noise is not None:
+            return self.read_noise
+        gain = self.reference_scale if self.reference == "symmetry" else 1.0
+        return 2.0 * card.variability.read_noise_rsd * gain
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON description (the card as its full dictionary)."""

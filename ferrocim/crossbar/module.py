@@ -108,7 +108,7 @@ class AnalogModule(nn.Module):
         if not isinstance(config, AnalogConfig):
             raise InputError(f"'config' must be an AnalogConfig, got {type(config).__name__}")
         self.analog_config = config
-        self.card = config.resolved_card()
+        self.card = config.programmed_card()
         self.layout = TileLayout(tuple(weight_shape), config.tile_rows, config.tile_cols)
         #: layer weight bound A (not the kernel amplitude a_ltp/a_ltd); default 1/sqrt(fan_in)
         self.w_max = 1.0 / math.sqrt(self.layout.fan_in) if w_max is None else float(w_max)
@@ -133,7 +133,7 @@ class AnalogModule(nn.Module):
         var = self.card.variability
         self.rsd_ltp = var.rsd_c2c_ltp if prog.rsd_c2c is None else prog.rsd_c2c
         self.rsd_ltd = var.rsd_c2c_ltd if prog.rsd_c2c is None else prog.rsd_c2c
-        self.read_noise = var.read_noise_rsd if config.read_noise is None else config.read_noise
+        self.read_noise = config.tile_read_noise(self.card)
         self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
 
         # float init as torch's default (U(-A, A)), from the explicit generator

@@ -89,7 +89,12 @@ def pick_card(calibration_dir: Path) -> tuple[str, str]:
         return "dut2", "no calibrated card was produced"
     if best[0] < 0.5:
         return "dut2", f"best calibrated card {best[1].stem} fits with R² {best[0]:.2f} < 0.5"
-    return str(best[1]), f"calibrated card {best[1].stem} (R² ≥ {best[0]:.2f})"
+    card = DeviceCard.load(best[1])
+    bound = [f"{k.upper()} {p}" for k in ("ltp", "ltd") for p in getattr(card, k).at_bound]
+    why = f"calibrated card {best[1].stem} (R² ≥ {best[0]:.2f})"
+    if bound:
+        why += f"; WARNING: {best[1].stem}'s fit ends on a parameter bound ({', '.join(bound)})"
+    return str(best[1]), why
 
 
 def run_demo(
@@ -108,6 +113,7 @@ def run_demo(
     from ferrocim.calibration import calibrate
     from ferrocim.pipelines.sstl import sstl
     from ferrocim.pipelines.train import train
+    from ferrocim.reports.calibration import write_calibration_report
     from ferrocim.reports.run import build_report
 
     size = size or DemoSize()
@@ -121,7 +127,8 @@ def run_demo(
         echo(f"  - {line}")
     echo("[1/5] calibrating the bundled measurements")
     calib_dir = out / "calibration"
-    calibrate([Path(measurements or BUNDLED_MEASUREMENTS)], calib_dir)
+    calibrated = calibrate([Path(measurements or BUNDLED_MEASUREMENTS)], calib_dir)
+    write_calibration_report(calibrated, calib_dir)
     card, why = pick_card(calib_dir)
     echo(f"      device card for training: {why}")
 

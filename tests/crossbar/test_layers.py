@@ -254,3 +254,42 @@ def test_pulse_optimizer_requantizes_every_step_when_q_is_set():
     assert m.accumulator.abs().sum() > 0  # accumulators survive the re-quantisation
     with pytest.raises(InputError, match=r"ProgrammingConfig\.q"):
         ProgrammingConfig(q=3)
+
+
+def test_card_read_noise_is_the_tile_default():
+    """``read_noise=None`` takes the card's read noise (s.d. 0.05 of the window, so 0.1 of
+    w_max on the weight ``(W - 0.5) * 2 * w_max``); presets have none."""
+    from ferrocim.calibration.card import Variability, preset
+
+    card = preset("dut2").model_copy(update={"variability": Variability(read_noise_rsd=0.05)})
+    cfg = AnalogConfig(card=card, d2d=False)
+    assert cfg.read_noise is None and cfg.tile_read_noise(card) == pytest.approx(0.1)
+    m = AnalogLinear(256, 256, bias=False, config=cfg, generator=_gen(5))
+    assert m.read_noise == pytest.approx(0.1)
+    diff = m(torch.eye(256)).T - m.weight.detach()
+    assert diff.std().item() == pytest.approx(0.1 * m.w_max, rel=0.02)
+    assert AnalogLinear(4, 4, generator=_gen()).read_noise == 0.0  # dut2 preset
+    sym = AnalogConfig(card=card, reference="symmetry", reference_scale=0.5)
+    assert sym.tile_read_noise(card) == pytest.approx(0.05)
+
+
+def test_write_amplitude_programs_the_amplitude_kernel():
+    """At 2.2 V the tiles use a_eff = a (|V| - v_th)^p of the card's amplitude-aware kernels;
+    None keeps the fitted identical-pulse kernel; a card without them is refused."""
+    from ferrocim.calibration.card import AmplitudeKernel, preset
+
+    ltp = AmplitudeKernel(a=0.1, alpha=1.7, beta=2.0, v_th=1.2, p=2.0)
+    ltd = AmplitudeKernel(a=0.2, alpha=2.4, beta=1.7, v_th=1.0, p=1.0)
+    card = preset("dut2").model_copy(update={"ltp_amplitude": ltp, "ltd_amplitude": ltd})
+    at = AnalogConfig(card=card, d2d=False, programming=ProgrammingConfig(write_amplitude=2.2))
+    m = AnalogLinear(4, 3, config=at, generator=_gen())
+    p = m.device_params.reshape(8, -1)
+    assert torch.allclose(p[0], torch.tensor(0.1))  # a_ltp = 0.1 * (2.2 - 1.2)^2
+    assert torch.allclose(p[3], torch.tensor(0.24))  # a_ltd = 0.2 * (2.2 - 1.0)
+    assert torch.allclose(p[1], torch.tensor(1.7)) and torch.allclose(p[5], torch.tensor(1.7))
+    plain = AnalogLinear(4, 3, config=AnalogConfig(card=card, d2d=False), generator=_gen())
+    assert torch.allclose(plain.device_params.reshape(8, -1)[0], torch.tensor(0.2611))
+    with pytest.raises(InputError, match="no amplitude-aware kernels"):
+        AnalogLinear(4, 3, config=at.replace(card="dut2"), generator=_gen())
+    with pytest.raises(InputError, match="write_amplitude"):
+        ProgrammingConfig(write_amplitude=-1.0)
