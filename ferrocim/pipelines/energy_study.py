@@ -204,7 +204,7 @@ class RunResult:
     read_energy_j: float
     total_energy_j: float
     target: float
-    epoch_to_target: int | None
+    epochs_to_target: int | None  # epochs trained when the target was first reached
     energy_to_target_j: float | None
     wall_s: float
     programming_s: float
@@ -409,7 +409,7 @@ def _result(
         read_energy_j=float(last["read_energy_j"]),
         total_energy_j=float(last["write_energy_j"] + last["read_energy_j"]),
         target=cfg.target,
-        epoch_to_target=None if hit is None else int(hit["epoch"]),
+        epochs_to_target=None if hit is None else int(hit["epoch"]) + 1,
         energy_to_target_j=None
         if hit is None
         else float(hit["write_energy_j"] + hit["read_energy_j"]),

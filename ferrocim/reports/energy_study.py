@@ -30,7 +30,9 @@ def accuracy_vs_epoch(results: pd.DataFrame) -> Figure:
     n = len(widths)
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, layout="constrained"
+    )
     for ax, w in zip(axes.flat, widths, strict=False):
         for r in results[results["width_s"] == w].itertuples():
             color, marker = _style(r.rule)
@@ -49,14 +51,13 @@ def accuracy_vs_epoch(results: pd.DataFrame) -> Figure:
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
 def energy_to_target(results: pd.DataFrame) -> Figure:
     """Median training energy (write + read/ADC) to the target accuracy vs pulse width, one
     line per rule; rules that never reach it at a width leave a gap (× on the axis)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for rule, df in results.groupby("rule", sort=False):
         color, marker = _style(str(rule))
         med = df.groupby("width_s")["energy_to_target_j"].median()
@@ -83,13 +84,12 @@ def energy_to_target(results: pd.DataFrame) -> Figure:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
 def pareto(results: pd.DataFrame) -> Figure:
     """Total training energy vs final accuracy of every run (marker: rule; label: width)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for rule, df in results.groupby("rule", sort=False):
         color, marker = _style(str(rule))
         ax.scatter(
@@ -111,7 +111,6 @@ def pareto(results: pd.DataFrame) -> Figure:
     )
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
