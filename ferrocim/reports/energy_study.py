@@ -56,26 +56,20 @@ def accuracy_vs_epoch(results: pd.DataFrame) -> Figure:
 
 def energy_to_target(results: pd.DataFrame) -> Figure:
     """Median training energy (write + read/ADC) to the target accuracy vs pulse width, one
-    line per rule; rules that never reach it at a width leave a gap (× on the axis)."""
+    line per rule; the legend names the widths at which a rule never reached it."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for rule, df in results.groupby("rule", sort=False):
         color, marker = _style(str(rule))
         med = df.groupby("width_s")["energy_to_target_j"].median()
-        ax.plot(med.index, med.values, color=color, marker=marker, label=str(rule))
-        for w in med.index[med.isna()]:
-            ax.annotate(
-                "×",
-                (w, 0),
-                xycoords=("data", "axes fraction"),
-                color=color,
-                ha="center",
-                va="bottom",
-            )
-    reached = results["energy_to_target_j"].dropna()
-    if reached.empty:
-        ax.text(0.5, 0.5, "no run reached the target", transform=ax.transAxes, ha="center")
-    else:
+        missing = [width_tag(w) for w in med.index[med.isna()]]
+        label = str(rule) + (f" (not reached: {', '.join(missing)})" if missing else "")
+        ax.plot(med.index, med.values, color=color, marker=marker, label=label)
+    widths = results["width_s"]
+    ax.set_xlim(widths.min() / 2, widths.max() * 2)
+    if results["energy_to_target_j"].notna().any():
         ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no run reached the target", transform=ax.transAxes, ha="center")
     ax.set(
         xscale="log",
         xlabel="pulse width (s)",
@@ -83,7 +77,7 @@ def energy_to_target(results: pd.DataFrame) -> Figure:
         title=f"Energy to {100 * results['target'].iloc[0]:.0f} % test accuracy",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig
 
 

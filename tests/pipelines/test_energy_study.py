@@ -203,7 +203,7 @@ def test_mnist_idx_through_the_cli(tmp_path):
             "--cards",
             str(cards),
             "--out",
-            str(out),
+            str(tmp_path / "o2"),
             "--widths",
             "2e-7",
         ],
