@@ -125,6 +125,7 @@ def cards_cmd(
 @click.option(
     "--device", "torch_device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
 )
+@click.option("--no-report", is_flag=True, help="Skip report.html (results.parquet only).")
 @_card_options
 @_friendly
 def energy_convergence_cmd(
@@ -137,6 +138,7 @@ def energy_convergence_cmd(
     pooled: bool,
     pulse_energy: str | None,
     torch_device: str,
+    no_report: bool,
     **kw: Any,
 ) -> None:
     """Train a digit MLP per pulse width × rule × seed; results.parquet and report.html."""
@@ -150,7 +152,13 @@ def energy_convergence_cmd(
         **kw,
     )
     res = run_study(
-        cfg, cards_dir, out_dir, device_id=device_id, pooled=pooled, energy_table=pulse_energy
+        cfg,
+        cards_dir,
+        out_dir,
+        device_id=device_id,
+        pooled=pooled,
+        energy_table=pulse_energy,
+        report=not no_report,
     )
     cols = [
         "width_s",
@@ -163,4 +171,5 @@ def energy_convergence_cmd(
     ]
     click.echo(res.results[cols].to_string(index=False))
     click.echo(f"results: {res.out_dir / 'results.parquet'}")
-    click.echo(f"report: {res.report_path}")
+    if res.report_path is not None:
+        click.echo(f"report: {res.report_path}")

@@ -141,14 +141,15 @@ def calibrate_by_width(
         base, devices=None if device is None else (device,), pool_devices=pooled
     )
     res = calibrate(paths, out_dir, opts)
+    where = ", ".join(str(p) for p in ([paths] if isinstance(paths, str | os.PathLike) else paths))
     if not res.duts:
-        fails = "; ".join(m for _, m in res.failures[:3])
+        fails = "; ".join(m for _, m in res.failures[:3]) or "no usable pulse files of it"
         what = f"device {device!r}" if device else "any device"
-        raise InputError(f"no card per width could be built for {what} from {paths} {fails}")
+        raise InputError(f"no card per width could be built for {what} from {where}: {fails}")
     devices = sorted({d.device_id for d in res.duts})
     if not pooled and len(devices) > 1:
         raise InputError(
-            f"{paths} hold several devices ({', '.join(devices)}); choose one with --dut "
+            f"{where} hold several devices ({', '.join(devices)}); choose one with --dut "
             "or fit them together with --pooled"
         )
     table = None if energy_table is None else read_energy_table(energy_table)

@@ -96,7 +96,7 @@ def test_duplicate_widths_need_a_device(tmp_path):
 
 
 def _cfg(**kw) -> StudyConfig:
-    base = {"widths": (2e-8, 2e-6), "epochs": 2, "samples": 120, "batch_size": 30, "target": 0.2}
+    base = {"widths": (2e-8, 2e-6), "epochs": 1, "samples": 60, "batch_size": 30, "target": 0.2}
     return StudyConfig(**{**base, **kw})
 
 
@@ -131,7 +131,7 @@ def test_study_two_widths_three_rules(tmp_path):
     again = run_study(_cfg(), cards, out, report=False, progress=False)
     pd.testing.assert_frame_equal(again.results, res.results)
     with pytest.raises(InputError, match="other settings \\(epochs\\)"):
-        run_study(_cfg(epochs=3), cards, out, progress=False)
+        run_study(_cfg(epochs=2), cards, out, progress=False)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -189,12 +189,13 @@ def test_mnist_idx_through_the_cli(tmp_path):
             "mnist",
             "--root",
             str(root),
+            "--no-report",
         ],
     )
     assert r.exit_code == 0, r.output
     df = pd.read_parquet(out / "results.parquet")
     assert len(df) == 1 and df["rule"].iloc[0] == "mixed"
-    assert "report:" in r.output
+    assert "results:" in r.output and not (out / "report.html").exists()
     r = CliRunner().invoke(
         main,
         [
@@ -242,3 +243,12 @@ def test_cards_by_width_from_real_files(shared_measurements, tmp_path):
         _cfg(widths=(2e-8, 2e-3), samples=300, epochs=2), out, tmp_path / "s", progress=False
     )
     assert len(res.results) == 6
+
+
+def test_unknown_device_is_named(bundled_measurements, tmp_path):
+    r = CliRunner().invoke(
+        main,
+        ["study", "cards", str(bundled_measurements), "--dut", "ID999", "--out", str(tmp_path)],
+    )
+    assert r.exit_code == 2
+    assert "device 'ID999'" in r.output and "no usable pulse files" in r.output
