@@ -169,7 +169,7 @@ def energy_convergence_cmd(
         "total_energy_j",
         "energy_to_target_j",
     ]
-    click.echo(res.results[cols].to_string(index=False))
+    click.echo(res.results[cols].to_string(index=False, float_format="{:.4g}".format))
     click.echo(f"results: {res.out_dir / 'results.parquet'}")
     if res.report_path is not None:
         click.echo(f"report: {res.report_path}")
