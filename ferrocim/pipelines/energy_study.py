@@ -312,7 +312,7 @@ def run_one(
     xtr, ytr = data.x_train.to(device), data.y_train.to(device)
     xte, yte = data.x_test.to(device), data.y_test.to(device)
     n = len(xtr)
-    layers = [n for n, m in model.named_children() if isinstance(m, AnalogLinear)]
+    layers = [name for name, m in model.named_children() if isinstance(m, AnalogLinear)]
     for epoch in range(start_epoch, cfg.epochs):
         t0, before = time.perf_counter(), step
         order = torch.randperm(n, generator=torch_generator(seed, "shuffle", epoch)).to(device)
