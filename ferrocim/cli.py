@@ -252,17 +252,21 @@ def data_prepare(
 # ---------------------------------------------------------------------------------------
 # train / retune / sstl / evaluate / report / demo  (ferrocim.pipelines, ferrocim.reports)
 # ---------------------------------------------------------------------------------------
-#: CLI flag → dotted config field. Every paper knob is reachable; any other field
-#: is reachable with --set section.field=value.
+#: CLI flag → dotted config field (ferrocim.pipelines.config describes the spine). Every
+#: paper knob is a flag; every field, flag or not, is reachable with --set FIELD=VALUE.
 _KNOBS: dict[str, tuple[str, Any, str]] = {
     "card": ("array.card", str, "device card: preset (dut1..dut5) or card JSON path"),
-    "eps": ("array.eps", float, "pulse threshold as a fraction of 2·w_max"),
-    "thr_asym": ("array.thr_asym", float, "LTD threshold multiplier"),
-    "a_scale": ("array.a_scale", float, "multiplies both kernel amplitudes"),
-    "a_asym": ("array.a_asym", float, "multiplies the LTD kernel amplitude"),
-    "rsd_c2c": ("array.rsd_c2c", float, "cycle-to-cycle rel. s.d. (default: the card's)"),
-    "x": ("array.x", float, "programming noise: s.d. = mean|w| / x"),
-    "q": ("array.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
+    "eps": ("array.programming.eps", float, "pulse threshold as a fraction of 2·w_max"),
+    "thr_asym": ("array.programming.thr_asym", float, "LTD threshold multiplier"),
+    "a_scale": ("array.programming.a_scale", float, "multiplies both kernel amplitudes"),
+    "a_asym": ("array.programming.a_asym", float, "multiplies the LTD kernel amplitude"),
+    "rsd_c2c": (
+        "array.programming.rsd_c2c",
+        float,
+        "cycle-to-cycle rel. s.d. (default: the card's)",
+    ),
+    "x": ("transfer.x", float, "programming noise on transfer: s.d. = mean|w| / x"),
+    "q": ("transfer.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
     "lr": ("train.lr", float, "learning rate"),
     "epochs": ("train.epochs", int, "training epochs"),
     "batch_size": ("train.batch_size", int, "mini-batch size"),
@@ -324,7 +328,7 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
 
 
 def _print_summary(run: Any) -> None:
-    summary = run.read_summary()
+    summary = run.read_summary().to_json()
     keys = (
         "test_acc",
         "transfer_test_acc",
@@ -491,7 +495,9 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device)
+    run_demo(
+        out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo
+    )
 
 
 main.add_command(__import__("ferrocim.cli_study", fromlist=["study"]).study)

@@ -12,9 +12,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-LTP_COLOR = "#1f77b4"
-LTD_COLOR = "#d62728"
-
 
 def learning_curves(metrics: pd.DataFrame) -> Figure:
     """Train/validation accuracy (%) and loss per epoch, one line per phase."""
