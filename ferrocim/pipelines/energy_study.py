@@ -212,23 +212,29 @@ class RunResult:
 
 
 class _Store:
-    """Everything this study writes into a run directory (one place for the run-dir API)."""
+    """Everything this study writes into a run directory (one place for the run-dir API).
+
+    The run is finished when ``summary.json`` exists; its study row is rebuilt from
+    ``metrics.csv`` (one row per epoch, cumulative counts, energies and times).
+    """
 
     def __init__(self, path: Path) -> None:
         from ferrocim.pipelines.rundir import RunDir
 
         self.run = RunDir(path)
 
-    def done(self) -> dict[str, Any] | None:
-        s = self.run.read_summary()
-        return s if s.get("complete") else None
+    def finished_metrics(self) -> list[dict[str, Any]] | None:
+        if self.run.read_summary() is None:
+            return None
+        return self.run.read_metrics().to_dict("records")
 
     def start(self, config: dict[str, Any], card: WidthCard, device: str) -> None:
         import tomli_w
 
+        from ferrocim.pipelines.rundir import environment
+
         if not self.run.exists():
-            self.run.start(tomli_w.dumps(_toml_clean(config)), device)
-        card.card.save(self.run.card)
+            self.run.start(tomli_w.dumps(_toml_clean(config)), environment(device), card.card)
 
     def checkpoint(self) -> dict[str, Any] | None:
         p = self.run.last_checkpoint
@@ -239,16 +245,39 @@ class _Store:
             torch.save(state, tmp)
 
     def epoch(
-        self, metrics: list[dict[str, Any]], events: list[dict[str, Any]], before: int
+        self,
+        metrics: list[dict[str, Any]],
+        counts: dict[str, list[int]],
+        epoch: int,
+        rule: str,
+        before: int,
+        step: int,
     ) -> None:
-        """Metrics so far; this epoch's events replace any written after step ``before``."""
+        """Metrics so far; this epoch's pulses and crossings per layer (LTP, LTD, LTP, LTD)
+        replace any event rows written after step ``before``."""
+        from ferrocim.pipelines.rundir import EventRow
+
         self.run.write_metrics(metrics)
         self.run.truncate_events(before)
-        self.run.append_events(events)
+        self.run.append_events(
+            EventRow(step, epoch, rule, layer, *c) for layer, c in counts.items()
+        )
 
-    def finish(self, model: nn.Module, summary: dict[str, Any]) -> None:
+    def finish(self, model: nn.Module, result: RunResult, steps: int, epochs: int) -> None:
+        from ferrocim.pipelines.rundir import RunSummary, programming_totals
+
         with atomic_path(self.run.energy) as tmp:
             energy_ledger(model).to_csv(tmp, index=False)
+        totals = programming_totals(self.run.read_events())
+        summary = RunSummary(
+            kind="energy-convergence",
+            seed=result.seed,
+            test_acc=100 * result.final_acc,
+            epochs=epochs,
+            steps=steps,
+            **totals.as_dict(),
+            wall_s=result.wall_s,
+        )
         self.run.write_summary(summary)
 
 
@@ -282,9 +311,9 @@ def run_one(
 ) -> RunResult:
     """Train (or resume, or read back) one (width, rule, seed) run in ``path``."""
     store = _Store(path)
-    summary = store.done()
-    if summary is not None:
-        return RunResult(**summary["result"])
+    done = store.finished_metrics()
+    if done is not None:
+        return _result(cfg, card, rule, seed, done, path)
     device = torch.device(cfg.device)
     acfg = rule_config(rule, AnalogConfig(card=card.card))
     model = build_mlp(
@@ -316,7 +345,7 @@ def run_one(
     for epoch in range(start_epoch, cfg.epochs):
         t0, before = time.perf_counter(), step
         order = torch.randperm(n, generator=torch_generator(seed, "shuffle", epoch)).to(device)
-        counts = {ly: [0, 0] for ly in layers}
+        counts = {ly: [0, 0, 0, 0] for ly in layers}
         loss_sum = 0.0
         for i in range(0, n, cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
@@ -331,6 +360,8 @@ def run_one(
             for ly in layers:
                 counts[ly][0] += stats.ltp_pulses.get(ly, 0)
                 counts[ly][1] += stats.ltd_pulses.get(ly, 0)
+                counts[ly][2] += stats.ltp_crossings.get(ly, 0)
+                counts[ly][3] += stats.ltd_crossings.get(ly, 0)
         wall += time.perf_counter() - t0
         acc = _accuracy(model, xte, yte)
         ltp, ltd, e_write, e_read = _ledger_totals(model)
@@ -345,22 +376,10 @@ def run_one(
                 "write_energy_j": e_write,
                 "read_energy_j": e_read,
                 "wall_s": wall,
+                "programming_s": prog_s,
             }
         )
-        events = [
-            {
-                "step": step,
-                "epoch": epoch,
-                "phase": rule,
-                "layer": ly,
-                "ltp_pulses": c[0],
-                "ltd_pulses": c[1],
-                "ltp_crossings": 0,
-                "ltd_crossings": 0,
-            }
-            for ly, c in counts.items()
-        ]
-        store.epoch(metrics, events, before)
+        store.epoch(metrics, counts, epoch, rule, before, step)
         store.save_checkpoint(
             {
                 "model": model.state_dict(),
@@ -375,8 +394,8 @@ def run_one(
     close = getattr(opt, "close", None)
     if close is not None:
         close()
-    result = _result(cfg, card, rule, seed, metrics, prog_s, path)
-    store.finish(model, {"complete": True, "result": dataclasses.asdict(result)})
+    result = _result(cfg, card, rule, seed, metrics, path)
+    store.finish(model, result, step, cfg.epochs)
     return result
 
 
@@ -386,7 +405,6 @@ def _result(
     rule: str,
     seed: int,
     metrics: list[dict[str, Any]],
-    prog_s: float,
     path: Path,
 ) -> RunResult:
     last = metrics[-1]
@@ -414,7 +432,7 @@ def _result(
         if hit is None
         else float(hit["write_energy_j"] + hit["read_energy_j"]),
         wall_s=float(last["wall_s"]),
-        programming_s=prog_s,
+        programming_s=float(last["programming_s"]),
         run_dir=str(path),
     )
 
