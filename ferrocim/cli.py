@@ -17,6 +17,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_sweep import sweep_cmd
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -471,9 +472,13 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
 )
 @_friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """One HTML page (with PNG figures) from one or several run directories."""
+    """One HTML page (with PNG figures) from run directories, or from a sweep directory."""
     from ferrocim.reports.run import build_report
+    from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 
+    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+        click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
+        return
     click.echo(f"report: {build_report(list(run_dirs), out)}")
 
 
@@ -501,6 +506,7 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
 
 main.add_command(__import__("ferrocim.cli_study", fromlist=["study"]).study)
+main.add_command(sweep_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
