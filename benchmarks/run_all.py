@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_analog_linear.py", "bench_network.py")
+BENCHMARKS = ("bench_analog_linear.py", "bench_network.py", "bench_energy_study.py")
 
 
 def main() -> int:

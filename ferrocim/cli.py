@@ -556,6 +556,7 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
     run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
 
 
+main.add_command(__import__("ferrocim.cli_study", fromlist=["study"]).study)
 main.add_command(sweep_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -118,6 +118,13 @@ class PulseSpec(_Record):
     ltp_polarity: int | None = Field(
         default=None, description="sign of the write voltage that potentiates (+1 or -1)"
     )
+    energy_j: float | None = Field(
+        default=None, gt=0, description="write energy of one pulse at this width (J)"
+    )
+    energy_source: str | None = Field(
+        default=None,
+        description="where energy_j comes from: 'measured: <file>' or 'assumed: <reference>'",
+    )
 
 
 class EnduranceSpec(_Record):

@@ -65,6 +65,9 @@ class CalibrationOptions:
 
     ``method`` picks whose pooled parameters go into the card; every method is fitted and
     reported. ``g_min_s``/``g_max_s`` (S) fix the global normalisation window.
+    ``devices`` keeps only the files of these device ids (None: all); ``pool_devices``
+    fits the files of all (kept) devices at one pulse width as one device named
+    ``pooled_<width>``.
     """
 
     format: str = "auto"
@@ -79,6 +82,8 @@ class CalibrationOptions:
     seed: int = 0
     plots: bool = True
     progress: bool = True
+    devices: tuple[str, ...] | None = None
+    pool_devices: bool = False
 
     def __post_init__(self) -> None:
         check_option("format", self.format, ("auto", "b1500", "b2912b", "csv"))
@@ -99,6 +104,8 @@ class CalibrationOptions:
             "g_max_s": self.g_max_s,
             "quality": self.quality.__dict__,
             "seed": self.seed,
+            "devices": None if self.devices is None else list(self.devices),
+            "pool_devices": self.pool_devices,
         }
 
 

@@ -185,6 +185,9 @@ def calibrate(
         groups: dict[tuple[str, float | None], list[PulseSequence]] = defaultdict(list)
         for s in seqs:
             dev = s.meta.device_id or Path(s.meta.source).stem
+            if options.devices is not None and dev not in options.devices:
+                continue
+            dev = "pooled" if options.pool_devices else dev
             w = s.meta.pulse_width_s
             groups[(dev, None if w is None or not np.isfinite(w) else float(w))].append(s)
         n_widths: dict[str, int] = defaultdict(int)

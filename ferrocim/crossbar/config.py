@@ -158,7 +158,8 @@ class EnergyConfig(_Record):
     (×5.7 at 200 ns, ×25 at 2 µs, ×690 at 20 µs, ×3800 at 200 µs, log-log interpolated)
     at ``pulse_width_s`` (``None``: the card's ``pulse.width_s``), times
     ``(V / reference_amplitude_v)**2`` when both the card's amplitude and
-    ``reference_amplitude_v`` are known.
+    ``reference_amplitude_v`` are known. A card that states its own ``pulse.energy_j``
+    (per-width cards) uses that instead, unless ``pulse_width_s`` names another width.
     """
 
     write_j_at_20ns: float = Field(default=3e-12, ge=0, description="J per 20 ns write pulse")

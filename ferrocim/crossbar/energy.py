@@ -51,9 +51,16 @@ def width_factor(width_s: float) -> float:
 
 
 def write_energy_per_pulse(config: EnergyConfig, card: DeviceCard, polarity: str = "ltp") -> float:
-    """Energy of one write pulse (J) of ``polarity`` ("ltp" or "ltd") for this card."""
-    width = config.pulse_width_s if config.pulse_width_s is not None else card.pulse.width_s
-    e = config.write_j_at_20ns * width_factor(width)
+    """Energy of one write pulse (J) of ``polarity`` ("ltp" or "ltd") for this card.
+
+    The card's own ``pulse.energy_j`` (measured, or assumed per width) wins unless the
+    config names another ``pulse_width_s``; otherwise ``write_j_at_20ns`` times
+    :func:`width_factor` at the width."""
+    if config.pulse_width_s is None and card.pulse.energy_j is not None:
+        e = card.pulse.energy_j
+    else:
+        width = config.pulse_width_s if config.pulse_width_s is not None else card.pulse.width_s
+        e = config.write_j_at_20ns * width_factor(width)
     amp = card.pulse.amplitude_ltp_v if polarity == "ltp" else card.pulse.amplitude_ltd_v
     if amp is not None and config.reference_amplitude_v is not None:
         e *= (amp / config.reference_amplitude_v) ** 2

@@ -293,6 +293,37 @@ class AnalogModule(nn.Module):
             ev["write_ltd"] += p_ltd
         return LayerStepStats(p_ltp, p_ltd, c_ltp, c_ltd, self._n_failed())
 
+    @torch.no_grad()
+    def program_pulses(
+        self, n_ltp: Tensor, n_ltd: Tensor, *, ltd_first: bool = False
+    ) -> LayerStepStats:
+        """Fire given numbers of pulses per device (the stochastic pulse-train rules).
+
+        ``n_ltp`` / ``n_ltd`` are integer-valued tensors shaped like the weight. A device
+        given both polarities fires all its pulses of one polarity, then all of the other
+        (LTP first unless ``ltd_first``), each pulse with the kernel at its current ``W``,
+        cycle-to-cycle noise and bounds as in :meth:`program_delta`. Pulses go into the same
+        per-device counters and energy ledger; no threshold crossings are recorded and the
+        accumulator is not touched.
+        """
+        fired = [0, 0]
+        order = (1, 0) if ltd_first else (0, 1)
+        for pol in order:
+            n = (n_ltp if pol == 0 else n_ltd).reshape(-1)
+            idx = torch.nonzero(n).view(-1)
+            if idx.numel() == 0:
+                continue
+            f = n.index_select(0, idx).to(self.conductance.dtype)
+            zero = torch.zeros_like(f)
+            fl, fd = (f, zero) if pol == 0 else (zero, f)
+            counts = torch.stack((fl, fd)).to(torch.int64)
+            self._fire(idx, fl, fd, counts, int(f.max().item()), True)
+            fired[pol] = int(counts[pol].sum().item())
+        ev = self.event_counts[self.phase]
+        ev["write_ltp"] += fired[0]
+        ev["write_ltd"] += fired[1]
+        return LayerStepStats(fired[0], fired[1], 0, 0, self._n_failed())
+
     def _n_failed(self) -> int:
         return int(self.failed.sum().item()) if self._endurance_on else 0
 
