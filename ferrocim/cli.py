@@ -272,6 +272,7 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "seed": ("seed", int, "run seed"),
     "subjects": ("data.n_subjects", int, "synthetic subjects"),
     "device": ("device", click.Choice(["cpu", "cuda"]), "compute device"),
+    "threads": ("threads", click.IntRange(min=1), "torch CPU threads (default: physical cores)"),
     "name": ("name", str, "run name (folder under --out-dir)"),
     "out_dir": ("out_dir", str, "where run folders go"),
 }
@@ -492,6 +493,36 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
     run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device)
+
+
+def _add_threads_option(group: click.Group) -> None:
+    """``--threads N`` on every command that has no own (run commands map it to the config
+    field ``threads``): torch's CPU threads, set before the command runs."""
+    from ferrocim.threads import configure_threads
+
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            _add_threads_option(cmd)
+            continue
+        if any(p.name == "threads" for p in cmd.params):
+            continue
+        cmd.params.append(
+            click.Option(
+                ["--threads"],
+                type=click.IntRange(min=1),
+                default=None,
+                help="torch CPU threads (default: physical cores, or OMP_NUM_THREADS)",
+            )
+        )
+
+        def run(*args: Any, _cb: Any = cmd.callback, threads: int | None = None, **kw: Any) -> Any:
+            configure_threads(threads)
+            return _cb(*args, **kw)
+
+        cmd.callback = wraps(cmd.callback)(run)
+
+
+_add_threads_option(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

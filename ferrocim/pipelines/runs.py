@@ -13,6 +13,7 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.rundir import RunDir
 from ferrocim.pipelines.seeding import torch_generator
+from ferrocim.threads import configure_threads
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,12 +26,16 @@ def resolve_device(name: str) -> torch.device:
 def open_run(
     cfg: RunConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
 ) -> tuple[RunDir, RunConfig]:
-    """Create a new run directory, or reopen one to resume (its stored config wins)."""
+    """Create a new run directory, or reopen one to resume (its stored config wins, except
+    a ``threads`` given now); sets torch's CPU threads for the run."""
     if resume:
         if run_dir is None:
             raise InputError("--resume needs the run directory to continue")
         run = RunDir(run_dir).require()
         stored = load_config(run.config)
+        if cfg.threads is not None:
+            stored = stored.model_copy(update={"threads": cfg.threads})
+        configure_threads(stored.threads)
         return run, stored
     if run_dir is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -41,6 +46,7 @@ def open_run(
             f"Run directory {run.path} exists already; pass --resume to continue it "
             "or choose another --run-dir/--name"
         )
+    configure_threads(cfg.threads)
     run.start(cfg.to_toml(), cfg.device)
     return run, cfg
 
