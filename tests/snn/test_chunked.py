@@ -47,3 +47,32 @@ def test_chunked_spikes_of_every_layer_equal_loop() -> None:
 def test_time_chunk_checked() -> None:
     with pytest.raises(InputError, match="time_chunk"):
         NetworkConfig(time_chunk=0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_large_layer_backward_equals_step_loop(masked: bool, monkeypatch) -> None:
+    """Layers with many neurons per step take the step-by-step backward of the scan."""
+    from ferrocim.snn import functional as fn
+
+    g = torch.Generator().manual_seed(0)
+    D, B, N = torch.float64, 3, 40
+    beta = (0.2 + 0.7 * torch.rand(N, dtype=D, generator=g)).requires_grad_()
+    gamma = (0.2 + 0.7 * torch.rand(N, dtype=D, generator=g)).requires_grad_()
+    cur = (0.3 * torch.randn(T, B, N, dtype=D, generator=g)).requires_grad_()
+    c0, v0 = (0.1 * torch.randn(2, B, N, dtype=D, generator=g)).unbind(0)
+    s0 = (torch.rand(B, N, generator=g) > 0.5).to(D)
+    mask = (torch.rand(B, N, generator=g) > 0.3).to(D) / 0.7 if masked else None
+    w_out = torch.randn(T, B, N, dtype=D, generator=g)
+    results = []
+    for large, scan in ((0, fn.cuba_lif_scan), (1 << 30, fn.cuba_lif_scan_reference)):
+        monkeypatch.setattr(fn, "_LARGE_STEP", large)
+        state = fn.LIFState(c0.clone().requires_grad_(), v0.clone().requires_grad_(), s0)
+        s, last = scan(cur, fn.LIFParameters(beta, gamma), state, dropout_mask=mask)
+        loss = (s * w_out).sum() + (last.c * 2).sum() + (last.v**2).sum()
+        results.append((s, torch.autograd.grad(loss, (cur, beta, gamma, state.c, state.v))))
+    (s1, g1), (s2, g2) = results
+    assert 0.1 < s1.mean().item() < 0.9
+    torch.testing.assert_close(s1, s2, rtol=0, atol=0)
+    for a, b in zip(g1, g2, strict=True):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
