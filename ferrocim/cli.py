@@ -17,6 +17,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_import import import_group
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,6 +37,9 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, prog_name="ferrocim")
 def main() -> None:
     """ferrocim: ferroelectric-synapse calibration, crossbar simulation and SNN training."""
+
+
+main.add_command(import_group)  # `ferrocim import eeg-ferro` (ferrocim/cli_import.py)
 
 
 # ---------------------------------------------------------------------------------------
@@ -224,9 +228,29 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
 @click.option("--l-freq", default=0.1, show_default=True, help="high-pass edge, Hz")
 @click.option("--h-freq", default=79.0, show_default=True, help="low-pass edge, Hz")
 @click.option("--force", is_flag=True, help="rebuild even if the cache is current")
+@click.option(
+    "--normalization",
+    type=click.Choice(["global", "per_run"]),
+    default="global",
+    show_default=True,
+    help="z-score with one mean/s.d. per channel over all subjects (published) or per run",
+)
+@click.option(
+    "--stats-runs",
+    default="1-14",
+    show_default=True,
+    help="runs giving the global statistics: 1-14 (published) or a list such as 4,8,12",
+)
 @_friendly
 def data_prepare(
-    root: str, out: str, subjects: str | None, l_freq: float, h_freq: float, force: bool
+    root: str,
+    out: str,
+    subjects: str | None,
+    l_freq: float,
+    h_freq: float,
+    force: bool,
+    normalization: str,
+    stats_runs: str,
 ) -> None:
     """Band-pass, z-score and cut cue windows into an HDF5 cache (reused while current)."""
     from ferrocim.checks import InputError
@@ -238,8 +262,26 @@ def data_prepare(
             chosen = [int(s) for s in subjects.replace(" ", "").split(",") if s]
         except ValueError:
             raise InputError(f"--subjects: expected numbers like 1,2,3, got {subjects!r}") from None
+    try:
+        runs = (
+            list(range(1, 15))
+            if stats_runs.strip() == "1-14"
+            else [int(r) for r in stats_runs.replace(" ", "").split(",") if r]
+        )
+    except ValueError:
+        raise InputError(
+            f"--stats-runs: expected 1-14 or numbers like 4,8,12, got {stats_runs!r}"
+        ) from None
     path = prepare_eegmmidb(
-        root, out, subjects=chosen, l_freq=l_freq, h_freq=h_freq, progress=True, force=force
+        root,
+        out,
+        subjects=chosen,
+        l_freq=l_freq,
+        h_freq=h_freq,
+        progress=True,
+        force=force,
+        normalization=normalization,  # type: ignore[arg-type]
+        stats_runs=runs,
     )
     ds = load_prepared(path)
     n_left = int((ds.y == 0).sum())

@@ -84,8 +84,8 @@ class EnduranceConfig:
     around ``card.endurance.cycles_median`` with ``cycles_log10_sd`` (log10 s.d.), times
     ``lifetime_scale``. A device whose LTP + LTD pulse count reaches its lifetime fails
     stuck at its present conductance. Its memory window also shrinks towards the middle of
-    [0.01, 0.99] by ``card.endurance.window_loss_per_decade`` per decade of
-    ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
+    [0, 1] ([0.01, 0.99] with ``state_clamp``) by ``card.endurance.window_loss_per_decade``
+    per decade of ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
     demos (1e-8 turns a 1e10-cycle device into a ~100-pulse device).
     """
 

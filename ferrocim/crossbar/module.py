@@ -7,7 +7,8 @@ exactly; event counts and the generator state travel as the module's extra state
 
 Buffers (shape of the weight unless noted):
 
-- ``conductance``: normalised conductance W of the active devices, in [0.01, 0.99];
+- ``conductance``: normalised conductance W of the active devices, in [0, 1] ([0.01, 0.99]
+  with ``programming.state_clamp``);
 - ``reference``: normalised conductance of the reference devices (0.5 or W*);
 - ``device_params``: (8, *weight) per-device kernel and window (see ``device.PARAM_ROWS``);
 - ``accumulator``: accumulated float update not yet written (weight units);
@@ -208,7 +209,8 @@ class AnalogModule(nn.Module):
         ``w`` is clipped to ±w_max, optionally quantised to ``q + 1`` levels
         (:func:`quantize_symmetric`), optionally given programming noise of s.d.
         ``mean(|w| non-zero) / x`` (:func:`programming_noise`, drawn from ``generator`` or
-        the layer's), then mapped to conductances clipped to [0.01, 0.99]. Failed devices
+        the layer's), then mapped to conductances clipped to [0, 1] ([0.01, 0.99] with
+        ``programming.state_clamp``). Failed devices
         keep their state. Accumulators are cleared. Pulse counters are not touched
         (transfer is write-verify programming, outside the pulse model).
         """

@@ -39,6 +39,11 @@ class DataConfig(_Section):
     n_folds: int = Field(default=5, ge=2)
     fold: int = Field(default=0, ge=0)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    normalization: Literal["global", "per_run"] = Field(
+        default="global",
+        description="synthetic data: one mean/s.d. per channel over all runs (published) "
+        "or per run (a prepared file has its own, set by `ferrocim data prepare`)",
+    )
     max_train_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
     max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
 
@@ -123,6 +128,12 @@ class TrainConfig(_Section):
         description="'fan_in': per-layer weight learning rate lr·min(1, 64/fan_in) (optim.py)",
     )
     weight_decay: float = Field(default=0.0, ge=0)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        default="cosine",
+        description="published: cosine annealing per epoch (T_max 20, eta_min 1e-5)",
+    )
+    cosine_t_max: int = Field(default=20, ge=1, description="epochs of the cosine half-period")
+    cosine_eta_min: float = Field(default=1e-5, ge=0, description="cosine floor learning rate")
     eval_batch_size: int = Field(default=128, ge=1)
     checkpoint_every: int = Field(
         default=0, ge=0, description="also checkpoint every N optimiser steps (0: per epoch)"

@@ -57,7 +57,10 @@ def load_dataset(cfg: DataConfig):  # -> EEGDataset
     edf_root = root / "edf"
     if not (edf_root / "SYNTHETIC.json").is_file():  # written last by synthesize_edf
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
-    prepare_eegmmidb(edf_root, h5)
+    from ferrocim.snn.data.synthetic import RUNS
+
+    # the synthetic set has only the imagery runs: their statistics are the global ones
+    prepare_eegmmidb(edf_root, h5, normalization=cfg.normalization, stats_runs=RUNS)
     return load_prepared(h5)
 
 

@@ -13,6 +13,7 @@ from ferrocim.crossbar import (
     AnalogConv2d,
     AnalogLinear,
     ProgrammingConfig,
+    PulseOptimizer,
     analog_modules,
     convert,
     energy_ledger,
@@ -237,3 +238,19 @@ def test_config_errors_name_the_field():
     m = AnalogLinear(2, 3, generator=_gen())
     with pytest.raises(InputError, match=r"shape \(3, 2\)"):
         m.set_weights(torch.zeros(2, 3))
+
+
+def test_pulse_optimizer_requantizes_every_step_when_q_is_set():
+    cfg = AnalogConfig(d2d=False, programming=ProgrammingConfig(eps=0.01, q=2))
+    m = AnalogLinear(16, 4, config=cfg, generator=_gen())
+    opt = PulseOptimizer(torch.optim.Adam(m.parameters(), lr=0.05), m)
+    x, y = torch.randn(32, 16, generator=_gen(1)), torch.randint(0, 4, (32,), generator=_gen(2))
+    a = m.w_max
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+        assert set(m.weight.flatten().tolist()) <= {-a, 0.0, a}
+    assert m.accumulator.abs().sum() > 0  # accumulators survive the re-quantisation
+    with pytest.raises(InputError, match=r"ProgrammingConfig\.q"):
+        ProgrammingConfig(q=3)

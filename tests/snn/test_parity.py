@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from ferrocim.checks import InputError
 from ferrocim.snn import EEGSNN, NetworkConfig
@@ -50,3 +51,61 @@ def test_analog_layers_take_the_paper_bounds() -> None:
     }  # fmt: skip
     w = model.conv1.synapse.weight
     assert w.abs().max().item() <= 0.333
+
+
+def _random_model(seed: int = 0) -> EEGSNN:
+    cfg = NetworkConfig(width=0.25, n_steps=12)
+    model = EEGSNN(cfg, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # decays away from their init so a swap would show
+        g = torch.Generator().manual_seed(seed + 1)
+        for name, p in model.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.9 + 0.05)
+    return model.eval()
+
+
+def test_published_checkpoint_loads_with_the_same_outputs(tmp_path, eeg_ferro_state) -> None:
+    from ferrocim.snn import load_eeg_ferro
+
+    model = _random_model()
+    sd = eeg_ferro_state(model)
+    path = tmp_path / "published.pth"
+    torch.save(sd, path)
+    loaded = load_eeg_ferro(path)
+    assert loaded.config.width == 0.25 and loaded.config.n_steps == 12 and not loaded.training
+    # the current-step tap is the published list entry 2; decays as (1, *neurons) -> neurons
+    assert torch.equal(loaded.tc1.taps[0].weight, sd["snn.temp_conv1.psp_func_list.2.weight"])
+    assert torch.equal(loaded.conv1.neuron.beta, sd["snn.c1_cdecay"][0])
+    assert torch.equal(loaded.fc1.neuron.gamma, sd["snn.f1_vdecay"][0])
+    x = torch.randn(2, 1, 10, 11, 12, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(loaded(x), want, rtol=0, atol=0)
+    # the two copies of a decay must agree; keys are named in errors
+    bad = dict(sd)
+    bad["snn.conv1.cdecay"] = bad["snn.conv1.cdecay"] + 1
+    torch.save(bad, path)
+    with pytest.raises(InputError, match=r"c1_cdecay and snn\.conv1\.cdecay differ"):
+        load_eeg_ferro(path)
+    del bad["snn.fc2.weight"]
+    torch.save(bad, path)
+    with pytest.raises(InputError, match=r"snn\.fc2\.weight missing"):
+        load_eeg_ferro(path)
+
+
+def test_on_device_checkpoint_lands_on_tiles_without_loss(tmp_path, eeg_ferro_state) -> None:
+    from ferrocim.crossbar import AnalogConfig
+    from ferrocim.snn import load_eeg_ferro
+
+    model = _random_model(1)
+    sd = eeg_ferro_state(model)
+    for key, a in (("snn.conv1.psp_func.weight", 0.333), ("snn.fc1.psp_func.weight", 0.125)):
+        sd[key] = sd[key].clamp(-a, a)  # as the published on-device training keeps them
+        sd[key][0, 0] = a  # the full range, +-A, is reachable
+    torch.save(sd, tmp_path / "dev.pth")
+    loaded = load_eeg_ferro(tmp_path / "dev.pth", analog=AnalogConfig(d2d=False))
+    for key, layer in (("snn.conv1.psp_func.weight", "conv1"), ("snn.fc1.psp_func.weight", "fc1")):
+        got = getattr(loaded, layer).synapse.weight
+        # the float32 round trip w -> W -> w: a few ulps of A, and +-A exactly
+        torch.testing.assert_close(got, sd[key], rtol=0, atol=1e-7)
+        assert got.flatten()[0] == sd[key].flatten()[0]
