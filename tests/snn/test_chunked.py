@@ -76,3 +76,14 @@ def test_large_layer_backward_equals_step_loop(masked: bool, monkeypatch) -> Non
     for a, b in zip(g1, g2, strict=True):
         assert a.abs().max() > 0
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_path_equals_cpu() -> None:
+    cfg = NetworkConfig(width=0.125, n_steps=T)
+    model = EEGSNN(cfg, generator=torch.Generator().manual_seed(0)).eval()
+    x = 3 * torch.randn(3, 1, 10, 11, T, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        cpu = model(x)
+        gpu = model.to("cuda")(x.to("cuda")).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5)
