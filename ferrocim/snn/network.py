@@ -31,8 +31,9 @@ time steps one by one (the readable oracle); ``mode="parallel"`` (default) runs 
 stateless synapse on a chunk of time steps at once (time folded into the batch) and scans
 only the neuron states over time, chunk after chunk with states carried over
 (``config.time_chunk``: 8 steps on the CPU, where that keeps the working set in cache and
-was fastest measured; all steps on CUDA). Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the
-names in ``config.analog_layers`` when ``config.analog`` is set, the crossbar's
+was fastest measured; all steps on CUDA). Weight layers are float
+``nn.Conv2d``/``nn.Linear`` or, for the names in ``config.analog_layers`` when
+``config.analog`` is set, the crossbar's
 ``AnalogConv2d``/``AnalogLinear`` (imported only then).
 
 Parameter count: 721,312 in all, of which 697,408 are device-mapped weights.
