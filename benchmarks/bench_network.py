@@ -1,38 +1,46 @@
-"""Throughput and peak memory of the EEG SNN: time-parallel path vs the step-by-step oracle.
+"""Speed and memory of the EEG SNN against the published per-time-step loop, same run.
 
-Cases (each in a fresh subprocess, so peak memory is its own):
+Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoopSNN``):
 
-- ``float-train``: forward + backward + Adam step at batch B;
-- ``device-train``: the same with every weight on tiles and PulseOptimizer(Adam); also the
-  share of the step spent in pulse programming (``optimizer.step``);
-- ``inference``: forward in eval mode at batch B;
-- ``sstl-update``: one online SSTL update at batch 1 (fc1 + fc2 on device, frozen prefix
-  cached) against a full step-by-step forward + backward of the network at batch 1.
+- ``train``: forward + backward + Adam step; ``inference``: forward in eval mode. Models
+  run interleaved, one iteration each in turn, so all see the same machine load; each
+  ratio is published time / ferrocim time (> 1: ferrocim faster). ferrocim runs its
+  default path (``mode="parallel"``, time folded in chunks) and the step-by-step oracle.
+- ``sstl``: one online SSTL update at batch 1: ferrocim (fc1 + fc2 on device, frozen
+  prefix cached, PulseOptimizer(Adam)) against the published way (whole network forward +
+  backward at batch 1, Adam on fc1 + fc2).
+- ``memory``: peak RSS growth of one training step, each model in a fresh process.
+- ``two at once``: the same training steps in one process, then in two processes at the
+  same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)`` and
+  with torch's default; the slowdown is the ratio of wall times.
 
-Each case runs the oracle (``mode="loop"``) and the default (``mode="parallel"``) on the same
-machine in the same run; the ratio is what counts. Also printed: GFLOP/s reached by the
-parallel path (602 M MACs = 1.204 GFLOP per sample forward, ×3 for a training step) against a
-large float32 matmul measured in the same run (the machine's practical peak).
+Also printed: achieved GFLOP/s (602 M MACs = 1.204 GFLOP per sample forward, ×3 for a
+training step) against a float32 matmul measured in the same run. Nothing is asserted.
 
-    python benchmarks/bench_network.py [--quick] [--device cuda] [--batch 64] [--json OUT]
+    python benchmarks/bench_network.py [--quick] [--device cuda] [--batch 64] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-MACS_PER_SAMPLE = 602e6  # DESIGN.md: about 602 M MACs per sample forward
-FLOP_FWD = 2 * MACS_PER_SAMPLE
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from published_loop import PublishedLoopSNN
+
+FLOP_FWD = 2 * 602e6  # per sample forward (about 602 M MACs)
 
 
 def _sync(device: torch.device) -> None:
@@ -40,243 +48,239 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rss_bytes() -> int:
+def _models(names: list[str], device: torch.device, n_steps: int) -> dict[str, Any]:
+    from ferrocim.snn import EEGSNN, NetworkConfig
+
+    torch.manual_seed(0)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == "published":
+            out[name] = PublishedLoopSNN(n_steps)
+        else:
+            cfg = NetworkConfig(mode=name, n_steps=n_steps, dropout=0.3)
+            out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
+    return {k: m.to(device) for k, m in out.items()}
+
+
+def _data(batch: int, n_steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 1, 10, 11, n_steps, generator=g)
+    return x.to(device), torch.randint(0, 2, (batch,), generator=g).to(device)
+
+
+def _step_fn(model: Any, case: str, x: torch.Tensor, y: torch.Tensor):
+    if case == "inference":
+        model.eval()
+
+        def infer() -> None:
+            with torch.no_grad():
+                model(x)
+
+        return infer
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return train
+
+
+def _interleaved(fns: dict[str, Any], reps: int, device: torch.device) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved (one warm-up each)."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(reps):
+        for k, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _sstl_fns(device: torch.device, n_steps: int) -> dict[str, Any]:
+    from ferrocim.crossbar import AnalogConfig, PulseOptimizer
+    from ferrocim.pipelines.optim import param_groups
+    from ferrocim.pipelines.prefix import PrefixForward
+    from ferrocim.pipelines.retune import set_trainable
+    from ferrocim.snn import EEGSNN, NetworkConfig
+
+    x, y = _data(1, n_steps, device)
+    cfg = NetworkConfig(analog=AnalogConfig(card="dut2"), n_steps=n_steps, dropout=0.3)
+    model = EEGSNN(cfg, generator=torch.Generator().manual_seed(0)).to(device)
+    forward = PrefixForward(model, x, y, "r1")
+    set_trainable(model, ["fc1", "fc2"])
+    model.train()
+    opt = PulseOptimizer(torch.optim.Adam(param_groups(model, 6e-4, scaling="none")), model)
+    idx = torch.zeros(1, dtype=torch.long, device=device)
+
+    def ours() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(forward(idx), y).backward()
+        opt.step()
+
+    pub = PublishedLoopSNN(n_steps).to(device)
+    pub_opt = torch.optim.Adam([*pub.fc1.parameters(), *pub.fc2.parameters()], lr=6e-4)
+
+    def published() -> None:
+        pub.train()
+        pub_opt.zero_grad(set_to_none=True)
+        F.cross_entropy(pub(x), y).backward()
+        pub_opt.step()
+
+    return {"published": published, "parallel": ours}
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 2048) -> float:
+    """GFLOP/s of a float32 n×n matmul (the machine's practical dense peak), best of 5."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    best = math.inf
+    for _ in range(5):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def _rss() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _build(mode: str, analog: bool, device: torch.device, compact: bool = True):
-    from ferrocim.snn import EEGSNN, NetworkConfig
-
-    kw: dict[str, Any] = {"mode": mode}
-    if analog:
-        from ferrocim.crossbar import AnalogConfig
-
-        kw["analog"] = AnalogConfig(card="dut2")
-    kw["compact_spikes"] = compact
-    g = torch.Generator().manual_seed(0)
-    return EEGSNN(NetworkConfig(**kw), generator=g).to(device)
-
-
-def _data(batch: int, device: torch.device):
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(batch, 1, 10, 11, 160, generator=g).to(device)
-    y = torch.randint(0, 2, (batch,), generator=g).to(device)
-    return x, y
-
-
-def _timeit(fn, n_warm: int, n_rep: int, device: torch.device) -> list[float]:
-    for _ in range(n_warm):
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement in a fresh process (``--child KIND NAME``)."""
+    kind, name = args.child
+    device = torch.device(args.device)
+    model = _models([name], device, args.steps)[name]
+    x, y = _data(args.batch, args.steps, device)
+    fn = _step_fn(model, "train", x, y)
+    if kind == "memory":
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            fn()
+            return {"peak_bytes": torch.cuda.max_memory_allocated(device) - base}
+        xs, ys = _data(1, args.steps, device)
+        _step_fn(model, "train", xs, ys)()  # loads the kernels' code and workspaces
+        base = _rss()
+        fn()
+        return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base}
+    t0 = time.perf_counter()
+    for _ in range(args.reps):
         fn()
     _sync(device)
-    out = []
-    for _ in range(n_rep):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        out.append(time.perf_counter() - t0)
-    return out
+    return {"wall_s": time.perf_counter() - t0, "threads": torch.get_num_threads()}
 
 
-def run_case(
-    case: str, mode: str, batch: int, device: torch.device, reps: int, compact: bool = True
-) -> dict[str, Any]:
-    """One measurement in this process: seconds per iteration and working memory."""
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    analog = case in ("device-train", "sstl-update")
-    b = 1 if case == "sstl-update" else batch
-    model = _build(mode, analog, device, compact)
-    x, y = _data(b, device)
-    extra: dict[str, Any] = {}
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        base = _rss_bytes()
-    if case == "inference":
-        model.eval()
-
-        def fn() -> None:
-            with torch.no_grad():
-                model(x)
-
-    elif case in ("float-train", "device-train"):
-        model.train()
-        opt: Any = torch.optim.Adam(model.parameters(), lr=1e-3)
-        prog_times: list[float] = []
-        if analog:
-            from ferrocim.crossbar import PulseOptimizer
-
-            opt = PulseOptimizer(opt, model)
-
-        def fn() -> None:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            _sync(device)
-            t0 = time.perf_counter()
-            opt.step()
-            _sync(device)
-            prog_times.append(time.perf_counter() - t0)
-
-        extra["optimizer_step_s"] = prog_times
-    elif case == "sstl-update":
-        from ferrocim.crossbar import PulseOptimizer
-
-        if mode == "loop":  # the baseline: full step-by-step forward + backward
-            model.train()
-
-            def fn() -> None:
-                model.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x), y).backward()
-
-        else:
-            from ferrocim.pipelines.optim import param_groups
-            from ferrocim.pipelines.prefix import PrefixForward
-            from ferrocim.pipelines.retune import set_trainable
-
-            forward = PrefixForward(model, x, y, "r1")  # what SSTL runs: cached prefix
-            set_trainable(model, ["fc1", "fc2"])
-            model.train()
-            opt = PulseOptimizer(torch.optim.Adam(param_groups(model, 6e-4, scaling="none")), model)
-            idx = torch.zeros(1, dtype=torch.long, device=device)
-
-            def fn() -> None:
-                opt.zero_grad(set_to_none=True)
-                F.cross_entropy(forward(idx), y).backward()
-                opt.step()
-
-    else:
-        raise SystemExit(f"unknown case {case!r}")
-    times = _timeit(fn, 2 if reps > 3 else 1, reps, device)
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    res = {
-        "case": case,
-        "mode": mode,
-        "batch": b,
-        "s_per_iter": statistics.median(times),
-        "peak_mem_bytes": max(int(peak), 0),
-    }
-    if "optimizer_step_s" in extra:
-        res["optimizer_step_s"] = statistics.median(extra["optimizer_step_s"][-reps:])
-    return res
+def _spawn(args: argparse.Namespace, kind: str, name: str, threads: int | None) -> Any:
+    cmd = [sys.executable, __file__, "--child", kind, name, "--device", args.device]
+    cmd += ["--batch", str(args.batch), "--steps", str(args.steps), "--reps", str(args.reps)]
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 2048) -> float:
-    """GFLOP/s of a float32 n×n matmul (the machine's practical dense peak)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    times = _timeit(lambda: a @ b, 2, 5, device)
-    return 2 * n**3 / statistics.median(times) / 1e9
-
-
-def _subprocess(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"benchmark child {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _collect(procs: list[Any]) -> list[dict[str, Any]]:
+    outs = []
+    for p in procs:
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"benchmark child failed with status {p.returncode}")
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    return outs
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small batch, few repeats (CI)")
+    ap.add_argument("--quick", action="store_true", help="batch 8, 40 steps, 1 repeat (CI)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None, help="time steps per window (160)")
     ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", default=None, help="also write the results here")
-    ap.add_argument("--child", nargs=4, metavar=("CASE", "MODE", "BATCH", "REPS"))
-    ap.add_argument("--no-compact", action="store_true")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    device = torch.device(args.device)
+    args.batch = args.batch or (8 if args.quick else 64)
+    args.steps = args.steps or (40 if args.quick else 160)
+    args.reps = args.reps or (1 if args.quick else 3)
+    from ferrocim.threads import configure_threads, physical_cores
+
+    threads = configure_threads(args.threads)
     if args.child:
-        case, mode, batch, reps = args.child
-        print(
-            json.dumps(
-                run_case(case, mode, int(batch), device, int(reps), compact=not args.no_compact)
-            )
-        )
+        print(json.dumps(child(args)))
         return {}
-    batch = args.batch or (4 if args.quick else 64)
-    reps = args.reps or (2 if args.quick else 5)
-    dev = ["--device", args.device]
-    results: dict[str, Any] = {
-        "device": args.device,
-        "batch": batch,
-        "threads": torch.get_num_threads(),
+    device = torch.device(args.device)
+    res: dict[str, Any] = {"device": args.device, "threads": threads, "batch": args.batch}
+    print(
+        f"EEG SNN benchmark on {args.device} ({threads} threads), batch {args.batch}, "
+        f"{args.steps} time steps, median of {args.reps} interleaved repeats"
+    )
+    x, y = _data(args.batch, args.steps, device)
+    names = ["published", "parallel", "loop"]
+    print(f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}")
+    for case in ("train", "inference"):
+        models = _models(names, device, args.steps)
+        t = _interleaved({k: _step_fn(m, case, x, y) for k, m in models.items()}, args.reps, device)
+        res[case] = t
+        for k in names:
+            label = {"published": "published loop (restated)", "parallel": "ferrocim default"}
+            print(
+                f"{case:10} {label.get(k, 'ferrocim loop (oracle)'):26} {t[k]:9.3f} "
+                f"{args.batch / t[k]:10.1f} {t['published'] / t[k]:12.2f}×"
+            )
+    t = _interleaved(_sstl_fns(device, args.steps), max(5, 3 * args.reps), device)
+    res["sstl"] = t
+    print(
+        f"{'sstl':10} batch-1 update: ferrocim {1e3 * t['parallel']:.2f} ms (fc1+fc2 on device, "
+        f"cached prefix) vs published {1e3 * t['published']:.1f} ms (full network, Adam) → "
+        f"{t['published'] / t['parallel']:.0f}×"
+    )
+    peak = matmul_peak_gflops(device)
+    tr, inf = res["train"]["parallel"], res["inference"]["parallel"]
+    scale = args.steps / 160
+    g_tr = 3 * FLOP_FWD * scale * args.batch / tr / 1e9
+    g_inf = FLOP_FWD * scale * args.batch / inf / 1e9
+    res.update({"matmul_peak_gflops": peak, "train_gflops": g_tr, "inference_gflops": g_inf})
+    print(
+        f"ferrocim default: training {g_tr:.1f} GFLOP/s, inference {g_inf:.1f} GFLOP/s; "
+        f"float32 matmul {peak:.1f} GFLOP/s ({100 * g_tr / peak:.0f} % / "
+        f"{100 * g_inf / peak:.0f} % of it)"
+    )
+    mem = {k: _collect([_spawn(args, "memory", k, threads)])[0]["peak_bytes"] for k in names}
+    res["train_peak_bytes"] = mem
+    print(
+        "peak memory growth of one training step: "
+        + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in mem.items())
+    )
+    full = threads if args.threads else physical_cores()
+    split = max(1, full // 2)  # what configure_threads(workers=2) gives
+    solo = _collect([_spawn(args, "time", "parallel", full)])[0]["wall_s"]
+    pair = _collect([_spawn(args, "time", "parallel", full) for _ in range(2)])
+    pair_w = _collect([_spawn(args, "time", "parallel", split) for _ in range(2)])
+    res["two_at_once"] = {
+        "full_threads_each": max(p["wall_s"] for p in pair) / solo,
+        "split_threads": max(p["wall_s"] for p in pair_w) / solo,
     }
     print(
-        f"ferrocim network benchmark on {args.device} ({torch.get_num_threads()} threads), "
-        f"batch {batch}, median of {reps}"
-    )
-    rows = []
-    for case in ("float-train", "device-train", "inference", "sstl-update"):
-        loop = _subprocess([case, "loop", str(batch), str(max(1, reps // 2)), *dev])
-        par = _subprocess([case, "parallel", str(batch), str(reps), *dev])
-        speed = loop["s_per_iter"] / par["s_per_iter"]
-        rows.append((case, loop, par, speed))
-        results[case] = {"loop": loop, "parallel": par, "speedup": speed}
-    nc = _subprocess(["float-train", "parallel", str(batch), str(reps), *dev, "--no-compact"])
-    results["float-train"]["parallel_float_spikes"] = nc
-    peak = matmul_peak_gflops(device)
-    results["matmul_peak_gflops"] = peak
-    print(
-        f"{'case':14} {'oracle s/it':>12} {'parallel s/it':>14} {'speed-up':>9} "
-        f"{'samples/s':>10} {'mem oracle':>11} {'mem parallel':>13}"
-    )
-    for case, loop, par, speed in rows:
-        sps = par["batch"] / par["s_per_iter"]
-        print(
-            f"{case:14} {loop['s_per_iter']:12.4f} {par['s_per_iter']:14.4f} {speed:8.1f}× "
-            f"{sps:10.1f} {loop['peak_mem_bytes'] / 2**20:9.0f} MB "
-            f"{par['peak_mem_bytes'] / 2**20:11.0f} MB"
-        )
-    ft = results["float-train"]["parallel"]
-    gflops = 3 * FLOP_FWD * ft["batch"] / ft["s_per_iter"] / 1e9
-    dt = results["device-train"]["parallel"]
-    share = dt["optimizer_step_s"] / dt["s_per_iter"]
-    ft_opt = ft["optimizer_step_s"] / ft["s_per_iter"]
-    inf = results["inference"]["parallel"]
-    inf_gflops = FLOP_FWD * inf["batch"] / inf["s_per_iter"] / 1e9
-    results.update(
-        {
-            "train_gflops": gflops,
-            "inference_gflops": inf_gflops,
-            "pulse_step_share": share,
-            "float_optimizer_share": ft_opt,
-        }
-    )
-    print(
-        f"float training {gflops:.1f} GFLOP/s, inference {inf_gflops:.1f} GFLOP/s; "
-        f"float32 matmul peak {peak:.1f} GFLOP/s "
-        f"({100 * gflops / peak:.0f} % / {100 * inf_gflops / peak:.0f} % of it)"
-    )
-    print(
-        f"pulse programming (PulseOptimizer.step) share of a device-aware training step: "
-        f"{100 * share:.1f} % (Adam alone in float training: {100 * ft_opt:.1f} %)"
-    )
-    cm = results["float-train"]["parallel"]["peak_mem_bytes"]
-    print(
-        f"spikes saved for backward as bool: training working memory {cm / 2**20:.0f} MB vs "
-        f"{nc['peak_mem_bytes'] / 2**20:.0f} MB with float spikes "
-        f"({100 * (1 - cm / max(nc['peak_mem_bytes'], 1)):.0f} % saved); step time "
-        f"{results['float-train']['parallel']['s_per_iter']:.3f} s vs {nc['s_per_iter']:.3f} s"
-    )
-    sstl = results["sstl-update"]
-    print(
-        f"online SSTL update (batch 1, cached prefix): {1e3 * sstl['parallel']['s_per_iter']:.2f}"
-        f" ms vs full step-by-step forward+backward {1e3 * sstl['loop']['s_per_iter']:.1f} ms"
-        f" → {sstl['speedup']:.0f}× faster"
+        f"two trainings at once vs one alone ({full} threads): "
+        f"{res['two_at_once']['split_threads']:.2f}× the time with threads split "
+        f"({split} each, as configure_threads(workers=2)), "
+        f"{res['two_at_once']['full_threads_each']:.2f}× with {full} threads each"
     )
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return results
+        Path(args.json).write_text(json.dumps(res, indent=2))
+    return res
 
 
 if __name__ == "__main__":

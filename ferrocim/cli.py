@@ -18,6 +18,7 @@ import click
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
 from ferrocim.cli_import import import_group
+from ferrocim.cli_study import study as study_group
 from ferrocim.cli_sweep import sweep_cmd
 
 
@@ -330,6 +331,7 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "seed": ("seed", int, "run seed"),
     "subjects": ("data.n_subjects", int, "synthetic subjects"),
     "device": ("device", click.Choice(["cpu", "cuda"]), "compute device"),
+    "threads": ("threads", click.IntRange(min=1), "torch CPU threads (default: physical cores)"),
     "name": ("name", str, "run name (folder under --out-dir)"),
     "out_dir": ("out_dir", str, "where run folders go"),
 }
@@ -556,8 +558,39 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
     run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
 
 
-main.add_command(__import__("ferrocim.cli_study", fromlist=["study"]).study)
+main.add_command(study_group)
 main.add_command(sweep_cmd)
+
+
+def _add_threads_option(group: click.Group) -> None:
+    """``--threads N`` on every command that has no own (run commands map it to the config
+    field ``threads``): torch's CPU threads, set before the command runs."""
+    from ferrocim.threads import configure_threads
+
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            _add_threads_option(cmd)
+            continue
+        if any(p.name == "threads" for p in cmd.params):
+            continue
+        cmd.params.append(
+            click.Option(
+                ["--threads"],
+                type=click.IntRange(min=1),
+                default=None,
+                help="torch CPU threads (default: physical cores, or OMP_NUM_THREADS)",
+            )
+        )
+
+        def run(*args: Any, _cb: Any = cmd.callback, threads: int | None = None, **kw: Any) -> Any:
+            configure_threads(threads)
+            return _cb(*args, **kw)
+
+        cmd.callback = wraps(cmd.callback)(run)
+
+
+_add_threads_option(main)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

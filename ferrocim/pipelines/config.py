@@ -170,6 +170,9 @@ class RunConfig(_Section):
     out_dir: str = "runs"
     seed: int = 0
     device: Literal["cpu", "cuda"] = "cpu"
+    threads: int | None = Field(
+        default=None, ge=1, description="torch CPU threads (default: physical cores)"
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     array: AnalogConfig = Field(default_factory=AnalogConfig)

@@ -21,6 +21,7 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.rundir import RunDir, environment
 from ferrocim.pipelines.seeding import torch_generator
+from ferrocim.threads import configure_threads
 
 #: Run kinds whose model lives on tiles (they record a card.json when they open).
 ARRAY_KINDS = ("device", "retune", "sstl")
@@ -60,7 +61,8 @@ def open_run(
     resume: bool = False,
     card: DeviceCard | None = None,
 ) -> tuple[RunDir, RunConfig]:
-    """Create a new run directory, or reopen one to resume (its stored config wins).
+    """Create a new run directory, or reopen one to resume (its stored config wins, except
+    a ``threads`` given now); sets torch's CPU threads for the run.
 
     A new array run stores ``card`` (default: the card ``cfg.array.card`` names) as
     ``card.json``. Everything that can be checked (card, compute device, free directory)
@@ -70,7 +72,11 @@ def open_run(
         if run_dir is None:
             raise InputError("--resume needs the run directory to continue")
         run = RunDir(run_dir).require()
-        return run, load_config(run.config)
+        stored = load_config(run.config)
+        if cfg.threads is not None:
+            stored = stored.model_copy(update={"threads": cfg.threads})
+        configure_threads(stored.threads)
+        return run, stored
     resolve_device(cfg.device)
     if cfg.kind in ARRAY_KINDS and card is None:
         card = resolve_card(cfg.array.card)
@@ -83,6 +89,7 @@ def open_run(
             f"Run directory {run.path} exists already; pass --resume to continue it "
             "or choose another --run-dir/--name"
         )
+    configure_threads(cfg.threads)
     run.start(cfg.to_toml(), environment(cfg.device), card if cfg.kind in ARRAY_KINDS else None)
     return run, cfg
 

@@ -82,10 +82,9 @@ def point_state(run_dir: str | os.PathLike[str]) -> PointState:
 
 def use_threads(n: int) -> None:
     """Torch threads of the calling worker process (one place for the sweep's setting)."""
-    import torch
+    from ferrocim.threads import configure_threads
 
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    configure_threads(n)
 
 
 # ---------------------------------------------------------------------------------------

@@ -284,12 +284,12 @@ class _LIFScan(torch.autograd.Function):
         cs = currents.new_empty((n, *shape))
         vs = currents.new_empty((n, *shape))
         spikes = currents.new_empty((n, *shape))
-        c, v, s = c0, v0, s0
-        for t in range(n):
+        c, vr = c0, v0 * (1.0 - s0)  # vr: voltage after the reset, v (1 - s)
+        for t in range(n):  # four fused ops per step, no temporaries but vr
             c = torch.addcmul(currents[t], beta, c, out=cs[t])  # c = beta c + I
-            v = torch.addcmul(c, gamma * v, 1.0 - s, out=vs[t])  # v = gamma v (1 - s) + c
-            spikes[t] = v > threshold
-            s = spikes[t]
+            v = torch.addcmul(c, gamma, vr, out=vs[t])  # v = gamma v (1 - s) + c
+            s = torch.gt(v, threshold, out=spikes[t])
+            vr = torch.addcmul(v, v, s, value=-1.0)  # exact: s is 0 or 1
         # spikes are exactly 0/1: keep them as bool for backward (a quarter of the bytes)
         ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes.to(torch.bool), grad_mask)
         ctx.threshold, ctx.window, ctx.height = threshold, window, height
@@ -301,51 +301,14 @@ class _LIFScan(torch.autograd.Function):
         ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor
     ) -> tuple[Tensor | None, ...]:
         beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
-        spikes = spikes.to(cs.dtype)
-        thr = ctx.threshold
-        n = cs.shape[0]
-        # What does not depend on the recursion is computed for a block of steps at once,
-        # so the loop runs three fused ops per step (Python overhead dominates small
-        # layers, e.g. an online SSTL update at batch 1). Blocks hold about 2**18 values
-        # so that large layers stay in cache (one step per block for conv1 at batch 32).
-        per_step = cs[0].numel()
-        block = max(1, min(n, (1 << 18) // max(per_step, 1)))
-        g_cur = torch.empty_like(cs)  # dL/dI_t = dL/dc_t
-        g_v = torch.empty_like(cs)  # dL/dv_t
-        g_beta = torch.zeros_like(cs[0])
-        g_gamma = torch.zeros_like(cs[0])
-        c_first = torch.broadcast_to(c0, cs.shape[1:])
-        v_first = torch.broadcast_to(v0 * (1.0 - s0), cs.shape[1:])
-        for stop in range(n, 0, -block):
-            lo = max(0, stop - block)
-            v_blk = vs[lo:stop]
-            h = surrogate(v_blk - thr, ctx.window, ctx.height, mask)
-            gam_v = gamma * v_blk  # s_t feeds v_{t+1} through -gamma v_t
-            gam_ns = gamma * (1.0 - spikes[lo:stop])  # dv_{t+1}/dv_t = gamma (1 - s_t)
-            for t in range(stop - 1, lo - 1, -1):
-                k = t - lo
-                if t == n - 1:
-                    torch.add(h[k] * g_spikes[t], g_v_last, out=g_v[t])
-                    torch.add(g_v[t], g_c_last, out=g_cur[t])
-                    continue
-                gs = torch.addcmul(g_spikes[t], gam_v[k], g_v[t + 1], value=-1.0)
-                torch.addcmul(h[k] * gs, gam_ns[k], g_v[t + 1], out=g_v[t])
-                torch.addcmul(g_v[t], beta, g_cur[t + 1], out=g_cur[t])
-            # dL/dbeta = sum_t gc_t c_{t-1};  dL/dgamma = sum_t gv_t v_{t-1} (1 - s_{t-1})
-            if lo > 0:
-                c_prev, vns_prev = (
-                    cs[lo - 1 : stop - 1],
-                    vs[lo - 1 : stop - 1] * (1.0 - spikes[lo - 1 : stop - 1]),
-                )
-                g_beta.add_((g_cur[lo:stop] * c_prev).sum(0))
-                g_gamma.add_((g_v[lo:stop] * vns_prev).sum(0))
-            else:
-                g_beta.addcmul_(g_cur[0], c_first)
-                g_gamma.addcmul_(g_v[0], v_first)
-                if stop > 1:
-                    g_beta.add_((g_cur[1:stop] * cs[: stop - 1]).sum(0))
-                    vns = vs[: stop - 1] * (1.0 - spikes[: stop - 1])
-                    g_gamma.add_((g_v[1:stop] * vns).sum(0))
+        if cs[0].numel() >= _LARGE_STEP:
+            g_cur, g_v, g_beta, g_gamma = _backward_large_steps(
+                ctx, g_spikes, g_c_last, g_v_last, beta, gamma, c0, v0, s0, cs, vs, spikes, mask
+            )
+        else:
+            g_cur, g_v, g_beta, g_gamma = _backward_blocks(
+                ctx, g_spikes, g_c_last, g_v_last, beta, gamma, c0, v0, s0, cs, vs, spikes, mask
+            )
         gv_next, gc_next = g_v[0], g_cur[0]
         needs = ctx.needs_input_grad
         g_c0 = (beta * gc_next).sum_to_size(c0.shape) if needs[3] else None
@@ -363,3 +326,99 @@ class _LIFScan(torch.autograd.Function):
             None,
             None,
         )
+
+
+_LARGE_STEP = 1 << 15
+"""Neurons per time step from which the scan's backward goes step by step with the fewest
+passes over memory (conv layers); smaller layers batch the step-independent work in blocks
+of steps instead (Python overhead dominates them, e.g. an SSTL update at batch 1)."""
+
+_Saved = tuple[Tensor, ...]
+
+
+def _backward_blocks(
+    ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, *saved: Any
+) -> _Saved:
+    """Backward of :class:`_LIFScan` for small layers; returns dL/dI, dL/dv, dL/dbeta,
+    dL/dgamma (the last two unreduced, neuron-shaped)."""
+    beta, gamma, c0, v0, s0, cs, vs, spikes, mask = saved
+    spikes = spikes.to(cs.dtype)
+    thr = ctx.threshold
+    n = cs.shape[0]
+    # What does not depend on the recursion is computed for a block of steps at once,
+    # so the loop runs three fused ops per step (Python overhead dominates small
+    # layers, e.g. an online SSTL update at batch 1). Blocks hold about 2**18 values
+    # so that large layers stay in cache (one step per block for conv1 at batch 32).
+    per_step = cs[0].numel()
+    block = max(1, min(n, (1 << 18) // max(per_step, 1)))
+    g_cur = torch.empty_like(cs)  # dL/dI_t = dL/dc_t
+    g_v = torch.empty_like(cs)  # dL/dv_t
+    g_beta = torch.zeros_like(cs[0])
+    g_gamma = torch.zeros_like(cs[0])
+    c_first = torch.broadcast_to(c0, cs.shape[1:])
+    v_first = torch.broadcast_to(v0 * (1.0 - s0), cs.shape[1:])
+    for stop in range(n, 0, -block):
+        lo = max(0, stop - block)
+        v_blk = vs[lo:stop]
+        h = surrogate(v_blk - thr, ctx.window, ctx.height, mask)
+        gam_v = gamma * v_blk  # s_t feeds v_{t+1} through -gamma v_t
+        gam_ns = gamma * (1.0 - spikes[lo:stop])  # dv_{t+1}/dv_t = gamma (1 - s_t)
+        for t in range(stop - 1, lo - 1, -1):
+            k = t - lo
+            if t == n - 1:
+                torch.add(h[k] * g_spikes[t], g_v_last, out=g_v[t])
+                torch.add(g_v[t], g_c_last, out=g_cur[t])
+                continue
+            gs = torch.addcmul(g_spikes[t], gam_v[k], g_v[t + 1], value=-1.0)
+            torch.addcmul(h[k] * gs, gam_ns[k], g_v[t + 1], out=g_v[t])
+            torch.addcmul(g_v[t], beta, g_cur[t + 1], out=g_cur[t])
+        # dL/dbeta = sum_t gc_t c_{t-1};  dL/dgamma = sum_t gv_t v_{t-1} (1 - s_{t-1})
+        if lo > 0:
+            c_prev, vns_prev = (
+                cs[lo - 1 : stop - 1],
+                vs[lo - 1 : stop - 1] * (1.0 - spikes[lo - 1 : stop - 1]),
+            )
+            g_beta.add_((g_cur[lo:stop] * c_prev).sum(0))
+            g_gamma.add_((g_v[lo:stop] * vns_prev).sum(0))
+        else:
+            g_beta.addcmul_(g_cur[0], c_first)
+            g_gamma.addcmul_(g_v[0], v_first)
+            if stop > 1:
+                g_beta.add_((g_cur[1:stop] * cs[: stop - 1]).sum(0))
+                vns = vs[: stop - 1] * (1.0 - spikes[: stop - 1])
+                g_gamma.add_((g_v[1:stop] * vns).sum(0))
+    return g_cur, g_v, g_beta, g_gamma
+
+
+def _backward_large_steps(
+    ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, *saved: Any
+) -> _Saved:
+    """Backward of :class:`_LIFScan` for large layers: the recursion of :class:`_LIFScan`
+    with about ten fused passes per step and neuron (the surrogate's height folded into a
+    product, the reset as a masked fill of the bool spikes)."""
+    beta, gamma, c0, v0, s0, cs, vs, spikes, mask = saved
+    thr, window, height = ctx.threshold, ctx.window, ctx.height
+    n = cs.shape[0]
+    keep = None if mask is None else (mask != 0).to(cs.dtype)
+    g_cur, g_v = torch.empty_like(cs), torch.empty_like(cs)
+    g_beta, g_gamma = torch.zeros_like(cs[0]), torch.zeros_like(cs[0])
+    for t in range(n - 1, -1, -1):
+        h = (vs[t] - thr).abs_().lt_(window)  # [|v - thr| < window] as 0/1
+        if keep is not None:
+            h.mul_(keep)
+        if t == n - 1:
+            torch.addcmul(g_v_last, h, g_spikes[t], value=height, out=g_v[t])
+            torch.add(g_v[t], g_c_last, out=g_cur[t])
+        else:
+            a = gamma * g_v[t + 1]
+            gs = torch.addcmul(g_spikes[t], vs[t], a, value=-1.0)  # dL/ds_t
+            a.masked_fill_(spikes[t], 0.0)  # gamma (1 - s_t) dL/dv_{t+1}
+            torch.addcmul(a, h, gs, value=height, out=g_v[t])
+            torch.addcmul(g_v[t], beta, g_cur[t + 1], out=g_cur[t])
+        if t > 0:
+            g_beta.addcmul_(g_cur[t], cs[t - 1])
+            g_gamma.addcmul_(g_v[t], vs[t - 1].masked_fill(spikes[t - 1], 0.0))
+        else:
+            g_beta.addcmul_(g_cur[0], c0)
+            g_gamma.addcmul_(g_v[0], v0 * (1.0 - s0))
+    return g_cur, g_v, g_beta, g_gamma

@@ -28,9 +28,12 @@ threshold starts at ``config.threshold``.
 
 Two evaluation paths give the same results: ``mode="loop"`` steps every layer through the
 time steps one by one (the readable oracle); ``mode="parallel"`` (default) runs each
-stateless synapse on all time steps at once (time folded into the batch) and scans only the
-neuron states over time. Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the
-names in ``config.analog_layers`` when ``config.analog`` is set, the crossbar's
+stateless synapse on a chunk of time steps at once (time folded into the batch) and scans
+only the neuron states over time, chunk after chunk with states carried over
+(``config.time_chunk``: 8 steps on the CPU, where that keeps the working set in cache and
+was fastest measured; all steps on CUDA). Weight layers are float
+``nn.Conv2d``/``nn.Linear`` or, for the names in ``config.analog_layers`` when
+``config.analog`` is set, the crossbar's
 ``AnalogConv2d``/``AnalogLinear`` (imported only then).
 
 Parameter count: 721,312 in all, of which 697,408 are device-mapped weights.
@@ -87,6 +90,8 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 N_PARAMETERS = 721_312
 N_DEVICE_WEIGHTS = 697_408
+CPU_TIME_CHUNK = 8
+"""Time steps per chunk of the parallel path on the CPU (fastest measured, benchmarks/)."""
 PUBLISHED_W_MAX: dict[str, float] = {
     "conv1": 0.3330,
     "conv2": 0.0417,
@@ -117,6 +122,9 @@ class NetworkConfig:
         (voltage units). surrogate_height: ``ds/dv`` inside the window (the published
         ``0.3 · 1[|v - threshold| < 0.3]``).
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
+    time_chunk: in the parallel path, how many time steps each layer folds into one batch
+        before the next layer runs on them (neuron states carry over between chunks); None:
+        ``CPU_TIME_CHUNK`` on the CPU (keeps the working set in cache), all steps on CUDA.
     compact_spikes: in the parallel path, spike tensors saved for backward are stored as
         ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
     width: channel multiplier (1.0 = the paper's 64/128/256 channels and 256 hidden
@@ -136,6 +144,7 @@ class NetworkConfig:
     surrogate_height: float = 0.3
     n_steps: int = 160
     mode: Literal["parallel", "loop"] = "parallel"
+    time_chunk: int | None = None
     compact_spikes: bool = True
     width: float = 1.0
     w_max_rule: Literal["paper", "fan_in"] = "paper"
@@ -150,6 +159,8 @@ class NetworkConfig:
         check_range("surrogate_height", self.surrogate_height, 0.0, low_inclusive=False)
         check_range("n_steps", self.n_steps, 1)
         check_option("mode", self.mode, ("parallel", "loop"))
+        if self.time_chunk is not None:
+            check_range("time_chunk", self.time_chunk, 1)
         check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
         check_option("w_max_rule", self.w_max_rule, ("paper", "fan_in"))
         if min(self.channels()) < 1:
@@ -493,64 +504,87 @@ class EEGSNN(nn.Module):
     def _run(self, a: Tensor, start: int, stop: int, masks: dict[str, Tensor]) -> Tensor:
         if self.config.mode == "loop":
             return self._run_loop(a, start, stop, masks)
-        for name in LAYER_ORDER[start : stop + 1]:
-            a = self._parallel_layer(name, a, masks.get(name))
-        return a
+        names = LAYER_ORDER[start : stop + 1]
+        T = a.shape[0]
+        chunk = self.config.time_chunk or (T if a.device.type == "cuda" else CPU_TIME_CHUNK)
+        states: dict[str, Any] = {}
+        outs = []
+        for t0 in range(0, T, chunk):
+            h = a[t0 : t0 + chunk]
+            for name in names:
+                h = self._parallel_layer(name, h, t0, states, masks.get(name))
+            outs.append(h)
+        if names[-1] == "fc2":
+            return outs[0] if len(outs) == 1 else torch.stack(outs).sum(0)
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     # time-parallel path -------------------------------------------------------------
-    def _parallel_layer(self, name: str, a: Tensor, mask: Tensor | None) -> Tensor:
-        """One layer on a time-major tensor ``(T, B, ...)`` (fc2 returns logits)."""
-        T, B = a.shape[:2]
+    def _parallel_layer(
+        self, name: str, a: Tensor, t0: int, states: dict[str, Any], mask: Tensor | None
+    ) -> Tensor:
+        """One layer on the time steps ``t0, t0+1, …`` of a time-major tensor ``(n, B, ...)``.
+
+        Neuron states (and tc1's last two inputs) carry over in ``states`` from the previous
+        chunk of time steps; fc2 returns this chunk's part of the logits.
+        """
+        n, B = a.shape[:2]
         if name == "pool":
-            p = self.pool(a.reshape(T * B, *a.shape[2:]))
-            return p.view(T, B, *p.shape[1:])
+            p = self.pool(a.reshape(n * B, *a.shape[2:]))
+            return p.view(n, B, *p.shape[1:])
         block = getattr(self, name)
         # inputs of every layer but conv1 and conv3 (pool averages) are spikes
         compact = self.config.compact_spikes and name in SPIKE_INPUT_LAYERS
         if name in ("conv1", "conv2", "conv3"):
             with saved_as_bool(a, compact):
-                i = block.synapse(a.reshape(T * B, *a.shape[2:]))
-            spikes, _ = block.neuron(i.view(T, B, *i.shape[1:]))
+                i = block.synapse(a.reshape(n * B, *a.shape[2:]))
+            spikes, states[name] = block.neuron(i.view(n, B, *i.shape[1:]), states.get(name))
             return spikes
-        a = a.reshape(T, B, -1)
+        a = a.reshape(n, B, -1)
+        if name == "r1":
+            return self._run_r1(a, states, mask)
         if name == "tc1":
             with saved_as_bool(a, compact):
-                i = self._linear_all(block.taps[0], a)
-                for k in (1, 2):
-                    if T > k:
-                        shifted = self._linear_all(block.taps[k], a[: T - k])
-                        i = i + F.pad(shifted, (0, 0, 0, 0, k, 0))
-            return self._masked_scan(block.neuron, i, mask)
-        if name == "r1":
-            return self._run_r1(a, mask)
-        if name == "fc1":
+                i = self._tc1_current(block, a, t0, states)
+        else:
             with saved_as_bool(a, compact):
                 i = self._linear_all(block.synapse, a)
-            return self._masked_scan(block.neuron, i, mask)
-        # fc2
-        with saved_as_bool(a, compact):
-            o = self._linear_all(block.synapse, a)
-        return torch.einsum("t,tbk->bk", block.ts_weight, o)
+            if name == "fc2":
+                return torch.einsum("t,tbk->bk", block.ts_weight[t0 : t0 + n], i)
+        spikes, states[name] = block.neuron(i, states.get(name), dropout_mask=mask)
+        return spikes
+
+    def _tc1_current(self, block: nn.Module, a: Tensor, t0: int, states: dict[str, Any]) -> Tensor:
+        """tc1's current for steps ``t0 …``: ``taps[k]`` on the input at ``t - k``, skipped
+        (bias included) where ``t - k < 0``; the two inputs before ``t0`` come from ``states``."""
+        n = a.shape[0]
+        prev = states.get("tc1_inputs", a[:0])
+        ext = torch.cat((prev, a)) if len(prev) else a
+        states["tc1_inputs"] = ext[-2:]
+        i = self._linear_all(block.taps[0], a)
+        for k in (1, 2):
+            missing = min(n, max(0, k - t0))  # steps whose input t - k precedes t = 0
+            if missing == n:
+                continue
+            lo = len(prev) - k + missing
+            shifted = self._linear_all(block.taps[k], ext[lo : lo + n - missing])
+            i = i + (F.pad(shifted, (0, 0, 0, 0, missing, 0)) if missing else shifted)
+        return i
 
     @staticmethod
     def _linear_all(layer: nn.Module, a: Tensor) -> Tensor:
         T, B = a.shape[:2]
         return layer(a.reshape(T * B, -1)).view(T, B, -1)
 
-    @staticmethod
-    def _masked_scan(neuron: CubaLIF, i: Tensor, mask: Tensor | None) -> Tensor:
-        spikes, _ = neuron(i, dropout_mask=mask)
-        return spikes
-
-    def _run_r1(self, a: Tensor, mask: Tensor | None) -> Tensor:
-        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(T, B, hidden)``."""
+    def _run_r1(self, a: Tensor, states: dict[str, Any], mask: Tensor | None) -> Tensor:
+        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(n, B, hidden)``."""
         block = self.r1
-        state = block.neuron.init_state(a[0])
+        state = states.get("r1") or block.neuron.init_state(a[0])
         out = []
         for a_t in a.unbind(0):
             i = a_t + block.recurrent(state.s)
             s, state = block.neuron.step(i, state, dropout_mask=mask)
             out.append(s)
+        states["r1"] = state
         return torch.stack(out)
 
     # step-by-step oracle -------------------------------------------------------------
