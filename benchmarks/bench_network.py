@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-MACS_PER_SAMPLE = 602e6  # DESIGN.md: about 602 M MACs per sample forward
+MACS_PER_SAMPLE = 602e6  # about 602 M MACs per sample forward
 FLOP_FWD = 2 * MACS_PER_SAMPLE
 
 

@@ -176,7 +176,7 @@ class DeviceCard(_Record):
 
 
 # ---- presets -------------------------------------------------------------------------
-_PAPER = "Beta-kernel FeFET DUT table of the ferrocim design notes (DESIGN.md)"
+_PAPER = "Beta-kernel FeFET DUT table of the EEG-Ferro paper (NEO-ETHZ)"
 _PRESET_PARAMS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "dut1": ((0.1761, 1.8103, 2.1228), (0.3300, 2.4721, 1.7929)),
     "dut2": ((0.2611, 1.6429, 1.9873), (0.5969, 2.4585, 1.6885)),

@@ -19,7 +19,7 @@ Reference = Literal["mid", "symmetry"]
 
 @dataclass(frozen=True)
 class ProgrammingConfig:
-    """Threshold-accumulated pulse programming (DESIGN.md, "on-device learning").
+    """Threshold-accumulated pulse programming (the paper's on-device learning).
 
     Attributes
     ----------

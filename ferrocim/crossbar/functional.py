@@ -1,6 +1,6 @@
 """Pure tensor functions of the crossbar: mapping, pulse rules, kernel steps, transfer.
 
-Notation (DESIGN.md): ``W`` normalised conductance of an active device in [0, 1];
+Notation: ``W`` normalised conductance of an active device in [0, 1];
 ``W_ref`` its reference device; ``w_max`` the layer bound (``A = 1/sqrt(fan_in)`` in the
 paper; not to be confused with the kernel amplitudes ``a_ltp``/``a_ltd``). The weight read
 from a pair is ``w = (g_offset + g_gain * W - W_ref) * 2 * w_max * scale`` clamped to
@@ -66,7 +66,7 @@ def weight_to_conductance(
 ) -> Tensor:
     """Normalised conductance that stores ``w`` (inverse mapping), clipped to [0.01, 0.99].
 
-    With a mid reference this is ``w_hat = (w + w_max) / (2 w_max)`` of DESIGN.md.
+    With a mid reference this is ``w_hat = (w + w_max) / (2 w_max)``.
     """
     target = w.clamp(-w_max, w_max) / (2.0 * w_max * scale) + w_ref
     return ((target - g_offset) / g_gain).clamp_(W_LOW, W_HIGH)
@@ -103,7 +103,7 @@ def thresholds(w_max: float, eps: float, thr_asym: float = 1.0) -> tuple[float, 
 def pulse_decision(
     acc: Tensor, thr_ltp: float, thr_ltd: float, max_pulses: int | None = 1
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Threshold rule of DESIGN.md on an accumulated float update ``acc`` (weight units).
+    """The paper's threshold rule on an accumulated float update ``acc`` (weight units).
 
     Returns ``(n_ltp, n_ltd, fire_ltp, fire_ltd, new_acc)``: crossings
     ``n = floor(acc / thr)`` on each side (``floor(-acc / thr_ltd)`` for LTD), pulses to fire
@@ -207,7 +207,7 @@ def apply_pulses(
 
 # ---- transfer of float weights ----
 def quantize_symmetric(w: Tensor, w_max: float, q: int) -> Tensor:
-    """Symmetric uniform quantisation to ``q + 1`` levels including 0 (DESIGN.md).
+    """Symmetric uniform quantisation to ``q + 1`` levels including 0.
 
     Levels are ``k * step`` with ``step = w_max / (q / 2)`` and ``k = -q/2 … q/2``; values are
     clipped to ``±w_max`` and rounded half away from zero. ``q`` is a positive even integer

@@ -44,7 +44,7 @@ class DataConfig(_Section):
 
 
 class DeviceSettings(_Section):
-    """The simulated array: card, programming rule and non-idealities (DESIGN.md)."""
+    """The simulated array: card, programming rule and non-idealities."""
 
     card: str = Field(default="dut2", description="preset name or device-card JSON path")
     eps: float = Field(default=0.05, gt=0, le=1)

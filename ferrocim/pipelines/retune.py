@@ -1,6 +1,6 @@
 """Re-tuning: transfer a float model onto tiles (q levels + programming noise), fine-tune.
 
-The transfer follows DESIGN.md: symmetric uniform quantisation to q+1 levels, then
+The transfer (the paper's re-tuning): symmetric uniform quantisation to q+1 levels, then
 Gaussian programming noise of s.d. mean(|w| over non-zero w)/x per layer, clamped to
 ±w_max. Fine-tuning then trains all layers, or the ``retune.unfreeze`` set, on device.
 """

@@ -62,7 +62,7 @@ def write_b2912b(
     vmax_neg: float = -3.0,
     seed: int = 0,
 ) -> Path:
-    """A B2912B export as DESIGN.md describes it; positive pulses depress the conductance."""
+    """A B2912B export in the instrument's layout; positive pulses depress the conductance."""
     rng = np.random.default_rng(seed)
     ltd = (0.12, 2.2, 1.8)
     ltp = (0.2, 1.8, 2.6)
