@@ -28,5 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# the default output folders (runs/, data/, reports/, out/), caches and the environment
 clean:
-	rm -rf $(VENV) reports/ *.egg-info
+	rm -rf $(VENV) reports/ runs/ data/ out/ build/ dist/ *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

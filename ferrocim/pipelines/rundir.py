@@ -141,7 +141,8 @@ class RunDir:
         new = not self.events.exists()
         self.events.parent.mkdir(parents=True, exist_ok=True)
         with open(self.events, "a", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=EVENT_FIELDS)
+            # "\n" like pandas' to_csv, which rewrites this file on resume
+            w = csv.DictWriter(fh, fieldnames=EVENT_FIELDS, lineterminator="\n")
             if new:
                 w.writeheader()
             for r in rows:
