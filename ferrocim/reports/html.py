@@ -108,6 +108,18 @@ class Report:
         body = markupsafe.Markup("").join(markupsafe.Markup("<p>{}</p>").format(p) for p in paras)
         self.records.append(ContentRecord(title, section, body, self._unique_slug(title, section)))
 
+    def add_facts(self, title: str, items: list[tuple[str, str]], *, section: str) -> None:
+        """A headline-style box of labelled values inside a section."""
+        body = markupsafe.Markup('<div class="headline">{}</div>').format(
+            markupsafe.Markup("").join(
+                markupsafe.Markup(
+                    '<div><span class="label">{}</span><span class="value">{}</span></div>'
+                ).format(label, value)
+                for label, value in items
+            )
+        )
+        self.records.append(ContentRecord(title, section, body, self._unique_slug(title, section)))
+
     def add_table(
         self,
         title: str,

@@ -18,6 +18,7 @@ import pandas as pd
 from ferrocim.checks import InputError
 from ferrocim.reports import plots
 from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
+from ferrocim.reports.headline import Headline, card_used, headline
 from ferrocim.reports.html import Report
 
 SUMMARY_COLUMNS = (
@@ -70,7 +71,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     row = {
         "run": run["name"],
         "kind": cfg.get("kind"),
-        "card": arr.get("card"),
+        "card": card_used(cfg),
         "eps": arr.get("eps"),
         "thr_asym": arr.get("thr_asym"),
         "q": arr.get("q"),
@@ -81,11 +82,53 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> None:
+def _load_card(run: dict[str, Any]):  # -> DeviceCard | None
+    path = run["path"] / "card.json"
+    if not path.is_file():
+        return None
+    from ferrocim.calibration.card import DeviceCard
+
+    return DeviceCard.load(path)
+
+
+def _endurance(run: dict[str, Any], state: dict[str, Any] | None) -> pd.DataFrame | None:
+    if state is None:
+        return None
+    card = _load_card(run)
+    nominal = card.endurance.cycles_median if card is not None else None
+    return endurance_table(state, nominal_lifetime=nominal)
+
+
+def run_headline(run: dict[str, Any], state: dict[str, Any] | None = None) -> Headline:
+    """The headline of a run read by :func:`_read_run` (tile state read when not given)."""
+    if state is None and (run["path"] / "tiles" / "final.h5").is_file():
+        state = read_tile_state(run["path"] / "tiles" / "final.h5")
+    card = _load_card(run)
+    return headline(
+        run["summary"],
+        run["config"],
+        card_name=card.name if card is not None else None,
+        energy=run["energy"],
+        endurance=_endurance(run, state),
+    )
+
+
+def _add_run_sections(
+    report: Report, run: dict[str, Any], *, prefix: str, single: bool
+) -> Headline:
     sec = prefix
     s = run["summary"]
     kind = run["config"].get("kind")
+    tiles_path = run["path"] / "tiles" / "final.h5"
+    state = read_tile_state(tiles_path) if tiles_path.is_file() else None
+    head = run_headline(run, state)
+    if not single:  # one run: the page's own headline box and warnings say it
+        report.add_facts("Headline", head.items, section=sec)
+    no_events = bool(head.warnings) and s.get("programming_events") == 0
     facts = [f"Run directory: {run['path']}", f"Kind: {kind}"]
+    card = card_used(run["config"], getattr(_load_card(run), "name", None))
+    if card is not None:
+        facts.append(f"Device card used: {card} (its calibration is at the end of this section)")
     if "test_acc" in s:
         facts.append(f"Test accuracy of the best model (by validation): {s['test_acc']:.2f} %")
     if "transfer_test_acc" in s:
@@ -106,9 +149,16 @@ def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> No
         report.add_figure("Learning curves", plots.learning_curves(metrics), section=sec)
         report.add_table("Per-epoch metrics", metrics, section=sec)
     events = run["events"]
-    if events is not None and len(events) and kind != "sstl":
+    if events is not None and len(events) and kind != "sstl" and not no_events:
+        same = plots.crossings_equal_pulses(events)
         report.add_figure(
-            "Programming events over training", plots.events_over_training(events), section=sec
+            "Programming events over training",
+            plots.events_over_training(events),
+            section=sec,
+            caption="Every crossing fired exactly one pulse in this run, so crossings and "
+            "pulses are the same curve; one panel is drawn."
+            if same
+            else "",
         )
         report.add_figure(
             "Programming events per epoch", plots.events_per_epoch(events), section=sec
@@ -123,9 +173,7 @@ def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> No
             caption="Crossings are the paper's 'programming events'; at most "
             "one pulse fires per weight and step.",
         )
-    tiles_path = run["path"] / "tiles" / "final.h5"
-    if tiles_path.is_file():
-        state = read_tile_state(tiles_path)
+    if state is not None and not no_events:
         pulses = {name: layer["ltp_pulses"] + layer["ltd_pulses"] for name, layer in state.items()}
         report.add_figure("Pulses per device", plots.pulse_histograms(pulses), section=sec)
         for name, layer in state.items():
@@ -136,36 +184,47 @@ def _add_run_sections(report: Report, run: dict[str, Any], *, prefix: str) -> No
                     plots.tile_heatmaps(name, tiles, label="pulses"),
                     section=sec,
                 )
+    if state is not None:
         epochs = max(int(run["config"].get("train", {}).get("epochs", 1)), 1)
-        nominal = None
-        if (run["path"] / "card.json").is_file():
-            from ferrocim.calibration.card import DeviceCard
-
-            nominal = DeviceCard.load(run["path"] / "card.json").endurance.cycles_median
-        table = endurance_table(state, nominal_lifetime=nominal)
-        report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
-        report.add_table(
-            "Endurance by layer",
-            table,
-            section=sec,
-            caption=f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated; "
-            "lifetimes are drawn per device from the card's endurance spread.",
+        table = _endurance(run, state)
+        assumed = bool((table["lifetime_source"] != "drawn per device").any())
+        if not no_events:
+            report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
+        caption = (
+            f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated. "
+            + (
+                "It rests on an ASSUMED lifetime: the wear model was off in this run, so "
+                "the card's median endurance stands in for every device."
+                if assumed
+                else "Lifetimes were drawn per device from the card's endurance spread."
+            )
         )
+        report.add_table("Endurance by layer", table, section=sec, caption=caption)
     energy = run["energy"]
     if energy is not None and len(energy):
         report.add_figure(
             "Energy by layer, kind and phase", plots.energy_breakdown(energy), section=sec
         )
         totals = energy.groupby(["phase", "kind"])["energy_j"].sum().reset_index()
-        report.add_table("Energy totals (J)", totals, section=sec)
+        report.add_table("Energy totals", totals, section=sec)
     sstl = run["sstl"]
     if sstl is not None and len(sstl):
         report.add_figure("SSTL accuracy per subject", plots.sstl_before_after(sstl), section=sec)
-        per = sstl.groupby("subject")[["acc_before", "acc_after", "ltp_pulses", "ltd_pulses"]]
-        report.add_table("SSTL by subject", per.mean().reset_index(), section=sec)
+        counts = ["ltp_pulses", "ltd_pulses"]
+        per = sstl.groupby("subject")[["acc_before", "acc_after", *counts]].mean().reset_index()
+        per["subject"] = [plots.subject_label(x) for x in per["subject"]]
+        per = per.rename(columns={c: f"{c} (mean over folds)" for c in counts})
+        report.add_table(
+            "SSTL by subject",
+            per,
+            section=sec,
+            caption=f"Accuracies and pulse counts are means over each subject's "
+            f"{sstl.groupby('subject')['fold'].nunique().max()} SSTL folds.",
+        )
     card_path = run["path"] / "card.json"
     if card_path.is_file():
         _add_card(report, card_path, section=sec)
+    return head
 
 
 def _add_card(report: Report, card_path: Path, *, section: str) -> None:
@@ -197,6 +256,16 @@ def build_report(
     out = Path(out)
     title = "ferrocim run report" if len(runs) == 1 else f"ferrocim report: {len(runs)} runs"
     report = Report(title, subtitle=", ".join(r["name"] for r in runs))
+    if len(runs) == 1:
+        head = run_headline(runs[0])
+        for label, value in head.items:
+            report.add_headline(label, value)
+        for w in head.warnings:
+            report.add_warning(w)
+    else:
+        for r in runs:
+            for w in run_headline(r).warnings:
+                report.add_warning(f"{r['name']}: {w}")
     table = pd.DataFrame([summary_row(r) for r in runs]).dropna(axis=1, how="all")
     report.add_table("Runs", table, section="Comparison")
     if "programming_events" in table and table["programming_events"].notna().sum() >= 2:
@@ -208,8 +277,10 @@ def build_report(
                 section="Comparison",
             )
     for r in runs:
-        _add_run_sections(report, r, prefix=r["name"] if len(runs) > 1 else "Run")
+        _add_run_sections(
+            report, r, prefix=r["name"] if len(runs) > 1 else "Run", single=len(runs) == 1
+        )
     return report.save(out, png_dir=out.parent / f"{out.stem}_figures")
 
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "run_headline"]
