@@ -144,8 +144,9 @@ def add_calibration_section(
     w_star = _fmt(card.symmetry_point, card.symmetry_point_stderr)
     lines = [
         f"{card.description}",
-        f"Conductance window {card.g_min_s:.4g} S – {card.g_max_s:.4g} S; symmetry point "
-        f"W* = {w_star}; pulse width {card.pulse.width_s:.3g} s; LTP polarity "
+        f"Conductance window {fmt.quantity(card.g_min_s, 'conductance')} – "
+        f"{fmt.quantity(card.g_max_s, 'conductance')}; symmetry point "
+        f"W* = {w_star}; pulse width {fmt.quantity(card.pulse.width_s, 'time')}; LTP polarity "
         f"{_POLARITY.get(card.pulse.ltp_polarity, 'unknown')}.",
     ]
     fit = card.fit

@@ -102,24 +102,27 @@ def _integer_ticks(axis: Any) -> None:
 
 
 def plot_conductance_vs_pulse(dut: Any) -> Any:
-    """Measured conductance (µS) vs pulse number, write amplitude (V) on a second axis.
+    """Measured conductance vs pulse number, write amplitude (V) on a second axis.
 
     The raw sequence of every file of the device, one after the other, as measured
     (before normalisation): the figure a device paper shows first.
     """
+    from ferrocim.reports.formatting import si_prefix
+
     fig, ax = _figure(1, 1, (11, 3.8))
     amp_ax = ax.twinx()
+    unit, factor = si_prefix("conductance", np.concatenate([s.conductance_s for s in dut.files]))
     x0 = 0
     for i, seq in enumerate(dut.files):
         n = np.arange(x0, x0 + len(seq.amplitude_v))
-        ax.plot(n, seq.conductance_s * 1e6, ".", ms=2.5, color="tab:green")
+        ax.plot(n, seq.conductance_s / factor, ".", ms=2.5, color="tab:green")
         amp_ax.plot(n, seq.amplitude_v, "-", lw=0.8, color="0.45")
         if i:
             ax.axvline(x0 - 0.5, color="0.8", lw=0.8)
         x0 += len(seq.amplitude_v)
     ax.set(
         xlabel="pulse number (files one after the other)",
-        ylabel="conductance after the pulse (µS)",
+        ylabel=f"conductance after the pulse ({unit})",
         title=f"{dut.name}: conductance (dots) and write amplitude (grey line)",
     )
     ax.yaxis.label.set_color("tab:green")
@@ -130,11 +133,14 @@ def plot_conductance_vs_pulse(dut: Any) -> Any:
 
 
 def plot_conductance_vs_voltage(dut: Any) -> Any:
-    """Conductance (µS) after each pulse vs its write amplitude (V), one colour per sweep."""
+    """Conductance after each pulse vs its write amplitude (V), one colour per sweep."""
     import matplotlib.pyplot as plt
+
+    from ferrocim.reports.formatting import si_prefix
 
     fig, ax = _figure(1, 1, (7, 4.2))
     seqs = list(dut.files)
+    unit, factor = si_prefix("conductance", np.concatenate([s.conductance_s for s in seqs]))
     sweeps = sorted({(i, int(s)) for i, seq in enumerate(seqs) for s in np.unique(seq.sweep)})
     cmap = plt.get_cmap("viridis", max(len(sweeps), 2))
     for k, (i, s) in enumerate(sweeps):
@@ -143,7 +149,7 @@ def plot_conductance_vs_voltage(dut: Any) -> Any:
         label = f"file {i + 1}, sweep {s}" if len(seqs) > 1 else f"sweep {s}"
         ax.plot(
             seq.amplitude_v[m],
-            seq.conductance_s[m] * 1e6,
+            seq.conductance_s[m] / factor,
             ".-",
             ms=3,
             lw=0.6,
@@ -153,7 +159,7 @@ def plot_conductance_vs_voltage(dut: Any) -> Any:
     ax.axvline(0, color="0.7", lw=0.6)
     ax.set(
         xlabel="write amplitude V_write (V)",
-        ylabel="conductance after the pulse (µS)",
+        ylabel=f"conductance after the pulse ({unit})",
         title=f"{dut.name}: G vs V_write per sweep",
     )
     if len(sweeps) <= 12:

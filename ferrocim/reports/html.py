@@ -141,9 +141,13 @@ class Report:
             [str(c) for c in df.columns], df.astype(object).to_numpy().tolist(), formats
         )
         head = markupsafe.Markup("").join(markupsafe.Markup("<th>{}</th>").format(c) for c in heads)
+        text = [
+            all(isinstance(v, str) or v is None for v in df[c].tolist()) for c in df.columns
+        ]
+        td = (markupsafe.Markup("<td>{}</td>"), markupsafe.Markup('<td class="text">{}</td>'))
         rows = markupsafe.Markup("").join(
             markupsafe.Markup("<tr>{}</tr>").format(
-                markupsafe.Markup("").join(markupsafe.Markup("<td>{}</td>").format(v) for v in row)
+                markupsafe.Markup("").join(td[t].format(v) for v, t in zip(row, text, strict=True))
             )
             for row in cells
         )
