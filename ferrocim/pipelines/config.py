@@ -178,11 +178,35 @@ class RunConfig(_Section):
         return write_text(path, self.to_toml())
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [
-        f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-        for e in exc.errors()
-    ]
+def _format_errors(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: the dotted field, the ``--set`` flag that sets it, what is wrong,
+    the value received (once), and close matches for an unknown field."""
+    import difflib
+
+    def fields(m: type[BaseModel], prefix: str = "") -> list[str]:
+        out = []
+        for name, info in m.model_fields.items():
+            sub = info.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out += [prefix + name, *fields(sub, f"{prefix}{name}.")]
+            else:
+                out.append(prefix + name)
+        return out
+
+    known = fields(model or RunConfig)
+    lines = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        got = e.get("input")
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            lines.append(f"  {key}: unknown field (--set {key}=…){hint}")
+            continue
+        if f"got {got!r}" not in msg and f"got {got}" not in msg:
+            msg += f" (got {got!r})"
+        lines.append(f"  {key} (--set {key}=…): {msg}")
     return f"Invalid configuration {source}:\n" + "\n".join(lines)
 
 

@@ -25,17 +25,20 @@ def resolve_device(name: str) -> torch.device:
 def open_run(
     cfg: RunConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
 ) -> tuple[RunDir, RunConfig]:
-    """Create a new run directory, or reopen one to resume (its stored config wins)."""
+    """Create a new run directory, or reopen one to resume (its stored config wins).
+
+    Resuming finds the run by ``run_dir`` or, without it, by ``cfg.name`` under
+    ``cfg.out_dir`` (``--resume --name X`` is ``--resume --run-dir runs/X``).
+    """
     if resume:
+        if run_dir is None and cfg.name:
+            run_dir = Path(cfg.out_dir) / cfg.name
         if run_dir is None:
-            raise InputError("--resume needs the run directory to continue")
+            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
         run = RunDir(run_dir).require()
         stored = load_config(run.config)
         return run, stored
-    if run_dir is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
-    run = RunDir(run_dir)
+    run = RunDir(run_dir if run_dir is not None else default_run_dir(cfg))
     if run.exists():
         raise InputError(
             f"Run directory {run.path} exists already; pass --resume to continue it "
@@ -43,6 +46,12 @@ def open_run(
         )
     run.start(cfg.to_toml(), cfg.device)
     return run, cfg
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    """``OUT_DIR/NAME``, or ``OUT_DIR/<kind>-fold<k>-<timestamp>`` without a name."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
 
 
 def inherit_network(cfg: RunConfig, base_run: str | os.PathLike[str]) -> RunConfig:

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ferrocim.atomic import atomic_path
 from ferrocim.checks import InputError
+from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
@@ -128,7 +128,7 @@ def sstl(
         keep = ev["phase"].isin([f"sstl:{s}:{f}" for s, f in finished])
         with atomic_path(run.events) as tmp:
             ev[keep].to_csv(tmp, index=False)
-    for subject in tqdm(subjects, desc="SSTL subjects", unit="subject"):
+    for subject in progress(subjects, desc="SSTL subjects", unit="subject"):
         sidx = np.nonzero(ds.subject == subject)[0]
         folds = sstl_folds(
             ds.y[sidx], k=cfg.sstl.folds, rng=numpy_generator(cfg.seed, "sstl", subject)

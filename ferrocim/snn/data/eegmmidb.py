@@ -156,7 +156,7 @@ def prepare_eegmmidb(
     six). The cache is rebuilt when any parameter, the subject list, or a source file's
     size or modification time differs from what it records (or when ``force``).
     """
-    from tqdm.auto import tqdm
+    from ferrocim.logs import progress
 
     check_range("l_freq", l_freq, 0.0, low_inclusive=False)
     check_range("h_freq", h_freq, l_freq, SFREQ / 2, low_inclusive=False, high_inclusive=False)
@@ -209,7 +209,7 @@ def prepare_eegmmidb(
     if not force and cache_is_current(cache_path, params, source):
         return cache_path
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("eeg", "y", "subject", "run", "onset")}
-    for s, r, p in tqdm(files, desc="prepare", unit="run", disable=not progress):
+    for s, r, p in progress(files, desc="prepare", unit="run", disable=not progress):
         eeg, y, onset = read_run(p, l_freq=l_freq, h_freq=h_freq, window=window)
         parts["eeg"].append(eeg)
         parts["y"].append(y)
