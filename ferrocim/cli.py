@@ -263,6 +263,9 @@ def calibrate_cmd(
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
             f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  -> {d.card_path}"
         )
+    if res.duts:
+        best = res.best()
+        click.echo(f"recommended card: {best.name} ({best.card_path}; why: see the report)")
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
     if res.warnings:

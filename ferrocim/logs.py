@@ -28,7 +28,7 @@ def setup(verbosity: int = 0, *, quiet: bool = False) -> None:
     global _quiet
     _quiet = quiet
     level = logging.WARNING if quiet else logging.DEBUG if verbosity > 0 else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter(detailed=verbosity > 1))
     root = logging.getLogger("ferrocim")
     root.handlers[:] = [handler]
@@ -39,6 +39,18 @@ def setup(verbosity: int = 0, *, quiet: bool = False) -> None:
     pywarn = logging.getLogger("py.warnings")
     pywarn.handlers[:] = [handler]
     pywarn.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 class _Formatter(logging.Formatter):
