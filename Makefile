@@ -6,8 +6,14 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-slow lint bench install clean
 
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the CPU-only torch build first
+# (see README); empty (the default) installs everything from the public package index.
+TORCH_INDEX ?=
+TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet '$(TORCH_PIN)' --index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
