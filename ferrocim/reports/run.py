@@ -71,7 +71,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     row = {
         "run": run["name"],
         "kind": cfg.get("kind"),
-        "card": card_used(cfg),
+        "card": card_used(_card_source(run)[1]),
         "eps": arr.get("eps"),
         "thr_asym": arr.get("thr_asym"),
         "q": arr.get("q"),
@@ -82,8 +82,21 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _card_source(run: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """(folder holding the card.json, config naming the card) of the array a run used.
+
+    SSTL on a device or retune base keeps the base run's array (and card).
+    """
+    base = run["summary"].get("base_run")
+    if run["config"].get("kind") == "sstl" and base and (Path(base) / "config.toml").is_file():
+        base_cfg = tomllib.loads((Path(base) / "config.toml").read_text())
+        if base_cfg.get("kind") in ("device", "retune"):
+            return Path(base), {**base_cfg, "kind": "sstl"}
+    return run["path"], run["config"]
+
+
 def _load_card(run: dict[str, Any]):  # -> DeviceCard | None
-    path = run["path"] / "card.json"
+    path = _card_source(run)[0] / "card.json"
     if not path.is_file():
         return None
     from ferrocim.calibration.card import DeviceCard
@@ -106,7 +119,7 @@ def run_headline(run: dict[str, Any], state: dict[str, Any] | None = None) -> He
     card = _load_card(run)
     return headline(
         run["summary"],
-        run["config"],
+        _card_source(run)[1],
         card_name=card.name if card is not None else None,
         energy=run["energy"],
         endurance=_endurance(run, state),
@@ -126,9 +139,14 @@ def _add_run_sections(
         report.add_facts("Headline", head.items, section=sec)
     no_events = bool(head.warnings) and s.get("programming_events") == 0
     facts = [f"Run directory: {run['path']}", f"Kind: {kind}"]
-    card = card_used(run["config"], getattr(_load_card(run), "name", None))
+    card = card_used(_card_source(run)[1], getattr(_load_card(run), "name", None))
     if card is not None:
-        facts.append(f"Device card used: {card} (its calibration is at the end of this section)")
+        where = (
+            " (its calibration is at the end of this section)"
+            if (run["path"] / "card.json").is_file()
+            else ""
+        )
+        facts.append(f"Device card used: {card}{where}")
     if "test_acc" in s:
         facts.append(f"Test accuracy of the best model (by validation): {s['test_acc']:.2f} %")
     if "transfer_test_acc" in s:

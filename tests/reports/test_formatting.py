@@ -103,3 +103,46 @@ def test_headline_and_zero_event_warning():
         rep.add_headline(label, value)
     html = rep.render()
     assert html.index('class="warning"') < html.index('class="headline"')
+
+
+def test_zero_event_run_report_warns_and_writes_svg(tmp_path):
+    from ferrocim.reports.run import build_report
+
+    run = tmp_path / "dev"
+    run.mkdir()
+    (run / "config.toml").write_text('kind = "device"\n[array]\ncard = "dut2"\neps = 0.05\n')
+    (run / "summary.json").write_text(
+        '{"test_acc": 50.0, "programming_events": 0, "pulses": 0, "steps": 4}'
+    )
+    pd.DataFrame(
+        {
+            "phase": ["device"] * 2,
+            "epoch": [1, 2],
+            "train_loss": [0.7, 0.69],
+            "train_acc": [50.0, 50.0],
+            "val_loss": [0.7, 0.69],
+            "val_acc": [50.0, 50.0],
+        }
+    ).to_csv(run / "metrics.csv", index=False)
+    pd.DataFrame(
+        {
+            "step": [0],
+            "epoch": [0],
+            "phase": ["device"],
+            "layer": ["fc2"],
+            "ltp_pulses": [0],
+            "ltd_pulses": [0],
+            "ltp_crossings": [0],
+            "ltd_crossings": [0],
+        }
+    ).to_csv(run / "events.csv", index=False)
+    html = build_report([run]).read_text()
+    assert html.count('class="warning"') == 1
+    assert "No programming events in 4 optimiser steps" in html
+    assert "Programming events over training" not in html  # no empty event plots
+    figs = run / "report_figures"
+    assert sorted(p.name for p in figs.iterdir()) == [
+        "run-learning-curves.png",
+        "run-learning-curves.svg",
+    ]
+    assert (figs / "run-learning-curves.svg").read_text().lstrip().startswith("<?xml")
