@@ -38,7 +38,9 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="ferrocim")
-@click.option("-v", "--verbose", count=True, help="more messages (-vv: with their source)")
+@click.option(
+    "-v", "--verbose", count=True, show_default=False, help="more messages (-vv: with sources)"
+)
 @click.option(
     "-q", "--quiet", is_flag=True, help="warnings and results only, no progress bars"
 )
@@ -606,7 +608,7 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
 )
 @_friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """One HTML page (with PNG figures) from one or several run directories."""
+    """One HTML page (figures also as PNG and SVG) from one or several run directories."""
     from ferrocim.reports.run import build_report
 
     click.echo(f"report: {build_report(list(run_dirs), out)}")
