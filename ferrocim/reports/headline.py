@@ -54,12 +54,17 @@ def run_warnings(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return out
 
 
+def lifetime_assumed(endurance: pd.DataFrame) -> bool:
+    """True when a layer's projection uses the card's median instead of drawn lifetimes."""
+    return bool((endurance["lifetime_source"] != "drawn per device").any())
+
+
 def lifetime_phrase(endurance: pd.DataFrame | None) -> tuple[str, bool] | None:
     """(projected identical runs until the first device fails, lifetime assumed?)."""
     if endurance is None or not len(endurance):
         return None
     runs = endurance["projected_runs_to_first_failure"].to_numpy(dtype=float)
-    assumed = bool((endurance["lifetime_source"] != "drawn per device").any())
+    assumed = lifetime_assumed(endurance)
     worst = float(np.min(runs))
     text = "no device pulsed" if not np.isfinite(worst) else f"{fmt.count(worst)} runs"
     return text, assumed
@@ -113,4 +118,12 @@ def headline(
     return Headline(items, run_warnings(summary, config))
 
 
-__all__ = ["ANALOG_KINDS", "Headline", "card_used", "headline", "lifetime_phrase", "run_warnings"]
+__all__ = [
+    "ANALOG_KINDS",
+    "Headline",
+    "card_used",
+    "headline",
+    "lifetime_assumed",
+    "lifetime_phrase",
+    "run_warnings",
+]

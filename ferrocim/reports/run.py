@@ -18,7 +18,7 @@ import pandas as pd
 from ferrocim.checks import InputError
 from ferrocim.reports import plots
 from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
-from ferrocim.reports.headline import Headline, card_used, headline
+from ferrocim.reports.headline import Headline, card_used, headline, lifetime_assumed
 from ferrocim.reports.html import Report
 
 SUMMARY_COLUMNS = (
@@ -205,7 +205,7 @@ def _add_run_sections(
     if state is not None:
         epochs = max(int(run["config"].get("train", {}).get("epochs", 1)), 1)
         table = _endurance(run, state)
-        assumed = bool((table["lifetime_source"] != "drawn per device").any())
+        assumed = lifetime_assumed(table)
         if not no_events:
             report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
         caption = (
