@@ -335,17 +335,21 @@ def data_prepare(
 # ---------------------------------------------------------------------------------------
 # train / retune / sstl / evaluate / report / demo  (ferrocim.pipelines, ferrocim.reports)
 # ---------------------------------------------------------------------------------------
-#: CLI flag → dotted config field. Every paper knob is reachable; any other field
-#: is reachable with --set section.field=value.
+#: CLI flag → dotted config field (ferrocim.pipelines.config describes the spine). Every
+#: paper knob is a flag; every field, flag or not, is reachable with --set FIELD=VALUE.
 _KNOBS: dict[str, tuple[str, Any, str]] = {
     "card": ("array.card", str, "device card: preset (dut1..dut5) or card JSON path"),
-    "eps": ("array.eps", float, "pulse threshold as a fraction of 2·w_max"),
-    "thr_asym": ("array.thr_asym", float, "LTD threshold multiplier"),
-    "a_scale": ("array.a_scale", float, "multiplies both kernel amplitudes"),
-    "a_asym": ("array.a_asym", float, "multiplies the LTD kernel amplitude"),
-    "rsd_c2c": ("array.rsd_c2c", float, "cycle-to-cycle rel. s.d. (default: the card's)"),
-    "x": ("array.x", float, "programming noise: s.d. = mean|w| / x"),
-    "q": ("array.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
+    "eps": ("array.programming.eps", float, "pulse threshold as a fraction of 2·w_max"),
+    "thr_asym": ("array.programming.thr_asym", float, "LTD threshold multiplier"),
+    "a_scale": ("array.programming.a_scale", float, "multiplies both kernel amplitudes"),
+    "a_asym": ("array.programming.a_asym", float, "multiplies the LTD kernel amplitude"),
+    "rsd_c2c": (
+        "array.programming.rsd_c2c",
+        float,
+        "cycle-to-cycle rel. s.d. (default: the card's)",
+    ),
+    "x": ("transfer.x", float, "programming noise on transfer: s.d. = mean|w| / x"),
+    "q": ("transfer.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
     "lr": ("train.lr", float, "learning rate"),
     "epochs": ("train.epochs", int, "training epochs"),
     "batch_size": ("train.batch_size", int, "mini-batch size"),
@@ -371,11 +375,12 @@ def _knob_default(field: str) -> Any:
 
 
 def _run_options(fn: Callable[..., Any] | None = None, *, analog: bool = True) -> Any:
-    """The options shared by every training command (``analog=False``: no array flags)."""
+    """The options shared by every training command (``analog=False``: no array or
+    transfer flags, for float training)."""
     if fn is None:
         return lambda f: _run_options(f, analog=analog)
     for key, (field, typ, help_) in reversed(list(_KNOBS.items())):
-        if not analog and field.startswith("array."):
+        if not analog and field.startswith(("array.", "transfer.")):
             continue
         default = _knob_default(field)
         if default is not None:
@@ -456,7 +461,7 @@ def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bo
 
 
 def _print_summary(run: Any) -> None:
-    summary = run.read_summary()
+    summary = run.read_summary().to_json()
     keys = (
         "test_acc",
         "transfer_test_acc",
@@ -474,11 +479,9 @@ def _print_summary(run: Any) -> None:
         if k in summary
     ]
     click.echo(f"run: {run.path}\n  " + "  ".join(parts))
-    from ferrocim.pipelines.config import load_config
     from ferrocim.reports.headline import run_warnings
 
-    config = load_config(run.config).model_dump(mode="json")
-    for w in run_warnings(summary, config):
+    for w in run_warnings(summary, run.read_config()):
         log.warning(w)
 
 
@@ -493,7 +496,7 @@ def train() -> None:
 def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
     """Adam pretraining of the float network; best model by validation accuracy.
 
-    No array flags (--card, --eps, ...): a float run has no array.
+    No array flags (--card, --eps, --q, ...): a float run has no array.
     """
     from ferrocim.pipelines.train import train as run_train
 
@@ -632,7 +635,9 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device)
+    run_demo(
+        out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,12 @@ import lmfit
 import numpy as np
 
 from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
-from ferrocim.calibration.models import amplitude_beta_step, make_model, pulse_amplitude
+from ferrocim.calibration.models import (
+    PAPER_START,
+    amplitude_beta_step,
+    make_model,
+    pulse_amplitude,
+)
 from ferrocim.checks import InputError
 
 METHODS = ("difference", "trajectory", "paper")
@@ -311,7 +316,7 @@ def fit_difference(
         kw["v"] = v
         params = mdl.guess(dw, **kw)
     elif paper_start:
-        params = mdl.make_params(a=0.05, alpha=2.0, beta=2.0)
+        params = mdl.make_params(**dict(zip(("a", "alpha", "beta"), PAPER_START, strict=True)))
         params["a"].set(min=0.0, max=1.0)
     else:
         params = mdl.guess(dw, **kw)
@@ -351,7 +356,9 @@ def fit_trajectory(
         kw["v"] = np.concatenate([s.v for s in segments])
     candidates = [mdl.guess(dw, **kw)]
     if model != "amplitude_beta":
-        candidates.append(mdl.make_params(a=0.05, alpha=2.0, beta=2.0))
+        candidates.append(
+            mdl.make_params(**dict(zip(("a", "alpha", "beta"), PAPER_START, strict=True)))
+        )
     for st in starts or []:
         p = mdl.make_params(**{k: v for k, v in st.items() if k in mdl.param_names})
         candidates.insert(0, p)

@@ -43,16 +43,6 @@ def beta_step(w: ArrayT, a: float | ArrayT, alpha: float | ArrayT, beta: float |
     return a * w ** (alpha - 1.0) * (1.0 - w) ** (beta - 1.0)
 
 
-def ltp_update(w: ArrayT, a: float, alpha: float, beta: float) -> ArrayT:
-    """Normalised conductance after one potentiating pulse (not clipped)."""
-    return w + beta_step(w, a, alpha, beta)
-
-
-def ltd_update(w: ArrayT, a: float, alpha: float, beta: float) -> ArrayT:
-    """Normalised conductance after one depressing pulse (not clipped)."""
-    return w - beta_step(w, a, alpha, beta)
-
-
 def trajectory(
     w0: float,
     n_pulses: int,

@@ -24,8 +24,8 @@ from ferrocim.calibration.kernel import beta_step
 EXP_MIN, EXP_MAX = 0.1, 10.0
 #: Upper bound on the kernel amplitude (fraction of the window per pulse).
 A_MAX = 10.0
-#: Model names in :func:`make_model`.
-MODEL_NAMES = ("beta", "linear", "soft_bounds", "amplitude_beta")
+#: The paper's start values of a Beta-kernel fit: (a, alpha, beta).
+PAPER_START = (0.05, 2.0, 2.0)
 
 
 def _log_guess(w: np.ndarray, dw: np.ndarray) -> tuple[float, float, float]:
@@ -34,7 +34,7 @@ def _log_guess(w: np.ndarray, dw: np.ndarray) -> tuple[float, float, float]:
     dw = np.asarray(dw, float)
     ok = dw > 0
     if ok.sum() < 4:
-        return 0.05, 2.0, 2.0
+        return PAPER_START
     x = np.column_stack([np.ones(ok.sum()), np.log(w[ok]), np.log1p(-w[ok])])
     coef, *_ = np.linalg.lstsq(x, np.log(dw[ok]), rcond=None)
     a = float(np.clip(np.exp(coef[0]), 1e-6, A_MAX))

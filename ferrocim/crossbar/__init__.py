@@ -14,11 +14,11 @@ from ferrocim.crossbar.config import (
     ProgrammingConfig,
 )
 from ferrocim.crossbar.convert import analog_modules, convert
-from ferrocim.crossbar.energy import energy_ledger
 from ferrocim.crossbar.functional import programming_noise, quantize_symmetric
 from ferrocim.crossbar.hdf5 import load_tiles_hdf5, save_tiles_hdf5
 from ferrocim.crossbar.layers import AnalogConv2d, AnalogLinear
 from ferrocim.crossbar.layout import TileLayout
+from ferrocim.crossbar.ledger import energy_ledger
 from ferrocim.crossbar.module import AnalogModule, LayerStepStats
 from ferrocim.crossbar.optimizer import PulseOptimizer, StepStats
 

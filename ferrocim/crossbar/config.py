@@ -1,69 +1,114 @@
 """Configuration records of the crossbar: array, programming, endurance and energy.
 
-All records are frozen dataclasses with checked fields, in the style of aihwkit's device
-configs. Units: seconds (s), volts (V), joules (J); everything else is dimensionless.
+These records are the one configuration spine of the array. A run's ``[array]`` section
+*is* an :class:`AnalogConfig` (``ferrocim.pipelines.config.RunConfig.array``), so a
+setting flows one way::
+
+    --eps 0.025 / --set array.programming.eps=0.025 / [array.programming] eps = 0.025
+      → RunConfig.array.programming.eps   (validated here, before a run directory exists)
+      → AnalogConfig handed to every analog layer (card replaced by the run's card.json)
+      → AnalogModule.analog_config.programming.eps → thresholds of the tile
+
+A new crossbar knob is a field here and nowhere else: TOML and ``--set`` reach it at once
+(CLI flags for the paper's knobs are a one-line entry in ``ferrocim.cli._KNOBS``).
+
+All records are frozen pydantic models with checked fields and a docstring per field, in
+the style of aihwkit's device configs. Constructing one with a bad value raises
+:class:`~ferrocim.checks.InputError` naming the record and field. Units: seconds (s),
+volts (V), joules (J); everything else is dimensionless.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ferrocim.calibration.card import DeviceCard, resolve_card
-from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.checks import InputError, check_option
 
-Reference = Literal["mid", "symmetry"]
+REFERENCES = ("mid", "symmetry")
 
-
-@dataclass(frozen=True)
-class ProgrammingConfig:
-    """Threshold-accumulated pulse programming (the paper's on-device learning).
-
-    Attributes
-    ----------
-    eps
-        Threshold as a fraction of the layer range: ``thr_ltp = eps * 2 * w_max``.
-    thr_asym
-        LTD threshold factor: ``thr_ltd = eps * thr_asym * 2 * w_max``.
-    max_pulses_per_step
-        Pulses fired per weight per step when the accumulator crossed at least once
-        (``None``: one pulse per crossing). The accumulator is always debited by all
-        crossings.
-    a_scale
-        Multiplies both kernel amplitudes ``a_ltp`` and ``a_ltd``.
-    a_asym
-        Multiplies the LTD kernel amplitude only.
-    rsd_c2c
-        Relative s.d. of the effective kernel amplitude per device and pulse, drawn from
-        ``N(a, (rsd * a)**2)``. ``None`` takes the card's ``rsd_c2c_ltp`` / ``rsd_c2c_ltd``.
-    """
-
-    eps: float = 0.05
-    thr_asym: float = 1.0
-    max_pulses_per_step: int | None = 1
-    a_scale: float = 1.0
-    a_asym: float = 1.0
-    rsd_c2c: float | None = None
-
-    def __post_init__(self) -> None:
-        check_range("ProgrammingConfig.eps", self.eps, 0.0, low_inclusive=False)
-        check_range("ProgrammingConfig.thr_asym", self.thr_asym, 0.0, low_inclusive=False)
-        check_range("ProgrammingConfig.a_scale", self.a_scale, 0.0)
-        check_range("ProgrammingConfig.a_asym", self.a_asym, 0.0)
-        if self.rsd_c2c is not None:
-            check_range("ProgrammingConfig.rsd_c2c", self.rsd_c2c, 0.0)
-        m = self.max_pulses_per_step
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
-            raise InputError(
-                f"'ProgrammingConfig.max_pulses_per_step' must be an integer >= 1 or None, "
-                f"got {m!r}"
-            )
+#: an integer field that refuses floats and bools (TOML ``256.0`` or ``true`` is a mistake)
+StrictInt = Annotated[int, Field(strict=True)]
 
 
-@dataclass(frozen=True)
-class EnduranceConfig:
+class ConfigError(InputError):
+    """Bad field values of a configuration record; ``errors`` holds (dotted field, message)
+    so an enclosing record (the run configuration) can report the full dotted path."""
+
+    def __init__(self, errors: list[tuple[str, str]], owner: str) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"{owner}.{loc}: {msg}" for loc, msg in errors))
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted field, message with the value received) for each error of ``exc``."""
+    out: list[tuple[str, str]] = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        inner = (e.get("ctx") or {}).get("error")
+        if isinstance(inner, ConfigError):  # a nested record's own error: keep its fields
+            out += [(f"{loc}.{sub}" if loc else sub, msg) for sub, msg in inner.errors]
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        if "input" in e and not isinstance(e["input"], dict):
+            msg += f" (got {e['input']!r})"
+        out.append((loc, msg))
+    return out
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One ``prefix + dotted.field: message (got value)`` line per error of ``exc``."""
+    return [f"{prefix}{loc}: {msg}" for loc, msg in validation_errors(exc)]
+
+
+class _Record(BaseModel):
+    """Frozen, extra fields forbidden; bad values raise :class:`ConfigError`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(validation_errors(exc), type(self).__name__) from None
+
+    def replace(self, **changes: Any) -> Any:
+        """A validated copy with some fields changed."""
+        return type(self)(**{**dict(self), **changes})
+
+
+class ProgrammingConfig(_Record):
+    """Threshold-accumulated pulse programming (the paper's on-device learning rule)."""
+
+    eps: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="LTP threshold as a fraction of the layer range: thr = eps * 2 * w_max",
+    )
+    thr_asym: float = Field(
+        default=1.0, gt=0, description="LTD threshold factor: thr_ltd = eps * thr_asym * 2 * w_max"
+    )
+    max_pulses_per_step: StrictInt | None = Field(
+        default=1,
+        ge=1,
+        description="pulses fired per weight and step when the accumulator crossed at least "
+        "once (None: one per crossing); the accumulator is always debited by all crossings",
+    )
+    a_scale: float = Field(default=1.0, gt=0, description="multiplies both kernel amplitudes")
+    a_asym: float = Field(default=1.0, gt=0, description="multiplies the LTD kernel amplitude")
+    rsd_c2c: float | None = Field(
+        default=None,
+        ge=0,
+        description="relative s.d. of the kernel amplitude per device and pulse, "
+        "a ~ N(a, (rsd a)^2); None: the card's rsd_c2c_ltp / rsd_c2c_ltd",
+    )
+
+
+class EnduranceConfig(_Record):
     """Wear-out of the devices.
 
     When ``enabled``, every device gets a lifetime (pulses) drawn once from a lognormal
@@ -75,16 +120,12 @@ class EnduranceConfig:
     demos (1e-8 turns a 1e10-cycle device into a ~100-pulse device).
     """
 
-    enabled: bool = False
-    lifetime_scale: float = 1.0
-    window_loss: bool = True
-
-    def __post_init__(self) -> None:
-        check_range("EnduranceConfig.lifetime_scale", self.lifetime_scale, 0.0, low_inclusive=False)
+    enabled: bool = Field(default=False, description="draw lifetimes and let devices fail")
+    lifetime_scale: float = Field(default=1.0, gt=0, description="multiplies device lifetimes")
+    window_loss: bool = Field(default=True, description="shrink the window with wear")
 
 
-@dataclass(frozen=True)
-class EnergyConfig:
+class EnergyConfig(_Record):
     """Per-event energies of the ledger (joules).
 
     Write energy per pulse: ``write_j_at_20ns`` scaled by the published width factors
@@ -94,121 +135,66 @@ class EnergyConfig:
     ``reference_amplitude_v`` are known.
     """
 
-    write_j_at_20ns: float = 3e-12
-    pulse_width_s: float | None = None
-    reference_amplitude_v: float | None = None
-    read_j_per_mac: float = 0.05e-15
-    dac_j_per_conversion: float = 0.05e-12
-    adc_j_per_conversion: float = 1e-12
-
-    def __post_init__(self) -> None:
-        for name in ("write_j_at_20ns", "read_j_per_mac", "dac_j_per_conversion"):
-            check_range(f"EnergyConfig.{name}", getattr(self, name), 0.0)
-        check_range("EnergyConfig.adc_j_per_conversion", self.adc_j_per_conversion, 0.0)
-        if self.pulse_width_s is not None:
-            check_range("EnergyConfig.pulse_width_s", self.pulse_width_s, 0.0, low_inclusive=False)
-        if self.reference_amplitude_v is not None:
-            check_range(
-                "EnergyConfig.reference_amplitude_v",
-                self.reference_amplitude_v,
-                0.0,
-                low_inclusive=False,
-            )
+    write_j_at_20ns: float = Field(default=3e-12, ge=0, description="J per 20 ns write pulse")
+    pulse_width_s: float | None = Field(default=None, gt=0, description="s; None: the card's")
+    reference_amplitude_v: float | None = Field(
+        default=None, gt=0, description="V at which write_j_at_20ns holds"
+    )
+    read_j_per_mac: float = Field(default=0.05e-15, ge=0, description="J per analog MAC")
+    dac_j_per_conversion: float = Field(default=0.05e-12, ge=0, description="J per input DAC")
+    adc_j_per_conversion: float = Field(default=1e-12, ge=0, description="J per output ADC")
 
 
-@dataclass(frozen=True)
-class AnalogConfig:
+class AnalogConfig(_Record):
     """How a layer's weights live on the array.
 
-    Attributes
-    ----------
-    card
-        Device card, preset name (``"dut1"`` … ``"dut5"``) or card JSON path.
-    tile_rows, tile_cols
-        Tile size: rows take the layer's inputs (fan-in), columns its outputs.
-    reference
-        ``"mid"``: reference devices fixed at W = 0.5, ``w = (W - 0.5) * 2 * w_max``.
-        ``"symmetry"``: reference at the card's symmetry point W*,
-        ``w = (W - W*) * 2 * w_max * reference_scale``; with ``reference_scale = 1`` the
-        negative range shrinks to ``-(W* - 0.01) * 2 * w_max``.
-    reference_scale
-        Gain of the conductance difference (only matters for the symmetry reference).
-    d2d
-        Draw per-device kernel and window parameters from the card's ``*_dtod`` spread.
-    read_noise
-        Additive weight read noise per forward, s.d. ``read_noise * w_max`` (``None``:
-        the card's ``read_noise_rsd``).
-    dac_bits, dac_range
-        Input DAC: inputs clipped to ±dac_range and rounded to ``2**(bits-1) - 1`` steps
-        per side; ``None`` = ideal.
-    adc_bits, adc_range
-        Output ADC per tile: each tile's partial sum is clipped to
-        ``±adc_range * w_max * dac_range`` and rounded likewise; ``None`` = ideal.
+    ``reference``: ``"mid"`` puts the reference devices at W = 0.5,
+    ``w = (W - 0.5) * 2 * w_max``; ``"symmetry"`` puts them at the card's symmetry point W*,
+    ``w = (W - W*) * 2 * w_max * reference_scale`` (with ``reference_scale = 1`` the negative
+    range shrinks to ``-(W* - 0.01) * 2 * w_max``). DAC: inputs clipped to ±dac_range and
+    rounded to ``2**(bits-1) - 1`` steps per side. ADC per tile: each tile's partial sum is
+    clipped to ``±adc_range * w_max * dac_range`` and rounded likewise. ``None`` bits: ideal.
     """
 
-    card: DeviceCard | str = "dut2"
-    tile_rows: int = 256
-    tile_cols: int = 256
-    reference: Reference = "mid"
-    reference_scale: float = 1.0
-    d2d: bool = True
-    read_noise: float | None = 0.0
-    dac_bits: int | None = None
-    dac_range: float = 1.0
-    adc_bits: int | None = None
-    adc_range: float = 20.0
-    programming: ProgrammingConfig = field(default_factory=ProgrammingConfig)
-    endurance: EnduranceConfig = field(default_factory=EnduranceConfig)
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    card: DeviceCard | str = Field(
+        default="dut2", description="device card: preset (dut1..dut5), card JSON path or card"
+    )
+    tile_rows: StrictInt = Field(default=256, ge=1, description="rows per tile (fan-in side)")
+    tile_cols: StrictInt = Field(default=256, ge=1, description="columns per tile (outputs)")
+    reference: str = Field(default="mid", description="reference devices: 'mid' or 'symmetry'")
+    reference_scale: float = Field(
+        default=1.0, gt=0, description="gain of the conductance difference (symmetry reference)"
+    )
+    d2d: bool = Field(default=True, description="draw per-device parameters from the card's spread")
+    read_noise: float | None = Field(
+        default=0.0,
+        ge=0,
+        description="weight read noise per forward, s.d. read_noise * w_max "
+        "(None: the card's read_noise_rsd)",
+    )
+    dac_bits: StrictInt | None = Field(default=None, ge=2, le=32, description="input DAC bits")
+    dac_range: float = Field(default=1.0, gt=0, description="input DAC full scale")
+    adc_bits: StrictInt | None = Field(default=None, ge=2, le=32, description="tile ADC bits")
+    adc_range: float = Field(default=20.0, gt=0, description="ADC full scale / (w_max·dac_range)")
+    programming: ProgrammingConfig = Field(default_factory=ProgrammingConfig)
+    endurance: EnduranceConfig = Field(default_factory=EnduranceConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.card, DeviceCard | str | os.PathLike):
-            raise InputError(
-                f"'AnalogConfig.card' must be a DeviceCard, a preset name or a path, "
-                f"got {type(self.card).__name__}"
-            )
-        for name in ("tile_rows", "tile_cols"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"'AnalogConfig.{name}' must be an integer >= 1, got {v!r}")
-        check_option("AnalogConfig.reference", self.reference, ("mid", "symmetry"))
-        check_range("AnalogConfig.reference_scale", self.reference_scale, 0.0, low_inclusive=False)
-        if self.read_noise is not None:
-            check_range("AnalogConfig.read_noise", self.read_noise, 0.0)
-        for name in ("dac_bits", "adc_bits"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 < v < 33):
-                raise InputError(f"'AnalogConfig.{name}' must be None or 2..32, got {v!r}")
-        check_range("AnalogConfig.dac_range", self.dac_range, 0.0, low_inclusive=False)
-        check_range("AnalogConfig.adc_range", self.adc_range, 0.0, low_inclusive=False)
-        for name, typ in (
-            ("programming", ProgrammingConfig),
-            ("endurance", EnduranceConfig),
-            ("energy", EnergyConfig),
-        ):
-            if not isinstance(getattr(self, name), typ):
-                raise InputError(
-                    f"'AnalogConfig.{name}' must be a {typ.__name__}, "
-                    f"got {type(getattr(self, name)).__name__}"
-                )
+    @field_validator("card", mode="before")
+    @classmethod
+    def _card(cls, v: Any) -> Any:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, v: str) -> str:
+        return check_option("AnalogConfig.reference", v, REFERENCES)
 
     def resolved_card(self) -> DeviceCard:
         """The device card this config names."""
         return resolve_card(self.card)
 
-    def replace(self, **changes: Any) -> AnalogConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON description (the card as its full dictionary)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "card":
-                out["card"] = self.resolved_card().to_dict()
-            elif dataclasses.is_dataclass(v):
-                out[f.name] = dataclasses.asdict(v)
-            else:
-                out[f.name] = v
-        return out
+        out = self.model_dump(mode="json", exclude={"card"})
+        return {"card": self.resolved_card().to_dict(), **out}

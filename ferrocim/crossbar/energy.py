@@ -1,4 +1,4 @@
-"""Energy ledger: counts of write pulses, MACs and conversions times per-event energies.
+"""Energy pricing: per-event energies of write pulses, MACs and conversions (pure).
 
 Write energy per pulse follows the published width scaling of HfO2/ZrO2 devices relative
 to 20 ns: ×5.7 at 200 ns, ×25 at 2 µs, ×690 at 20 µs, ×3800 at 200 µs,
@@ -13,13 +13,10 @@ import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ferrocim.crossbar.config import EnergyConfig
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from ferrocim.calibration.card import DeviceCard
 
 #: (pulse width in s, write energy relative to a 20 ns pulse).
@@ -72,28 +69,3 @@ def per_event_energy(config: EnergyConfig, card: DeviceCard) -> dict[str, float]
         "dac": config.dac_j_per_conversion,
         "adc": config.adc_j_per_conversion,
     }
-
-
-def energy_ledger(model: nn.Module) -> pd.DataFrame:
-    """One row per analog layer × phase × kind: columns ``layer, phase, kind, count,
-    energy_j``. ``phase`` is "train" for events that happened while the layer was in
-    training mode (pulses included), "inference" otherwise. Per-tile write counts and
-    energies: :meth:`AnalogModule.tile_counters`."""
-    from ferrocim.crossbar.convert import analog_modules
-
-    rows = []
-    for name, mod in analog_modules(model).items():
-        per = mod.energy_per_event()
-        for phase in PHASES:
-            for kind in KINDS:
-                count = int(mod.event_counts[phase][kind])
-                rows.append(
-                    {
-                        "layer": name,
-                        "phase": phase,
-                        "kind": kind,
-                        "count": count,
-                        "energy_j": count * per[kind],
-                    }
-                )
-    return pd.DataFrame(rows, columns=["layer", "phase", "kind", "count", "energy_j"])

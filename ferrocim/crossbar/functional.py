@@ -14,6 +14,7 @@ taken on the generator's device, then moved to the data's device.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -118,13 +119,28 @@ def pulse_decision(
     return n_ltp, n_ltd, n_ltp.clamp(max=max_pulses), n_ltd.clamp(max=max_pulses), new_acc
 
 
+def scale_amplitudes(
+    params: Tensor | tuple[Any, ...], a_scale: float, a_asym: float
+) -> Tensor | tuple[Any, ...]:
+    """``params`` with the effective kernel amplitudes: ``a_ltp * a_scale`` and
+    ``a_ltd * (a_scale * a_asym)`` (rows 0 and 3; the one place this product is formed).
+
+    ``params`` is a sequence of floats or 0-dim tensors, or a tensor with the parameter
+    rows first; returned unchanged when both factors are 1.
+    """
+    if a_scale == 1.0 and a_asym == 1.0:
+        return params
+    rows = list(params)
+    rows[0] = rows[0] * a_scale
+    rows[3] = rows[3] * (a_scale * a_asym)
+    return tuple(rows)
+
+
 def kernel_step(
     w_state: Tensor,
     is_ltp: Tensor,
     params: Tensor | tuple[float, ...],
     *,
-    a_scale: float = 1.0,
-    a_asym: float = 1.0,
     a_noise: Tensor | None = None,
 ) -> Tensor:
     """Signed change of ``W`` for one pulse: ``+beta_step`` (LTP) or ``-beta_step`` (LTD).
@@ -132,17 +148,14 @@ def kernel_step(
     ``is_ltp`` is a bool tensor or a 0/1 float tensor (1 = LTP). ``params`` holds the
     per-device rows ``a_ltp, alpha_ltp, beta_ltp, a_ltd, alpha_ltd, beta_ltd`` first (a
     tensor of shape ``(>=6, *w_state.shape)``, or a sequence of floats shared by all
-    devices). The amplitude is ``a * a_scale`` (LTP) or ``a * a_scale * a_asym`` (LTD), times
-    ``1 + a_noise`` when given (cycle-to-cycle noise, already times its relative s.d.).
+    devices), amplitudes already effective (:func:`scale_amplitudes`). The amplitude is
+    times ``1 + a_noise`` when given (cycle-to-cycle noise, already times its relative s.d.).
     The polarity's parameters are picked by exact 0/1 blending, so the step is
     :func:`beta_step` of that polarity to the last bit.
     """
     s = is_ltp.to(w_state.dtype)
     ns = 1.0 - s
-    if a_scale == 1.0 and a_asym == 1.0:
-        a = s * params[0] + ns * params[3]
-    else:
-        a = s * (params[0] * a_scale) + ns * (params[3] * (a_scale * a_asym))
+    a = s * params[0] + ns * params[3]
     if a_noise is not None:
         a = a * (1.0 + a_noise)
     alpha = s * params[1] + ns * params[4]
@@ -158,8 +171,6 @@ def apply_pulses(
     fire_ltd: Tensor,
     params: Tensor | tuple[float, ...],
     *,
-    a_scale: float = 1.0,
-    a_asym: float = 1.0,
     rsd_ltp: float = 0.0,
     rsd_ltd: float = 0.0,
     low: Tensor | float = W_LOW,
@@ -197,7 +208,7 @@ def apply_pulses(
                 noise = xi * rsd_ltp
             else:
                 noise = xi * (is_ltp * rsd_ltp + (1.0 - is_ltp) * rsd_ltd)
-        dw = kernel_step(w, is_ltp, params, a_scale=a_scale, a_asym=a_asym, a_noise=noise)
+        dw = kernel_step(w, is_ltp, params, a_noise=noise)
         w_new = torch.clamp(w + dw, low, high)
         w = w_new if (k == 0 and all_fire) else torch.where(fire > k, w_new, w)
     if stuck is not None:

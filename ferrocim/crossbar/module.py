@@ -303,12 +303,12 @@ class AnalogModule(nn.Module):
         w_flat = self.conductance.view(-1)
         w_sub = w_flat.index_select(0, idx)
         k = self._constants(w_flat)
-        a_scale, a_asym = prog.a_scale, prog.a_asym
         if self._uniform_params:  # amplitudes already scaled in the constants
             params: Tensor | tuple[Tensor, ...] = k.params
-            a_scale = a_asym = 1.0
         else:
-            params = self.device_params.flatten(1).index_select(1, idx)
+            params = Fx.scale_amplitudes(
+                self.device_params.flatten(1).index_select(1, idx), prog.a_scale, prog.a_asym
+            )
         if self._uniform_reference:
             ref_sub: Tensor | float = k.reference
         else:
@@ -339,8 +339,6 @@ class AnalogModule(nn.Module):
             fl,
             fd,
             params,
-            a_scale=a_scale,
-            a_asym=a_asym,
             rsd_ltp=self.rsd_ltp,
             rsd_ltd=self.rsd_ltd,
             low=low,
@@ -383,15 +381,14 @@ class AnalogModule(nn.Module):
         def t(v: float) -> Tensor:
             return torch.tensor(v, dtype=like.dtype, device=like.device)
 
-        p = self._param_values
-        sc, asym = prog.a_scale, prog.a_asym
+        p = Fx.scale_amplitudes(self._param_values, prog.a_scale, prog.a_asym)
         low, high = Fx.state_bounds(self.reference_level, scale=self.analog_config.reference_scale)
         consts = _Constants(
             thr_ltp=t(self.thr_ltp),
             thr_ltd=t(self.thr_ltd),
             cand_ltp=t(self.thr_ltp * _TOL),
             cand_ltd=t(-self.thr_ltd * _TOL),
-            params=(t(p[0] * sc), t(p[1]), t(p[2]), t(p[3] * sc * asym), t(p[4]), t(p[5])),
+            params=tuple(t(v) for v in p[:6]),
             reference=t(self.reference_level),
             low=t(float(low)),
             high=t(float(high)),

@@ -1,7 +1,16 @@
 """Typed run configuration: TOML file → validated pydantic records, with overrides.
 
-Every paper knob is a field here; the CLI exposes the common ones as flags and any field
-as ``--set section.field=value``. Errors name the file and the dotted field.
+The configuration spine: every knob is a field of :class:`RunConfig` and flows one way,
+
+    CLI flag (``--eps``, ``ferrocim.cli._KNOBS``) or ``--set array.programming.eps=…``
+    or TOML (``[array.programming] eps = …``)
+      → dotted override → :func:`load_config` → ``RunConfig`` (validated once, before any
+        run directory exists; unknown and renamed keys are errors with suggestions)
+      → ``RunConfig.array`` *is* the crossbar's :class:`~ferrocim.crossbar.AnalogConfig`
+        (programming, endurance, energy parts included) → every analog layer's tiles.
+
+A new field added to a section (or to the crossbar's configs) is reachable from TOML and
+``--set`` with no other change. Errors name the file and the dotted field.
 
 Units: learning rates per optimiser step; ``eps`` is a fraction of the weight range
 2·w_max; ``x`` is the inverse relative s.d. of programming noise; time is in samples.
@@ -9,6 +18,7 @@ Units: learning rates per optimiser step; ``eps`` is a fraction of the weight ra
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -19,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ferrocim.atomic import write_text
 from ferrocim.checks import InputError
+from ferrocim.crossbar.config import AnalogConfig, validation_errors
 
 LAYERS = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
 QUANT_LEVELS = (2, 4, 8, 16, 32)
@@ -43,26 +54,11 @@ class DataConfig(_Section):
     max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
 
 
-class DeviceSettings(_Section):
-    """The simulated array: card, programming rule and non-idealities."""
+class TransferConfig(_Section):
+    """How a float model's weights are written onto tiles (re-tuning; SSTL from a float run)."""
 
-    card: str = Field(default="dut2", description="preset name or device-card JSON path")
-    eps: float = Field(default=0.05, gt=0, le=1)
-    thr_asym: float = Field(default=1.0, gt=0)
-    a_scale: float = Field(default=1.0, gt=0)
-    a_asym: float = Field(default=1.0, gt=0)
-    rsd_c2c: float | None = Field(default=None, ge=0, description="None: the card's value")
-    max_pulses_per_step: int = Field(default=1, ge=1)
-    x: float | None = Field(default=None, gt=0, description="programming noise s.d. = mean|w|/x")
     q: int | None = Field(default=None, description="quantise to q+1 levels on transfer")
-    reference: Literal["mid", "symmetry"] = "mid"
-    d2d: bool = True
-    read_noise: float = Field(default=0.0, ge=0)
-    tile_rows: int = Field(default=256, ge=1)
-    tile_cols: int = Field(default=256, ge=1)
-    dac_bits: int | None = Field(default=None, ge=1, le=16)
-    adc_bits: int | None = Field(default=None, ge=1, le=16)
-    lifetime_scale: float = Field(default=1.0, gt=0, description="multiplies device lifetimes")
+    x: float | None = Field(default=None, gt=0, description="programming noise s.d. = mean|w|/x")
 
     @field_validator("q")
     @classmethod
@@ -164,7 +160,8 @@ class RunConfig(_Section):
     device: Literal["cpu", "cuda"] = "cpu"
     data: DataConfig = Field(default_factory=DataConfig)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
-    array: DeviceSettings = Field(default_factory=DeviceSettings)
+    array: AnalogConfig = Field(default_factory=AnalogConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     retune: RetuneConfig = Field(default_factory=RetuneConfig)
     sstl: SSTLConfig = Field(default_factory=SSTLConfig)
@@ -178,35 +175,73 @@ class RunConfig(_Section):
         return write_text(path, self.to_toml())
 
 
-def _format_errors(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
-    """One line per problem: the dotted field, the ``--set`` flag that sets it, what is wrong,
-    the value received (once), and close matches for an unknown field."""
-    import difflib
+#: Keys of older configurations → where the knob lives now.
+RENAMED: dict[str, str] = {
+    **{
+        f"array.{k}": f"array.programming.{k}"
+        for k in ("eps", "thr_asym", "a_scale", "a_asym", "rsd_c2c", "max_pulses_per_step")
+    },
+    "array.lifetime_scale": "array.endurance.lifetime_scale",
+    "array.q": "transfer.q",
+    "array.x": "transfer.x",
+}
 
-    def fields(m: type[BaseModel], prefix: str = "") -> list[str]:
-        out = []
-        for name, info in m.model_fields.items():
-            sub = info.annotation
-            if isinstance(sub, type) and issubclass(sub, BaseModel):
-                out += [prefix + name, *fields(sub, f"{prefix}{name}.")]
-            else:
-                out.append(prefix + name)
-        return out
 
-    known = fields(model or RunConfig)
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    return (
+        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    )
+
+
+def field_names(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted field of the run configuration (``array.programming.eps``, …)."""
+    model = RunConfig if model is None else model
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        sub = _submodel(info.annotation)
+        out += field_names(sub, f"{prefix}{name}.") if sub else [f"{prefix}{name}"]
+    return out
+
+
+def _unknown_key(dotted: str, source: str) -> InputError:
+    if dotted in RENAMED:
+        return InputError(f"{source}: {dotted!r} is now {RENAMED[dotted]!r}; rename it")
+    close = difflib.get_close_matches(dotted, field_names(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return InputError(f"{source}: unknown configuration field {dotted!r}{hint}")
+
+
+def check_keys(
+    data: dict[str, Any], source: str, model: type[BaseModel] | None = None, prefix: str = ""
+) -> None:
+    """Raise for a key of ``data`` that is no field (renamed ones name their new place)."""
+    model = RunConfig if model is None else model
+    for key, value in data.items():
+        info = model.model_fields.get(key)
+        if info is None:
+            raise _unknown_key(prefix + key, source)
+        sub = _submodel(info.annotation)
+        if sub is not None and isinstance(value, dict):
+            check_keys(value, source, sub, f"{prefix}{key}.")
+
+
+def check_dotted(keys: list[str], source: str) -> None:
+    """Raise for a dotted override key that names no field."""
+    names = set(field_names())
+    for key in keys:
+        if key not in names and not any(n.startswith(key + ".") for n in names):
+            raise _unknown_key(key, source)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    """One line per problem: dotted field, what is wrong, the value received (once), and
+    the ``--set`` flag that sets the field."""
     lines = []
-    for e in exc.errors():
-        key = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        got = e.get("input")
-        if e["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            lines.append(f"  {key}: unknown field (--set {key}=…){hint}")
-            continue
-        if f"got {got!r}" not in msg and f"got {got}" not in msg:
-            msg += f" (got {got!r})"
-        lines.append(f"  {key} (--set {key}=…): {msg}")
+    for loc, msg in validation_errors(exc):
+        head, sep, got = msg.rpartition(" (got ")
+        if sep and f"got {got.removesuffix(')')}" in head:  # the message named it already
+            msg = head
+        lines.append(f"  {loc}: {msg} [--set {loc}=…]")
     return f"Invalid configuration {source}:\n" + "\n".join(lines)
 
 
@@ -267,9 +302,12 @@ def load_config(
             raise InputError(f"Cannot read configuration {p}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"Configuration {p} is not valid TOML: {exc}") from None
+        check_keys(data, source)
     if kind is not None:
         data["kind"] = kind
-    data = apply_overrides(data, overrides or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    check_dotted(list(overrides), "override (--set or a flag)")
+    data = apply_overrides(data, overrides)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

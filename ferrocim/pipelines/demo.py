@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import click
-
 from ferrocim.pipelines.config import load_config
 
-#: The project's bundled measurement files (see measurements/README.md).
-BUNDLED_MEASUREMENTS = Path(__file__).resolve().parents[2] / "measurements"
+#: The bundled measurement files, package data of ferrocim (``ferrocim/data/measurements``,
+#: shown as ``measurements/`` at the top of a source checkout); found in a wheel install too.
+BUNDLED_MEASUREMENTS = Path(str(files("ferrocim") / "data" / "measurements"))
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,12 @@ def run_demo(
     seed: int = 0,
     device: str = "cpu",
     measurements: str | os.PathLike[str] | None = None,
-    echo: Any = click.echo,
+    echo: Callable[[str], Any] = print,
 ) -> Path:
-    """Run every stage on the embedded defaults; returns the path of the HTML report."""
+    """Run every stage on the embedded defaults; returns the path of the HTML report.
+
+    ``echo`` receives the progress lines (the CLI passes ``click.echo``).
+    """
     from ferrocim.calibration import calibrate
     from ferrocim.pipelines.sstl import sstl
     from ferrocim.pipelines.train import train
@@ -124,7 +128,7 @@ def run_demo(
         kind="float",
     )
     float_run = train(float_cfg, run_dir=runs / "float")
-    echo(f"      float test accuracy {float_run.read_summary()['test_acc']:.1f} %")
+    echo(f"      float test accuracy {float_run.read_summary().test_acc:.1f} %")
 
     echo("[3/5] on-device training from scratch")
     dev_cfg = load_config(
@@ -133,19 +137,19 @@ def run_demo(
             **common,
             "train.epochs": size.device_epochs,
             "train.lr": size.device_lr or default_lr(size.width),
-            "array.eps": size.device_eps,
+            "array.programming.eps": size.device_eps,
         },
         kind="device",
     )
     dev_run = train(dev_cfg, run_dir=runs / "device")
     s = dev_run.read_summary()
     echo(
-        f"      device test accuracy {s['test_acc']:.1f} %, "
-        f"{s.get('programming_events', 0):,} programming events"
+        f"      device test accuracy {s.test_acc:.1f} %, "
+        f"{s.programming_events or 0:,} programming events"
     )
 
     echo("[4/5] subject-specific transfer learning (fc1+fc2 on device, batch 1)")
-    test_subjects = s["test_subjects"][: size.sstl_subjects]
+    test_subjects = s.test_subjects[: size.sstl_subjects]
     sstl_cfg = load_config(
         None,
         {
@@ -159,7 +163,7 @@ def run_demo(
     )
     sstl_run = sstl(sstl_cfg, run_dir=runs / "sstl")
     ss = sstl_run.read_summary()
-    echo(f"      SSTL {ss['acc_before']:.1f} → {ss['acc_after']:.1f} % on subjects {test_subjects}")
+    echo(f"      SSTL {ss.acc_before:.1f} → {ss.acc_after:.1f} % on subjects {test_subjects}")
 
     echo("[5/5] report")
     report = build_report([float_run.path, dev_run.path, sstl_run.path], runs / "report.html")

@@ -33,7 +33,8 @@ def evaluate_run(
     ds = load_dataset(cfg.data)
     fold = fold_split(ds, cfg.data, cfg.seed)
     idx = {"test": fold.test, "val": fold.val, "train": fold.train}[split]
-    model = build_model(cfg, analog=cfg.kind in ("device", "retune"))
+    analog = cfg.kind in ("device", "retune")
+    model = build_model(cfg, analog=analog, card=run.read_card() if analog else None)
     model.load_state_dict(load_checkpoint(run.best_checkpoint, str(dev))["model"])
     data = to_tensors(ds, dev)
     result = evaluate(

@@ -12,29 +12,25 @@ from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import FoldSplit
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
-from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.rundir import RunDir, RunSummary, programming_totals
 from ferrocim.pipelines.training import FitResult, evaluate
 
 
-def array_totals(model: torch.nn.Module) -> dict[str, Any]:
-    """Pulse, crossing and failure totals read from the tile counters of ``model``."""
+def device_totals(model: torch.nn.Module) -> dict[str, int]:
+    """Failed and total devices of ``model``'s tiles ({} for a float model)."""
     from ferrocim.crossbar import analog_modules
 
-    mods = analog_modules(model)
+    mods = analog_modules(model).values()
     if not mods:
         return {}
-    out: dict[str, Any] = {"ltp_pulses": 0, "ltd_pulses": 0, "failed_devices": 0, "devices": 0}
-    for m in mods.values():
-        out["ltp_pulses"] += int(m.ltp_pulses.sum())
-        out["ltd_pulses"] += int(m.ltd_pulses.sum())
-        out["failed_devices"] += int(m.failed.sum())
-        out["devices"] += m.weight.numel()
-    return out
+    return {
+        "failed_devices": sum(int(m.failed.sum()) for m in mods),
+        "devices": sum(m.weight.numel() for m in mods),
+    }
 
 
-def save_array_state(run: RunDir, cfg: RunConfig, model: torch.nn.Module) -> None:
-    """Tile states (HDF5), energy ledger (CSV) and the device card of a run."""
-    from ferrocim.calibration.card import resolve_card
+def save_array_state(run: RunDir, model: torch.nn.Module) -> None:
+    """Tile states (HDF5) and energy ledger (CSV) of a run (card.json is written at open)."""
     from ferrocim.crossbar import analog_modules, energy_ledger, save_tiles_hdf5
 
     if not analog_modules(model):
@@ -42,7 +38,6 @@ def save_array_state(run: RunDir, cfg: RunConfig, model: torch.nn.Module) -> Non
     save_tiles_hdf5(model, run.tiles, attrs={"run": str(run.path)})
     with atomic_path(run.energy) as tmp:
         energy_ledger(model).to_csv(tmp, index=False)
-    resolve_card(cfg.array.card).save(run.card)
 
 
 def finish_training(
@@ -54,36 +49,31 @@ def finish_training(
     *,
     started: float,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Save the array state of the last step, then test the best model; write summary."""
     model = forward.model
-    save_array_state(run, cfg, model)
-    totals = array_totals(model)
-    events = run.read_events()
+    save_array_state(run, model)
+    devices = device_totals(model)
+    totals = programming_totals(run.read_events()).as_dict() if devices else {}
     best = load_checkpoint(run.best_checkpoint, map_location=str(forward.y.device))
     model.load_state_dict(best["model"])
     test = evaluate(forward, split.test, batch_size=cfg.train.eval_batch_size)
-    summary: dict[str, Any] = {
-        "kind": cfg.kind,
-        "fold": cfg.data.fold,
-        "seed": cfg.seed,
-        "test_acc": test["acc"],
-        "test_loss": test["loss"],
-        "n_test": test["n"],
-        "test_subjects": [int(s) for s in split.test_subjects],
-        "best_epoch": result.best_epoch,
-        "best_val_acc": result.best_val_acc,
-        "epochs": cfg.train.epochs,
-        "steps": result.steps,
-        "wall_s": time.perf_counter() - started,
-    }
-    if totals:
-        summary.update(totals)
-        summary["ltp_crossings"] = int(events["ltp_crossings"].sum()) if len(events) else 0
-        summary["ltd_crossings"] = int(events["ltd_crossings"].sum()) if len(events) else 0
-        summary["programming_events"] = summary["ltp_crossings"] + summary["ltd_crossings"]
-        summary["pulses"] = summary["ltp_pulses"] + summary["ltd_pulses"]
-    if extra:
-        summary.update(extra)
+    summary = RunSummary(
+        kind=cfg.kind,
+        fold=cfg.data.fold,
+        seed=cfg.seed,
+        test_acc=test["acc"],
+        test_loss=test["loss"],
+        n_test=test["n"],
+        test_subjects=[int(s) for s in split.test_subjects],
+        best_epoch=result.best_epoch,
+        best_val_acc=result.best_val_acc,
+        epochs=cfg.train.epochs,
+        steps=result.steps,
+        wall_s=time.perf_counter() - started,
+        **totals,
+        **devices,
+        **(extra or {}),
+    )
     run.write_summary(summary)
     return summary

@@ -1,8 +1,12 @@
 """Re-tuning: transfer a float model onto tiles (q levels + programming noise), fine-tune.
 
-The transfer (the paper's re-tuning): symmetric uniform quantisation to q+1 levels, then
+The transfer (``[transfer]`` q, x): symmetric uniform quantisation to q+1 levels, then
 Gaussian programming noise of s.d. mean(|w| over non-zero w)/x per layer, clamped to
 ±w_max. Fine-tuning then trains all layers, or the ``retune.unfreeze`` set, on device.
+
+Taken from the float run (:data:`ferrocim.pipelines.runs.FROM_FLOAT_RUN`): the network
+width and the data section; the re-tuning config may repeat them but not change them.
+Its own: ``array`` (the tiles the float weights go to), ``transfer``, ``train``, ``retune``.
 """
 
 from __future__ import annotations
@@ -20,18 +24,25 @@ from ferrocim.pipelines.finish import finish_training
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, make_forward
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, inherit_network, open_run, resolve_device
+from ferrocim.pipelines.runs import build_model, inherit_from_base, open_run, resolve_device
 from ferrocim.pipelines.seeding import torch_generator
 from ferrocim.pipelines.train import fit_with_config
 from ferrocim.pipelines.training import evaluate
 
 
-def load_float_model(run_path: str | os.PathLike[str], device: torch.device) -> torch.nn.Module:
-    """The best float model of a finished float run."""
+def float_run_config(run_path: str | os.PathLike[str]) -> RunConfig:
+    """The config of a float run (an error for any other kind)."""
     run = RunDir(run_path).require("float run")
     cfg = load_config(run.config)
     if cfg.kind != "float":
         raise InputError(f"{run.path} is a {cfg.kind!r} run; re-tuning starts from a float run")
+    return cfg
+
+
+def load_float_model(run_path: str | os.PathLike[str], device: torch.device) -> torch.nn.Module:
+    """The best float model of a finished float run."""
+    run = RunDir(run_path)
+    cfg = float_run_config(run_path)
     model = build_model(cfg.model_copy(update={"device": str(device)}), analog=False)
     model.load_state_dict(load_checkpoint(run.best_checkpoint, str(device))["model"])
     return model
@@ -86,17 +97,17 @@ def retune(
     if cfg.retune.float_run is None and not resume:
         raise InputError("retune.float_run (--float-run) must name a finished float run")
     if not resume:
-        cfg = inherit_network(cfg, cfg.retune.float_run)
+        cfg = inherit_from_base(cfg, float_run_config(cfg.retune.float_run), "re-tuning")
     run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
     device = resolve_device(cfg.device)
     ds = load_dataset(cfg.data)
     split = fold_split(ds, cfg.data, cfg.seed)
     data = to_tensors(ds, device)
-    model = build_model(cfg, analog=True)
+    model = build_model(cfg, analog=True, card=run.read_card())
     float_model = load_float_model(cfg.retune.float_run, device)
     eval_bs = cfg.train.eval_batch_size
     float_test = evaluate(InputForward(float_model, data.x, data.y), split.test, batch_size=eval_bs)
-    transfer_to_tiles(float_model, model, q=cfg.array.q, x=cfg.array.x, seed=cfg.seed)
+    transfer_to_tiles(float_model, model, q=cfg.transfer.q, x=cfg.transfer.x, seed=cfg.seed)
     del float_model
     transfer_test = evaluate(InputForward(model, data.x, data.y), split.test, batch_size=eval_bs)
     set_trainable(model, cfg.retune.unfreeze)
@@ -134,8 +145,8 @@ def retune(
         extra={
             "float_test_acc": float_test["acc"],
             "transfer_test_acc": transfer_test["acc"],
-            "q": cfg.array.q,
-            "x": cfg.array.x,
+            "q": cfg.transfer.q,
+            "x": cfg.transfer.x,
             "unfreeze": list(cfg.retune.unfreeze),
             "cached_prefix": getattr(forward, "split", None),
         },

@@ -1,4 +1,10 @@
-"""Opening a run: run directory, compute device, model and array from a RunConfig."""
+"""Opening a run: run directory, device card, compute device and model from a RunConfig.
+
+A run resolves its device card once, when it opens, and stores it as ``RUN/card.json``;
+building, resuming, finishing and reporting load that file. Runs built on another run
+(re-tuning on a float run, SSTL on a pooled run) take some fields from it
+(:func:`inherit`); their own config may repeat those values but not change them.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel
 
+from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError
 from ferrocim.pipelines.config import RunConfig, load_config
-from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.rundir import RunDir, environment
 from ferrocim.pipelines.seeding import torch_generator
+
+#: Run kinds whose model lives on tiles (they record a card.json when they open).
+ARRAY_KINDS = ("device", "retune", "sstl")
+
+#: What a run built on a float run takes from it: the weights fit only that network, and
+#: the trials are that run's (its test subjects stay unseen). The rest of ``network``
+#: (dropout, mode) defaults to the base run's and may be overridden.
+FROM_FLOAT_RUN = ("network.width", "data")
+
+#: What SSTL on a device or re-tuned run also takes from it: everything the tile state
+#: was made of (the devices are loaded, not rebuilt). Fields of ``array`` not listed here
+#: (programming, read noise, DAC/ADC, energy) default to the base run's and may be
+#: overridden; ``transfer`` does not apply (nothing is transferred) and must not be set.
+FROM_DEVICE_RUN = (
+    *FROM_FLOAT_RUN,
+    "array.card",
+    "array.tile_rows",
+    "array.tile_cols",
+    "array.reference",
+    "array.reference_scale",
+    "array.d2d",
+    "array.endurance",
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -22,69 +53,124 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def open_run(
-    cfg: RunConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
-) -> tuple[RunDir, RunConfig]:
-    """Create a new run directory, or reopen one to resume (its stored config wins).
-
-    Resuming finds the run by ``run_dir`` or, without it, by ``cfg.name`` under
-    ``cfg.out_dir`` (``--resume --name X`` is ``--resume --run-dir runs/X``).
-    """
-    if resume:
-        if run_dir is None and cfg.name:
-            run_dir = Path(cfg.out_dir) / cfg.name
-        if run_dir is None:
-            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
-        run = RunDir(run_dir).require()
-        stored = load_config(run.config)
-        return run, stored
-    run = RunDir(run_dir if run_dir is not None else default_run_dir(cfg))
-    if run.exists():
-        raise InputError(
-            f"Run directory {run.path} exists already; pass --resume to continue it "
-            "or choose another --run-dir/--name"
-        )
-    run.start(cfg.to_toml(), cfg.device)
-    return run, cfg
-
-
 def default_run_dir(cfg: RunConfig) -> Path:
     """``OUT_DIR/NAME``, or ``OUT_DIR/<kind>-fold<k>-<timestamp>`` without a name."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
 
 
-def inherit_network(cfg: RunConfig, base_run: str | os.PathLike[str]) -> RunConfig:
-    """``cfg`` with the network width of ``base_run`` (its weights only fit that shape)."""
-    base = load_config(RunDir(base_run).require("base run").config)
-    network = cfg.network.model_copy(update={"width": base.network.width})
-    return cfg.model_copy(update={"network": network})
+def open_run(
+    cfg: RunConfig,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    card: DeviceCard | None = None,
+) -> tuple[RunDir, RunConfig]:
+    """Create a new run directory, or reopen one to resume (its stored config wins).
+
+    A new array run stores ``card`` (default: the card ``cfg.array.card`` names) as
+    ``card.json``. Everything that can be checked (card, compute device, free directory)
+    is checked before anything is written.
+    """
+    if resume:
+        if run_dir is None and cfg.name:  # --resume --name X is --resume --run-dir OUT_DIR/X
+            run_dir = Path(cfg.out_dir) / cfg.name
+        if run_dir is None:
+            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
+        run = RunDir(run_dir).require()
+        return run, load_config(run.config)
+    resolve_device(cfg.device)
+    if cfg.kind in ARRAY_KINDS and card is None:
+        card = resolve_card(cfg.array.card)
+    run = RunDir(run_dir if run_dir is not None else default_run_dir(cfg))
+    if run.exists():
+        raise InputError(
+            f"Run directory {run.path} exists already; pass --resume to continue it "
+            "or choose another --run-dir/--name"
+        )
+    run.start(cfg.to_toml(), environment(cfg.device), card if cfg.kind in ARRAY_KINDS else None)
+    return run, cfg
 
 
-def analog_config(cfg: RunConfig):  # -> AnalogConfig
-    """The crossbar configuration of a run's ``[array]`` section."""
-    from ferrocim.calibration.card import resolve_card
-    from ferrocim.crossbar import AnalogConfig, EnduranceConfig, ProgrammingConfig
+def explicit_fields(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """Dotted leaf fields set explicitly (TOML, ``--set``, flags), not left at defaults."""
+    out: dict[str, Any] = {}
+    for name in model.model_fields_set:
+        v = getattr(model, name)
+        if isinstance(v, BaseModel) and not isinstance(v, DeviceCard):
+            out.update(explicit_fields(v, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = v
+    return out
 
-    a = cfg.array
-    return AnalogConfig(
-        card=resolve_card(a.card),
-        tile_rows=a.tile_rows,
-        tile_cols=a.tile_cols,
-        reference=a.reference,
-        d2d=a.d2d,
-        read_noise=a.read_noise,
-        dac_bits=a.dac_bits,
-        adc_bits=a.adc_bits,
-        programming=ProgrammingConfig(
-            eps=a.eps,
-            thr_asym=a.thr_asym,
-            max_pulses_per_step=a.max_pulses_per_step,
-            a_scale=a.a_scale,
-            a_asym=a.a_asym,
-            rsd_c2c=a.rsd_c2c,
-        ),
-        endurance=EnduranceConfig(lifetime_scale=a.lifetime_scale),
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *head, last = dotted.split(".")
+    for part in head:
+        data = data[part]
+    data[last] = value
+
+
+def inherit(
+    cfg: RunConfig,
+    base: RunConfig,
+    fields: tuple[str, ...],
+    *,
+    defaults: tuple[str, ...] = (),
+    forbidden: tuple[str, ...] = (),
+    why: str,
+) -> RunConfig:
+    """``cfg`` with the dotted ``fields`` (leaves or sections) taken from ``base``.
+
+    An explicit value in ``cfg`` that differs from the base's is an error; so is any
+    explicit value under ``forbidden``. Sections in ``defaults`` start from the base's
+    values, with ``cfg``'s explicit values on top.
+    """
+    explicit = explicit_fields(cfg)
+    mine, theirs = cfg.model_dump(), base.model_dump()
+    for key, value in explicit.items():
+        for f in forbidden:
+            if key == f or key.startswith(f + "."):
+                raise InputError(f"{key} = {value!r} does not apply: {why}; leave it out")
+        for f in fields:
+            if (key == f or key.startswith(f + ".")) and value != _get(theirs, key):
+                raise InputError(
+                    f"{key} = {value!r} cannot differ from the base run's "
+                    f"{_get(theirs, key)!r}: {why}; leave it out"
+                )
+    for section in defaults:
+        _set(mine, section, _get(theirs, section))
+        for key, value in explicit.items():
+            if key.startswith(section + "."):
+                _set(mine, key, value)
+    for f in fields:
+        _set(mine, f, _get(theirs, f))
+    return RunConfig.model_validate(mine)
+
+
+def inherit_from_base(cfg: RunConfig, base: RunConfig, what: str) -> RunConfig:
+    """``cfg`` of a re-tuning or SSTL run with what it takes from its base run ``base``."""
+    if base.kind == "float":
+        return inherit(
+            cfg,
+            base,
+            FROM_FLOAT_RUN,
+            defaults=("network",),
+            why=f"{what} continues the base run's model",
+        )
+    return inherit(
+        cfg,
+        base,
+        FROM_DEVICE_RUN,
+        defaults=("network", "array"),
+        forbidden=("transfer",),
+        why=f"{what} loads the base run's devices from its tiles",
     )
 
 
@@ -92,17 +178,23 @@ def build_model(
     cfg: RunConfig,
     *,
     analog: bool,
+    card: DeviceCard | None = None,
     analog_layers: tuple[str, ...] | None = None,
     stream: str = "init",
 ) -> torch.nn.Module:
-    """The EEG SNN on the run's device; analog layers on tiles when ``analog``."""
+    """The EEG SNN on the run's device; analog layers on tiles of ``card`` when ``analog``.
+
+    ``card`` is the run's card (``RunDir.read_card()``); the array is ``cfg.array`` with it.
+    """
     from ferrocim.snn import EEGSNN, NetworkConfig
 
     device = resolve_device(cfg.device)
     net = cfg.network
     kwargs: dict[str, Any] = {"width": net.width, "dropout": net.dropout, "mode": net.mode}
     if analog:
-        kwargs["analog"] = analog_config(cfg)
+        if card is None:
+            raise ValueError("build_model(analog=True) needs the run's device card")
+        kwargs["analog"] = cfg.array.replace(card=card)
         if analog_layers is not None:
             kwargs["analog_layers"] = tuple(analog_layers)
     # built on the CPU from a CPU generator, so CPU and CUDA runs start identical

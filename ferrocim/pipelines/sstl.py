@@ -7,21 +7,28 @@ updates, and record test accuracy before and after. The frozen prefix of the net
 is computed once per subject in eval mode (no dropout in frozen layers) and reused by
 every update; ``sstl.frozen_dropout`` keeps dropout in frozen layers as the published
 code does, which turns that cache off.
+
+Taken from the base run (:mod:`ferrocim.pipelines.runs`): the network width and the data
+section; from a device or re-tuned base also its card, tile geometry, reference, device
+spread and endurance (the devices are loaded from its tiles, with their own card.json).
+The SSTL config may override the rest of ``network`` and ``array`` (the programming rule
+above all: the paper's SSTL programs fc1 + fc2 on device, so ``array.programming.eps``
+applies); ``transfer`` applies only to a float base run.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ferrocim.atomic import atomic_path
+from ferrocim.calibration.card import DeviceCard
 from ferrocim.checks import InputError
 from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint
@@ -30,28 +37,32 @@ from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward, make_forward, split_layer
 from ferrocim.pipelines.retune import load_float_model, set_trainable, transfer_to_tiles
-from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, inherit_network, open_run, resolve_device
+from ferrocim.pipelines.rundir import EventRow, RunDir, RunSummary, SSTLRow, programming_totals
+from ferrocim.pipelines.runs import build_model, inherit_from_base, open_run, resolve_device
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
 
-COUNT_FIELDS = ("ltp_pulses", "ltd_pulses", "ltp_crossings", "ltd_crossings")
 
-
-def pooled_model(base: RunDir, cfg: RunConfig, device: torch.device) -> torch.nn.Module:
-    """The base run's best model on tiles (a float base is transferred with q, x)."""
-    base_cfg = load_config(base.config)
-    if base_cfg.kind == "float":
-        model = build_model(cfg, analog=True)
-        transfer_to_tiles(
-            load_float_model(base.path, device), model, q=cfg.array.q, x=cfg.array.x, seed=cfg.seed
-        )
-        return model
-    if base_cfg.kind not in ("device", "retune"):
+def base_config(base: RunDir) -> RunConfig:
+    """The config of an SSTL base run (float, device or retune)."""
+    base_cfg = load_config(base.require("base run").config)
+    if base_cfg.kind not in ("float", "device", "retune"):
         raise InputError(
             f"sstl.base_run must be a float, device or retune run, got {base_cfg.kind}"
         )
-    model = build_model(base_cfg.model_copy(update={"device": str(device)}), analog=True)
+    return base_cfg
+
+
+def pooled_model(
+    base: RunDir, cfg: RunConfig, card: DeviceCard, device: torch.device
+) -> torch.nn.Module:
+    """The base run's best model on tiles of ``card`` with ``cfg.array`` (a float base is
+    transferred with ``cfg.transfer``; a device base's tile state is loaded)."""
+    model = build_model(cfg, analog=True, card=card)
+    if base_config(base).kind == "float":
+        float_model = load_float_model(base.path, device)
+        transfer_to_tiles(float_model, model, q=cfg.transfer.q, x=cfg.transfer.x, seed=cfg.seed)
+        return model
     model.load_state_dict(load_checkpoint(base.best_checkpoint, str(device))["model"])
     return model
 
@@ -69,7 +80,7 @@ def adapt_fold(
     *,
     subject: int,
     fold: int,
-) -> list[dict[str, Any]]:
+) -> list[EventRow]:
     """Online on-device training of ``sstl.layers`` on one fold; returns event rows."""
     from ferrocim.crossbar import PulseOptimizer
 
@@ -78,7 +89,7 @@ def adapt_fold(
     opt = PulseOptimizer(inner, model)
     device = forward.y.device
     phase = f"sstl:{subject}:{fold}"
-    events: list[dict[str, Any]] = []
+    events: list[EventRow] = []
     step = 0
     model.train()
     for epoch in range(cfg.sstl.epochs):
@@ -101,33 +112,32 @@ def sstl(
     from ferrocim.snn.data import sstl_folds
 
     started = time.perf_counter()
-    if cfg.sstl.base_run is None and not resume:
-        raise InputError("sstl.base_run (--base-run) must name a finished float/device run")
+    card = None
     if not resume:
-        cfg = inherit_network(cfg, cfg.sstl.base_run)
-    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
+        if cfg.sstl.base_run is None:
+            raise InputError("sstl.base_run (--base-run) must name a finished float/device run")
+        base = RunDir(cfg.sstl.base_run)
+        base_cfg = base_config(base)
+        cfg = inherit_from_base(cfg, base_cfg, "SSTL")
+        card = None if base_cfg.kind == "float" else base.read_card()
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, card=card)
     device = resolve_device(cfg.device)
-    base = RunDir(cfg.sstl.base_run).require("base run")
-    base_cfg = load_config(base.config)
-    ds = load_dataset(base_cfg.data)
-    split = fold_split(ds, base_cfg.data, base_cfg.seed)
+    base = RunDir(cfg.sstl.base_run)
+    base_cfg = base_config(base)
+    ds = load_dataset(cfg.data)
+    split = fold_split(ds, cfg.data, base_cfg.seed)  # the base run's test subjects
     subjects = cfg.sstl.subjects or [int(s) for s in split.test_subjects]
     unknown = sorted(set(subjects) - {int(s) for s in np.unique(ds.subject)})
     if unknown:
         raise InputError(f"sstl.subjects {unknown} are not in the data set")
     data = to_tensors(ds, device)
-    model = pooled_model(base, cfg, device)
+    model = pooled_model(base, cfg, run.read_card(), device)
     pooled_state = copy.deepcopy(model.state_dict())
 
-    rows: list[dict[str, Any]] = []
-    if resume and run.sstl.exists():
-        rows = pd.read_csv(run.sstl).to_dict("records")
-    finished = {(int(r["subject"]), int(r["fold"])) for r in rows}
+    rows: list[SSTLRow] = run.read_sstl() if resume else []
+    finished = {(int(r.subject), int(r.fold)) for r in rows}
     if resume and run.events.exists():  # keep the events of finished folds only
-        ev = run.read_events()
-        keep = ev["phase"].isin([f"sstl:{s}:{f}" for s, f in finished])
-        with atomic_path(run.events) as tmp:
-            ev[keep].to_csv(tmp, index=False)
+        run.keep_events(run.read_events()["phase"].isin([f"sstl:{s}:{f}" for s, f in finished]))
     for subject in progress(subjects, desc="SSTL subjects", unit="subject"):
         sidx = np.nonzero(ds.subject == subject)[0]
         folds = sstl_folds(
@@ -150,33 +160,34 @@ def sstl(
             before = accuracy(forward, te)
             events = adapt_fold(model, forward, tr, cfg, subject=subject, fold=f)
             after = accuracy(forward, te)
-            totals = {k: sum(int(e[k]) for e in events) for k in COUNT_FIELDS}
-            row = {
-                "subject": subject,
-                "fold": f,
-                "n_train": len(tr),
-                "n_test": len(te),
-                "acc_before": before,
-                "acc_after": after,
-                **totals,
-            }
+            totals = programming_totals(events)
+            row = SSTLRow(
+                subject=subject,
+                fold=f,
+                n_train=len(tr),
+                n_test=len(te),
+                acc_before=before,
+                acc_after=after,
+                ltp_pulses=totals.ltp_pulses,
+                ltd_pulses=totals.ltd_pulses,
+                ltp_crossings=totals.ltp_crossings,
+                ltd_crossings=totals.ltd_crossings,
+            )
             run.append_events(events)
             rows.append(row)
-            with atomic_path(run.sstl) as tmp:
-                pd.DataFrame(rows).to_csv(tmp, index=False)
-    table = pd.DataFrame(rows)
+            run.write_sstl(rows)
+    table = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     per_subject = table.groupby("subject")[["acc_before", "acc_after"]].mean()
-    summary = {
-        "kind": "sstl",
-        "base_run": str(base.path),
-        "subjects": [int(s) for s in per_subject.index],
-        "acc_before": float(per_subject["acc_before"].mean()),
-        "acc_after": float(per_subject["acc_after"].mean()),
-        "gain": float((per_subject["acc_after"] - per_subject["acc_before"]).mean()),
-        "pulses": int(table["ltp_pulses"].sum() + table["ltd_pulses"].sum()),
-        "programming_events": int(table["ltp_crossings"].sum() + table["ltd_crossings"].sum()),
-        "cached_prefix": None if cfg.sstl.frozen_dropout else split_layer(cfg.sstl.layers),
-        "wall_s": time.perf_counter() - started,
-    }
+    summary = RunSummary(
+        kind="sstl",
+        base_run=str(base.path),
+        subjects=[int(s) for s in per_subject.index],
+        acc_before=float(per_subject["acc_before"].mean()),
+        acc_after=float(per_subject["acc_after"].mean()),
+        gain=float((per_subject["acc_after"] - per_subject["acc_before"]).mean()),
+        cached_prefix=None if cfg.sstl.frozen_dropout else split_layer(cfg.sstl.layers),
+        wall_s=time.perf_counter() - started,
+        **programming_totals(table).as_dict(),
+    )
     run.write_summary(summary)
     return run

@@ -10,10 +10,10 @@ import torch
 
 from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import FoldSplit, fold_split, load_dataset, to_tensors
-from ferrocim.pipelines.finish import array_totals, finish_training
+from ferrocim.pipelines.finish import device_totals, finish_training
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
-from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.rundir import RunDir, programming_totals
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
 from ferrocim.pipelines.training import FitResult, fit
 
@@ -37,7 +37,7 @@ def train(
     split = fold_split(ds, cfg.data, cfg.seed)
     data = to_tensors(ds, device)
     analog = cfg.kind == "device"
-    model = build_model(cfg, analog=analog)
+    model = build_model(cfg, analog=analog, card=run.read_card() if analog else None)
     optimizer: Any = torch.optim.Adam(
         param_groups(
             model,
@@ -72,13 +72,17 @@ def fit_with_config(
 ) -> FitResult:
     """:func:`fit` with the run's ``[train]`` settings; phase = ``cfg.kind``.
 
-    With a PulseOptimizer, every epoch's metrics row also gets the array totals.
+    With a PulseOptimizer, every epoch's metrics row also gets the pulse totals so far
+    and the failed devices.
     """
     on_epoch_end = None
     if hasattr(optimizer, "layers"):  # a PulseOptimizer: record the array each epoch
 
         def on_epoch_end(_epoch: int) -> dict[str, Any]:
-            return array_totals(forward.model)
+            t = programming_totals(run.read_events())
+            return {"ltp_pulses": t.ltp_pulses, "ltd_pulses": t.ltd_pulses} | device_totals(
+                forward.model
+            )
 
     return fit(
         optimizer,

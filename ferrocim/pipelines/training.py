@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint, save_checkpoint
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
-from ferrocim.pipelines.rundir import RunDir
+from ferrocim.pipelines.rundir import EventRow, RunDir
 from ferrocim.pipelines.seeding import torch_generator
 
 log = logging.getLogger(__name__)
@@ -74,21 +74,21 @@ def evaluate(
     return {"loss": loss_sum / n, "acc": 100.0 * correct / n, "n": n}
 
 
-def step_stats_rows(stats: Any, *, step: int, epoch: int, phase: str) -> list[dict[str, Any]]:
+def step_stats_rows(stats: Any, *, step: int, epoch: int, phase: str) -> list[EventRow]:
     """Event-log rows (one per layer) from a PulseOptimizer's StepStats; [] for None."""
     if stats is None:
         return []
     return [
-        {
-            "step": step,
-            "epoch": epoch,
-            "phase": phase,
-            "layer": layer,
-            "ltp_pulses": int(stats.ltp_pulses[layer]),
-            "ltd_pulses": int(stats.ltd_pulses[layer]),
-            "ltp_crossings": int(stats.ltp_crossings[layer]),
-            "ltd_crossings": int(stats.ltd_crossings[layer]),
-        }
+        EventRow(
+            step=step,
+            epoch=epoch,
+            phase=phase,
+            layer=layer,
+            ltp_pulses=int(stats.ltp_pulses[layer]),
+            ltd_pulses=int(stats.ltd_pulses[layer]),
+            ltp_crossings=int(stats.ltp_crossings[layer]),
+            ltd_crossings=int(stats.ltd_crossings[layer]),
+        )
         for layer in stats.ltp_pulses
     ]
 
@@ -199,7 +199,7 @@ def fit(
             if rows:
                 run.append_events(rows)
                 partial["pulses"] = partial.get("pulses", 0) + sum(
-                    r["ltp_pulses"] + r["ltd_pulses"] for r in rows
+                    r.ltp_pulses + r.ltd_pulses for r in rows
                 )
             partial["loss_sum"] += float(loss.detach()) * len(yb)
             partial["correct"] += int((logits.detach().argmax(1) == yb).sum())

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ferrocim.reports import formatting as fmt
+from ferrocim.rundir import config_value
 
 #: Kinds of run that program an array.
 ANALOG_KINDS = ("device", "retune", "sstl")
@@ -31,7 +32,7 @@ def card_used(config: dict[str, Any], card_name: str | None = None) -> str | Non
     """``"dut2"`` or ``"ID170ZR5000 (cards/ID170ZR5000.json)"``; None for float runs."""
     if config.get("kind") not in ANALOG_KINDS:
         return None
-    ref = str((config.get("array") or {}).get("card", "dut2"))
+    ref = str(config_value(config, "array.card") or "dut2")
     if card_name and card_name != ref:
         return f"{card_name} ({ref})"
     return ref
@@ -42,7 +43,7 @@ def run_warnings(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
     out = []
     kind = config.get("kind")
     if kind in ANALOG_KINDS and summary.get("programming_events") == 0:
-        eps = (config.get("array") or {}).get("eps")
+        eps = config_value(config, "array.programming.eps")
         steps = summary.get("steps")
         where = f" in {fmt.count(steps)} optimiser steps" if steps is not None else ""
         out.append(

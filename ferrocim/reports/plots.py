@@ -14,9 +14,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-LTP_COLOR = "#1f77b4"
-LTD_COLOR = "#d62728"
-
 
 def subject_label(subject: object) -> str:
     """``3`` → ``"S003"``: how plots and tables name an EEG subject."""

@@ -7,9 +7,8 @@ Several run directories give one page with a comparison table and each run's sec
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,19 @@ from ferrocim.reports import plots
 from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
 from ferrocim.reports.headline import Headline, card_used, headline, lifetime_assumed
 from ferrocim.reports.html import Report
+from ferrocim.rundir import COUNT_FIELDS, RunDir, RunSummary, config_value
 
+#: Comparison-table columns taken from each run's config.toml (column → dotted field).
+CONFIG_COLUMNS = {
+    "kind": "kind",
+    "card": "array.card",
+    "eps": "array.programming.eps",
+    "thr_asym": "array.programming.thr_asym",
+    "q": "transfer.q",
+    "x": "transfer.x",
+}
+#: Comparison-table columns taken from each run's summary.json (RunSummary fields).
 SUMMARY_COLUMNS = (
-    "run",
-    "kind",
-    "card",
-    "eps",
-    "thr_asym",
-    "q",
-    "x",
     "test_acc",
     "transfer_test_acc",
     "acc_before",
@@ -40,134 +43,112 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _read_run(path: Path) -> dict[str, Any]:
-    cfg_path = path / "config.toml"
-    if not cfg_path.is_file():
+@dataclass(frozen=True)
+class RunContents:
+    """What a report reads from one run directory."""
+
+    run: RunDir
+    config: dict[str, Any]
+    summary: RunSummary
+    metrics: pd.DataFrame
+    events: pd.DataFrame
+    energy: pd.DataFrame | None
+    sstl: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.run.path.name
+
+    @property
+    def kind(self) -> str | None:
+        return config_value(self.config, "kind")
+
+
+def _read_run(path: Path) -> RunContents:
+    run = RunDir(path)
+    if not run.exists():
         raise InputError(f"{path} is not a ferrocim run directory (no config.toml inside)")
-    cfg = tomllib.loads(cfg_path.read_text())
-    summary_path = path / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-
-    def csv(name: str) -> pd.DataFrame | None:
-        p = path / name
-        return pd.read_csv(p) if p.is_file() else None
-
-    return {
-        "path": path,
-        "name": path.name,
-        "config": cfg,
-        "summary": summary,
-        "metrics": csv("metrics.csv"),
-        "events": csv("events.csv"),
-        "energy": csv("energy.csv"),
-        "sstl": csv("sstl.csv"),
-    }
+    config = run.read_config()
+    return RunContents(
+        run=run,
+        config=config,
+        summary=run.read_summary() or RunSummary(kind=str(config.get("kind"))),
+        metrics=run.read_metrics(),
+        events=run.read_events(),
+        energy=run.read_energy(),
+        sstl=pd.DataFrame([vars(r) for r in run.read_sstl()]),
+    )
 
 
-def summary_row(run: dict[str, Any]) -> dict[str, Any]:
+def summary_row(run: RunContents) -> dict[str, Any]:
     """One comparison-table row of a run (missing numbers left empty)."""
-    s, cfg = run["summary"], run["config"]
-    arr = cfg.get("array", {})
-    row = {
-        "run": run["name"],
-        "kind": cfg.get("kind"),
-        "card": card_used(_card_source(run)[1]),
-        "eps": arr.get("eps"),
-        "thr_asym": arr.get("thr_asym"),
-        "q": arr.get("q"),
-        "x": arr.get("x"),
-    }
-    for key in SUMMARY_COLUMNS[7:]:
-        row[key] = s.get(key)
+    row: dict[str, Any] = {"run": run.name}
+    row.update({col: config_value(run.config, key) for col, key in CONFIG_COLUMNS.items()})
+    row["card"] = card_used(run.config)  # float runs have none
+    row.update({key: getattr(run.summary, key) for key in SUMMARY_COLUMNS})
     return row
 
 
-def _card_source(run: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """(folder holding the card.json, config naming the card) of the array a run used.
-
-    SSTL on a device or retune base keeps the base run's array (and card).
-    """
-    base = run["summary"].get("base_run")
-    if run["config"].get("kind") == "sstl" and base and (Path(base) / "config.toml").is_file():
-        base_cfg = tomllib.loads((Path(base) / "config.toml").read_text())
-        if base_cfg.get("kind") in ("device", "retune"):
-            return Path(base), {**base_cfg, "kind": "sstl"}
-    return run["path"], run["config"]
+def _card_name(run: RunContents) -> str | None:
+    return run.run.read_card().name if run.run.card.is_file() else None
 
 
-def _load_card(run: dict[str, Any]):  # -> DeviceCard | None
-    path = _card_source(run)[0] / "card.json"
-    if not path.is_file():
-        return None
-    from ferrocim.calibration.card import DeviceCard
-
-    return DeviceCard.load(path)
-
-
-def _endurance(run: dict[str, Any], state: dict[str, Any] | None) -> pd.DataFrame | None:
+def _endurance(run: RunContents, state: dict[str, Any] | None) -> pd.DataFrame | None:
     if state is None:
         return None
-    card = _load_card(run)
-    nominal = card.endurance.cycles_median if card is not None else None
+    nominal = run.run.read_card().endurance.cycles_median if run.run.card.is_file() else None
     return endurance_table(state, nominal_lifetime=nominal)
 
 
-def run_headline(run: dict[str, Any], state: dict[str, Any] | None = None) -> Headline:
-    """The headline of a run read by :func:`_read_run` (tile state read when not given)."""
-    if state is None and (run["path"] / "tiles" / "final.h5").is_file():
-        state = read_tile_state(run["path"] / "tiles" / "final.h5")
-    card = _load_card(run)
+def run_headline(run: RunContents, state: dict[str, Any] | None = None) -> Headline:
+    """The headline of a run (its tile state read here when not given)."""
+    if state is None and run.run.tiles.is_file():
+        state = read_tile_state(run.run.tiles)
     return headline(
-        run["summary"],
-        _card_source(run)[1],
-        card_name=card.name if card is not None else None,
-        energy=run["energy"],
+        run.summary.to_json(),
+        run.config,
+        card_name=_card_name(run),
+        energy=run.energy,
         endurance=_endurance(run, state),
     )
 
 
-def _add_run_sections(
-    report: Report, run: dict[str, Any], *, prefix: str, single: bool
-) -> Headline:
+def _add_run_sections(report: Report, run: RunContents, *, prefix: str, single: bool) -> None:
     sec = prefix
-    s = run["summary"]
-    kind = run["config"].get("kind")
-    tiles_path = run["path"] / "tiles" / "final.h5"
-    state = read_tile_state(tiles_path) if tiles_path.is_file() else None
+    s = run.summary
+    kind = run.kind
+    state = read_tile_state(run.run.tiles) if run.run.tiles.is_file() else None
     head = run_headline(run, state)
     if not single:  # one run: the page's own headline box and warnings say it
         report.add_facts("Headline", head.items, section=sec)
-    no_events = bool(head.warnings) and s.get("programming_events") == 0
-    facts = [f"Run directory: {run['path']}", f"Kind: {kind}"]
-    card = card_used(_card_source(run)[1], getattr(_load_card(run), "name", None))
+    no_events = bool(head.warnings) and s.programming_events == 0
+    facts = [f"Run directory: {run.run.path}", f"Kind: {kind}"]
+    card = card_used(run.config, _card_name(run))
     if card is not None:
-        where = (
-            " (its calibration is at the end of this section)"
-            if (run["path"] / "card.json").is_file()
-            else ""
-        )
+        where = " (its calibration is at the end of this section)" if run.run.card.is_file() else ""
         facts.append(f"Device card used: {card}{where}")
-    if "test_acc" in s:
-        facts.append(f"Test accuracy of the best model (by validation): {s['test_acc']:.2f} %")
-    if "transfer_test_acc" in s:
+    nan = float("nan")
+    if s.test_acc is not None:
+        facts.append(f"Test accuracy of the best model (by validation): {s.test_acc:.2f} %")
+    if s.transfer_test_acc is not None:
         facts.append(
-            f"Float model {s.get('float_test_acc', float('nan')):.2f} % → after transfer "
-            f"(q={s.get('q')}, x={s.get('x')}) {s['transfer_test_acc']:.2f} % → after "
-            f"re-tuning {s.get('test_acc', float('nan')):.2f} %"
+            f"Float model {s.float_test_acc if s.float_test_acc is not None else nan:.2f} % "
+            f"→ after transfer (q={s.q}, x={s.x}) {s.transfer_test_acc:.2f} % → after "
+            f"re-tuning {s.test_acc if s.test_acc is not None else nan:.2f} %"
         )
-    if "programming_events" in s:
+    if s.programming_events is not None:
         facts.append(
-            f"Programming events (threshold crossings): {s['programming_events']:,}; "
-            f"pulses fired: {s.get('pulses', 0):,}; failed devices: {s.get('failed_devices', 0)}"
+            f"Programming events (threshold crossings): {s.programming_events:,}; "
+            f"pulses fired: {s.pulses or 0:,}; failed devices: {s.failed_devices or 0}"
         )
     report.add_text("Overview", "\n\n".join(facts), section=sec)
 
-    metrics = run["metrics"]
+    metrics = run.metrics
     if metrics is not None and len(metrics):
         report.add_figure("Learning curves", plots.learning_curves(metrics), section=sec)
         report.add_table("Per-epoch metrics", metrics, section=sec)
-    events = run["events"]
-    if events is not None and len(events) and kind != "sstl" and not no_events:
+    events = run.events
+    if len(events) and kind != "sstl" and not no_events:
         same = plots.crossings_equal_pulses(events)
         report.add_figure(
             "Programming events over training",
@@ -181,9 +162,7 @@ def _add_run_sections(
         report.add_figure(
             "Programming events per epoch", plots.events_per_epoch(events), section=sec
         )
-        per_layer = events.groupby("layer", sort=False)[
-            ["ltp_pulses", "ltd_pulses", "ltp_crossings", "ltd_crossings"]
-        ].sum()
+        per_layer = events.groupby("layer", sort=False)[list(COUNT_FIELDS)].sum()
         report.add_table(
             "Events by layer",
             per_layer.reset_index(),
@@ -203,30 +182,26 @@ def _add_run_sections(
                     section=sec,
                 )
     if state is not None:
-        epochs = max(int(run["config"].get("train", {}).get("epochs", 1)), 1)
+        epochs = max(int(config_value(run.config, "train.epochs") or 1), 1)
         table = _endurance(run, state)
-        assumed = lifetime_assumed(table)
         if not no_events:
             report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
-        caption = (
-            f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated. "
-            + (
-                "It rests on an ASSUMED lifetime: the wear model was off in this run, so "
-                "the card's median endurance stands in for every device."
-                if assumed
-                else "Lifetimes were drawn per device from the card's endurance spread."
-            )
+        caption = f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated. " + (
+            "It rests on an ASSUMED lifetime: the wear model was off in this run, so the "
+            "card's median endurance stands in for every device."
+            if lifetime_assumed(table)
+            else "Lifetimes were drawn per device from the card's endurance spread."
         )
         report.add_table("Endurance by layer", table, section=sec, caption=caption)
-    energy = run["energy"]
+    energy = run.energy
     if energy is not None and len(energy):
         report.add_figure(
             "Energy by layer, kind and phase", plots.energy_breakdown(energy), section=sec
         )
         totals = energy.groupby(["phase", "kind"])["energy_j"].sum().reset_index()
         report.add_table("Energy totals", totals, section=sec)
-    sstl = run["sstl"]
-    if sstl is not None and len(sstl):
+    sstl = run.sstl
+    if len(sstl):
         report.add_figure("SSTL accuracy per subject", plots.sstl_before_after(sstl), section=sec)
         counts = ["ltp_pulses", "ltd_pulses"]
         per = sstl.groupby("subject")[["acc_before", "acc_after", *counts]].mean().reset_index()
@@ -239,18 +214,11 @@ def _add_run_sections(
             caption=f"Accuracies and pulse counts are means over each subject's "
             f"{sstl.groupby('subject')['fold'].nunique().max()} SSTL folds.",
         )
-    card_path = run["path"] / "card.json"
-    if card_path.is_file():
-        _add_card(report, card_path, section=sec)
-    return head
+    if run.run.card.is_file():
+        from ferrocim.reports.calibration import add_calibration_section
 
-
-def _add_card(report: Report, card_path: Path, *, section: str) -> None:
-    from ferrocim.calibration.card import DeviceCard
-    from ferrocim.reports.calibration import add_calibration_section
-
-    card = DeviceCard.load(card_path)
-    add_calibration_section(report, card, section=f"{section}: device card {card.name}")
+        card = run.run.read_card()
+        add_calibration_section(report, card, section=f"{sec}: device card {card.name}")
 
 
 def build_report(
@@ -260,20 +228,20 @@ def build_report(
     """Write the report of one or several runs; returns the HTML path.
 
     Default output: ``RUN/report.html`` for one run, ``report.html`` in the common parent
-    for several. PNG files of every figure go to ``<html stem>_figures/`` beside it.
+    for several. PNG and SVG files of every figure go to ``<html stem>_figures/`` beside it.
     """
     if not run_dirs:
         raise InputError("give at least one run directory")
     runs = [_read_run(Path(p)) for p in run_dirs]
     if out is None:
         out = (
-            runs[0]["path"] / "report.html"
+            runs[0].run.path / "report.html"
             if len(runs) == 1
-            else Path(os.path.commonpath([r["path"] for r in runs])) / "report.html"
+            else Path(os.path.commonpath([r.run.path for r in runs])) / "report.html"
         )
     out = Path(out)
     title = "ferrocim run report" if len(runs) == 1 else f"ferrocim report: {len(runs)} runs"
-    report = Report(title, subtitle=", ".join(r["name"] for r in runs))
+    report = Report(title, subtitle=", ".join(r.name for r in runs))
     if len(runs) == 1:
         head = run_headline(runs[0])
         for label, value in head.items:
@@ -283,7 +251,7 @@ def build_report(
     else:
         for r in runs:
             for w in run_headline(r).warnings:
-                report.add_warning(f"{r['name']}: {w}")
+                report.add_warning(f"{r.name}: {w}")
     table = pd.DataFrame([summary_row(r) for r in runs]).dropna(axis=1, how="all")
     report.add_table("Runs", table, section="Comparison")
     if "programming_events" in table and table["programming_events"].notna().sum() >= 2:
@@ -296,7 +264,7 @@ def build_report(
             )
     for r in runs:
         _add_run_sections(
-            report, r, prefix=r["name"] if len(runs) > 1 else "Run", single=len(runs) == 1
+            report, r, prefix=r.name if len(runs) > 1 else "Run", single=len(runs) == 1
         )
     return report.save(out, png_dir=out.parent / f"{out.stem}_figures")
 

@@ -30,7 +30,7 @@ def test_kernel_step_equals_formula_both_polarities():
 def test_kernel_step_scale_asym_and_per_device_params():
     w = torch.tensor([0.4, 0.4], dtype=torch.float64)
     is_ltp = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    got = Fx.kernel_step(w, is_ltp, PARAMS, a_scale=0.5, a_asym=2.0)
+    got = Fx.kernel_step(w, is_ltp, Fx.scale_amplitudes(PARAMS, 0.5, 2.0))
     assert got[0].item() == pytest.approx(0.5 * beta_step(0.4, *DUT2[0]), rel=1e-12)
     assert got[1].item() == pytest.approx(-1.0 * beta_step(0.4, *DUT2[1]), rel=1e-12)
     p = torch.tensor(PARAMS, dtype=torch.float64).unsqueeze(1).repeat(1, 2)
@@ -61,10 +61,10 @@ def test_apply_pulses_multiple_rounds_and_bounds():
     w1 = 0.5 + beta_step(0.5, *DUT2[0])
     assert got[0].item() == pytest.approx(w1 + beta_step(w1, *DUT2[0]), rel=1e-12)
     assert got[1].item() == pytest.approx(0.5 - beta_step(0.5, *DUT2[1]), rel=1e-12)
-    big = Fx.apply_pulses(w0, fl, fd, PARAMS, a_scale=20.0)
+    big = Fx.apply_pulses(w0, fl, fd, Fx.scale_amplitudes(PARAMS, 20.0, 1.0))
     assert big[2].item() == 0.99  # clipped at the top
     assert big[3].item() == 0.01  # clipped at the bottom
-    low = Fx.apply_pulses(w0, fl, fd, PARAMS, a_scale=20.0, low=0.2, high=0.7)
+    low = Fx.apply_pulses(w0, fl, fd, Fx.scale_amplitudes(PARAMS, 20.0, 1.0), low=0.2, high=0.7)
     assert low[0].item() == 0.7 and low[3].item() == 0.2
     stuck = torch.tensor([True, False, False, False])
     assert Fx.apply_pulses(w0, fl, fd, PARAMS, stuck=stuck)[0].item() == 0.5

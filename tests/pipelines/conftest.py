@@ -30,7 +30,7 @@ def tiny(data_dir: Path):
             "train.eval_batch_size": 8,
             "train.epochs": 1,
             "train.lr": 0.01,
-            "array.eps": 0.01,
+            "array.programming.eps": 0.01,
         }
         base.update({k.replace("__", "."): v for k, v in over.items()})
         return load_config(None, base, kind=kind)

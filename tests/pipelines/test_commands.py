@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from ferrocim.pipelines.config import load_config
 from ferrocim.pipelines.data import check_prepared_path
 from ferrocim.pipelines.runs import open_run
 from ferrocim.pipelines.training import epoch_line
+from ferrocim.rundir import EventRow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +47,15 @@ def test_python_dash_m_ferrocim():
 
 
 def test_validation_names_field_and_flag_once_and_suggests():
+    with pytest.raises(InputError, match=r"'data\.n_fold'; did you mean 'data\.n_folds'"):
+        load_config(None, {"data.n_fold": 3}, kind="float")
     with pytest.raises(InputError) as exc:
-        load_config(None, {"data.n_fold": 3, "array.q": 5, "data.n_folds": 1}, kind="float")
+        load_config(None, {"transfer.q": 5, "data.n_folds": 1}, kind="float")
     msg = str(exc.value)
-    assert "  data.n_fold: unknown field (--set data.n_fold=…); did you mean data.n_folds" in msg
-    assert "  array.q (--set array.q=…): q must be one of (2, 4, 8, 16, 32)" in msg
-    assert msg.count("got 5") == 1
-    assert "data.n_folds (--set data.n_folds=…): Input should be greater than or equal to 2 " in msg
-    assert msg.count("(got 1)") == 1
+    assert "  transfer.q: q must be one of (2, 4, 8, 16, 32)" in msg
+    assert msg.count("got 5") == 1 and "[--set transfer.q=…]" in msg
+    assert "  data.n_folds: Input should be greater than or equal to 2 (got 1) " in msg
+    assert "[--set data.n_folds=…]" in msg and msg.count("(got 1)") == 1
 
 
 def test_data_folder_names_the_prepare_command(tmp_path):
@@ -85,21 +88,14 @@ def test_failed_run_leaves_no_folder_and_help_shows_defaults(tmp_path, monkeypat
 def test_resume_by_name_and_one_line_ending(tiny, tmp_path):
     cfg = tiny("device", name="r", out_dir=str(tmp_path))
     run, _ = open_run(cfg)
-    row = {
-        "step": 0,
-        "epoch": 0,
-        "phase": "device",
-        "layer": "fc2",
-        "ltp_pulses": 1,
-        "ltd_pulses": 0,
-        "ltp_crossings": 1,
-        "ltd_crossings": 0,
-    }
-    run.append_events([row, {**row, "step": 1}])
+    row = EventRow(step=0, epoch=0, phase="device", layer="fc2", ltp_pulses=1,
+                   ltd_pulses=0, ltp_crossings=1, ltd_crossings=0)  # fmt: skip
+    later = dataclasses.replace(row, step=1)
+    run.append_events([row, later])
     reopened, _ = open_run(cfg, resume=True)  # found by name under out_dir
     assert reopened.path == tmp_path / "r"
     reopened.truncate_events(0, phase="device")  # what a resume does (pandas rewrite)
-    reopened.append_events([{**row, "step": 1}])
+    reopened.append_events([later])
     data = run.events.read_bytes()
     assert b"\r" not in data and data.count(b"\n") == 3
 

@@ -35,3 +35,17 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
         "[5/5]",
     ]
     assert default_lr(1.0) == 1e-4 and default_lr(0.25) == 3e-4
+
+
+def test_demo_ships_its_measurements_and_needs_no_click():
+    import subprocess
+    import sys
+
+    import ferrocim
+    from ferrocim.pipelines.demo import BUNDLED_MEASUREMENTS
+
+    # package data (found in a wheel install too), the same files as measurements/
+    assert Path(ferrocim.__file__).parent in BUNDLED_MEASUREMENTS.parents
+    assert len(list(BUNDLED_MEASUREMENTS.rglob("*.csv"))) == 14
+    code = "import sys, ferrocim.pipelines.demo; sys.exit('click' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

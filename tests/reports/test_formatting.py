@@ -74,7 +74,7 @@ def test_table_html_formats_every_column_and_scrolls_in_its_box():
 
 
 def test_headline_and_zero_event_warning():
-    cfg = {"kind": "device", "array": {"card": "dut2", "eps": 0.05}}
+    cfg = {"kind": "device", "array": {"card": "dut2", "programming": {"eps": 0.05}}}
     summary = {"test_acc": 50.0, "programming_events": 0, "pulses": 0, "steps": 4}
     energy = pd.DataFrame(
         {
@@ -110,9 +110,11 @@ def test_zero_event_run_report_warns_and_writes_svg(tmp_path):
 
     run = tmp_path / "dev"
     run.mkdir()
-    (run / "config.toml").write_text('kind = "device"\n[array]\ncard = "dut2"\neps = 0.05\n')
+    (run / "config.toml").write_text(
+        'kind = "device"\n[array]\ncard = "dut2"\n[array.programming]\neps = 0.05\n'
+    )
     (run / "summary.json").write_text(
-        '{"test_acc": 50.0, "programming_events": 0, "pulses": 0, "steps": 4}'
+        '{"kind": "device", "test_acc": 50.0, "programming_events": 0, "pulses": 0, "steps": 4}'
     )
     pd.DataFrame(
         {
