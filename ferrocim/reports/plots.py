@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 
 def subject_label(subject: object) -> str:
@@ -267,6 +267,7 @@ def accuracy_vs_events(summary: pd.DataFrame) -> Figure:
         ylabel="test accuracy (%)",
         title="Accuracy vs programming events",
     )
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
