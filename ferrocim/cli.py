@@ -19,6 +19,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_sweep import sweep_cmd
 
 log = logging.getLogger("ferrocim")
 
@@ -611,9 +612,14 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
 )
 @_friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """One HTML page (figures also as PNG and SVG) from one or several run directories."""
+    """One HTML page (figures also as PNG and SVG) from run directories, or from a sweep
+    directory."""
     from ferrocim.reports.run import build_report
+    from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 
+    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+        click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
+        return
     click.echo(f"report: {build_report(list(run_dirs), out)}")
 
 
@@ -639,6 +645,8 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
         out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo
     )
 
+
+main.add_command(sweep_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

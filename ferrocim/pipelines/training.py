@@ -155,7 +155,8 @@ def fit(
             partial = dict(ck["partial"])
             result.metrics = list(ck["metrics"])
             result.best_epoch, result.best_val_acc = ck["best_epoch"], ck["best_val_acc"]
-            run.truncate_events(step, phase=phase)
+    if resume:  # drop the events a killed run logged after its checkpoint (steps ≥ step)
+        run.truncate_events(step - 1, phase=phase)
 
     def checkpoint(epoch: int, batch: int) -> None:
         save_checkpoint(
