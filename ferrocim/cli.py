@@ -19,6 +19,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_import import import_group
 from ferrocim.cli_sweep import sweep_cmd
 
 log = logging.getLogger("ferrocim")
@@ -54,6 +55,9 @@ def main(verbose: int, quiet: bool) -> None:
     from ferrocim.logs import setup
 
     setup(verbose, quiet=quiet)
+
+
+main.add_command(import_group)  # `ferrocim import eeg-ferro` (ferrocim/cli_import.py)
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,6 +158,11 @@ def devices_show(card: str, as_json: bool) -> None:
 # ---------------------------------------------------------------------------------------
 # calibrate  (ferrocim.calibration)
 # ---------------------------------------------------------------------------------------
+def _pm(x: float, err: float | None) -> str:
+    """``x ± err`` to three decimals (``x`` alone without an error)."""
+    return f"{x:.3f}" if err is None else f"{x:.3f}±{err:.3f}"
+
+
 @main.command("calibrate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -258,13 +267,19 @@ def calibrate_cmd(
     opts = CalibrationOptions(
         format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
     )
+    from ferrocim.reports.calibration import write_calibration_report
+
     res = calibrate(list(paths), out_dir, opts)
+    res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
     for d in res.duts:
         c = d.card
+        v = c.variability
         click.echo(
             f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
-            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  -> {d.card_path}"
+            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
+            f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
+            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  -> {d.card_path}"
         )
     if res.duts:
         best = res.best()
@@ -308,9 +323,29 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
 @click.option("--l-freq", default=0.1, show_default=True, help="high-pass edge, Hz")
 @click.option("--h-freq", default=79.0, show_default=True, help="low-pass edge, Hz")
 @click.option("--force", is_flag=True, help="rebuild even if the cache is current")
+@click.option(
+    "--normalization",
+    type=click.Choice(["global", "per_run"]),
+    default="global",
+    show_default=True,
+    help="z-score with one mean/s.d. per channel over all subjects (published) or per run",
+)
+@click.option(
+    "--stats-runs",
+    default="1-14",
+    show_default=True,
+    help="runs giving the global statistics: 1-14 (published) or a list such as 4,8,12",
+)
 @_friendly
 def data_prepare(
-    root: str, out: str, subjects: str | None, l_freq: float, h_freq: float, force: bool
+    root: str,
+    out: str,
+    subjects: str | None,
+    l_freq: float,
+    h_freq: float,
+    force: bool,
+    normalization: str,
+    stats_runs: str,
 ) -> None:
     """Band-pass, z-score and cut cue windows into an HDF5 cache (reused while current)."""
     from ferrocim.checks import InputError
@@ -322,8 +357,26 @@ def data_prepare(
             chosen = [int(s) for s in subjects.replace(" ", "").split(",") if s]
         except ValueError:
             raise InputError(f"--subjects: expected numbers like 1,2,3, got {subjects!r}") from None
+    try:
+        runs = (
+            list(range(1, 15))
+            if stats_runs.strip() == "1-14"
+            else [int(r) for r in stats_runs.replace(" ", "").split(",") if r]
+        )
+    except ValueError:
+        raise InputError(
+            f"--stats-runs: expected 1-14 or numbers like 4,8,12, got {stats_runs!r}"
+        ) from None
     path = prepare_eegmmidb(
-        root, out, subjects=chosen, l_freq=l_freq, h_freq=h_freq, progress=True, force=force
+        root,
+        out,
+        subjects=chosen,
+        l_freq=l_freq,
+        h_freq=h_freq,
+        progress=True,
+        force=force,
+        normalization=normalization,  # type: ignore[arg-type]
+        stats_runs=runs,
     )
     ds = load_prepared(path)
     n_left = int((ds.y == 0).sum())
@@ -641,9 +694,7 @@ def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(
-        out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo
-    )
+    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
 
 
 main.add_command(sweep_cmd)

@@ -156,6 +156,8 @@ class RunSummary:
     acc_after: float | None = None
     gain: float | None = None
     wall_s: float | None = None
+    # imported published checkpoints (``ferrocim import eeg-ferro``)
+    imported_from: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary as written (fields that do not apply left out)."""

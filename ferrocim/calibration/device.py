@@ -6,6 +6,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,18 +15,32 @@ import numpy as np
 import pandas as pd
 
 from ferrocim import __version__
-from ferrocim.calibration.card import DeviceCard, KernelParams, Provenance, PulseSpec, Variability
+from ferrocim.calibration.card import (
+    ASSUMED,
+    AmplitudeKernel,
+    DeviceCard,
+    FieldSource,
+    KernelParams,
+    Provenance,
+    PulseSpec,
+    Variability,
+    assumed,
+    measured,
+)
 from ferrocim.calibration.fitting import (
     KINDS,
     METHODS,
     KernelFit,
     Segment,
     akaike_weights,
+    at_bound,
     compare_models,
     fit_method,
     fit_paper,
     fit_trajectory,
+    refit_off_bound,
 )
+from ferrocim.calibration.noise import NoiseEstimate, estimate_noise, smooth_normalised
 from ferrocim.calibration.prepare import (
     QualityOptions,
     build_segments,
@@ -104,12 +119,17 @@ class DutCalibration:
     g_min_s: float
     g_max_s: float
     files: list[PulseSequence]
-    card: DeviceCard
+    card_fits: dict[str, KernelFit]  # kind → the fit whose parameters the card takes
+    noise: NoiseEstimate
+    symmetry: tuple[float, float | None]  # W* and its 1-sigma error
+    drift: float | None  # window drift per sweep
+    fit_record: dict[str, Any]  # the card's ``fit`` record (before device-to-device spreads)
+    card: DeviceCard | None = None  # built once by build_card
     card_path: Path | None = None
 
     def fit(self, kind: str, method: str | None = None) -> KernelFit:
         """The pooled fit of ``kind`` by ``method`` (default: the card's method)."""
-        return self.pooled[method or self.card.fit["method"]][kind]
+        return self.pooled[method or self.fit_record["method"]][kind]
 
 
 def sha256(path: str | Path) -> str | None:
@@ -163,12 +183,29 @@ def calibrate_device(
     options: CalibrationOptions,
     *,
     rng: np.random.Generator,
+    spreads: DeviceSpreads | None = None,
 ) -> DutCalibration:
-    """Fit every method to one device's sequences and build its card.
+    """Fit every method to one device's sequences and build its card (once).
 
-    Raises :class:`InputError` naming the device when no usable data remain, one polarity
-    is missing, too few pulses are left, or the card's fit does not converge.
+    ``spreads``: device-to-device spreads of the batch this device belongs to (None: the
+    card's are assumed 0). Raises :class:`InputError` naming the device when no usable data
+    remain, one polarity is missing, too few pulses are left, or the card's fit does not
+    converge.
     """
+    dut = analyse_device(seqs, name, options, rng=rng)
+    dut.card = build_card(dut, options, spreads)
+    return dut
+
+
+def analyse_device(
+    seqs: list[PulseSequence],
+    name: str,
+    options: CalibrationOptions,
+    *,
+    rng: np.random.Generator,
+) -> DutCalibration:
+    """Every fit, noise estimate and quality figure of one device; no card yet
+    (:func:`build_card` makes it once the batch's device-to-device spreads are known)."""
     seqs = sorted(seqs, key=lambda s: (s.meta.date or _dt.datetime.min, s.meta.count or 0))
     halves = _ordered_halves(seqs, options.quality)
     sources = ", ".join(sorted({Path(s.meta.source).name for s in seqs}))
@@ -209,6 +246,18 @@ def calibrate_device(
         comparison[k] = compare_models(by_kind[k], k)
 
     card_fits = {k: pooled[options.method][k] for k in KINDS}
+    bound_flags: dict[str, list[str]] = {}
+    for k in KINDS:
+        if at_bound(card_fits[k]) and options.method == "trajectory":
+            card_fits[k] = pooled["trajectory"][k] = refit_off_bound(by_kind[k], k, card_fits[k])
+        bound_flags[k] = at_bound(card_fits[k])
+        if bound_flags[k]:
+            vals = ", ".join(f"{p} = {card_fits[k].params[p]:.4g}" for p in bound_flags[k])
+            warnings.warn(
+                f"{name}: the {k.upper()} {options.method} fit ends on a parameter bound "
+                f"({vals}) from every start tried; the card keeps it, flagged at_bound",
+                stacklevel=2,
+            )
     for k, f in card_fits.items():
         if not f.success or not all(math.isfinite(v) for v in f.kernel()):
             raise InputError(
@@ -223,6 +272,7 @@ def calibrate_device(
     windows = window_table(segs)
     drift = window_drift(windows)
     rsd = {k: rsd_c2c(by_kind[k], card_fits[k].params) for k in KINDS}
+    noise = _noise(segs, pooled["trajectory"], options)
     w_star, w_star_err = symmetry_point_with_error(card_fits["ltp"], card_fits["ltd"], rng=rng)
 
     # ---- fit record -----------------------------------------------------------------
@@ -286,6 +336,106 @@ def calibrate_device(
     }
     fit_record = json_clean(fit_record)
 
+    fit_record["noise"] = json_clean(
+        {
+            "model": "state-space (extended Kalman filter): read noise, c2c shared by LTP and "
+            "LTD, state wander",
+            "read_noise": noise.read_noise,
+            "read_noise_stderr": noise.read_noise_stderr,
+            "c2c": noise.c2c.get("ltp"),
+            "c2c_stderr": noise.c2c_stderr.get("ltp"),
+            "state_wander": noise.wander,
+            "state_wander_stderr": noise.wander_stderr,
+            "n_reads": noise.n_reads,
+            "converged": noise.converged,
+            "step_residual_rsd": rsd,
+            "reads_per_state": _reads_per_state(seqs),
+        }
+    )
+    fit_record["at_bound"] = bound_flags
+    return DutCalibration(
+        name=name,
+        device_id=seqs[0].meta.device_id or name,
+        pulse_width_s=_width(seqs),
+        ltp_polarity=pol,
+        segments=segs,
+        pooled=pooled,
+        per_sweep=per_sweep,
+        paper=paper,
+        comparison=comparison,
+        windows=windows,
+        g_min_s=gmin,
+        g_max_s=gmax,
+        files=seqs,
+        card_fits=card_fits,
+        noise=noise,
+        symmetry=(w_star, w_star_err),
+        drift=drift,
+        fit_record=fit_record,
+    )
+
+
+def _width(seqs: list[PulseSequence]) -> float | None:
+    """The one pulse width (s) of all files, or None (unknown or several)."""
+    widths = {s.meta.pulse_width_s for s in seqs}
+    w = next(iter(widths))
+    return float(w) if len(widths) == 1 and w is not None and math.isfinite(w) else None
+
+
+def _reads_per_state(seqs: list[PulseSequence]) -> dict[str, Any] | None:
+    """B2912B ``Read_points`` / ``read_tail_avg_points`` of the files (None elsewhere)."""
+    for s in seqs:
+        if "Read_points" in s.meta.extra:
+            return {
+                "read_points": s.meta.extra.get("Read_points"),
+                "averaged_points": s.meta.extra.get("read_tail_avg_points"),
+                "note": "the file exports the averaged read only, so the repeated reads give "
+                "no independent read-noise estimate; read noise is the averaged read's",
+            }
+    return None
+
+
+def _noise(
+    segs: list[Segment], trajectory: dict[str, KernelFit], options: CalibrationOptions
+) -> NoiseEstimate:
+    """Read noise and cycle-to-cycle spread from the state-space model (:mod:`.noise`).
+
+    Unless the user fixed the window, the segments are renormalised to the extremes of their
+    moving average first, and the trajectory kernels refitted there.
+    """
+    fixed = options.g_min_s is not None and options.g_max_s is not None
+    if fixed:
+        return estimate_noise(segs, {k: trajectory[k].kernel() for k in KINDS}, shared_c2c=True)
+    smooth = smooth_normalised(segs, per_sweep=options.normalise == "sweep")
+    kernels = {}
+    for k in KINDS:
+        mine = [s for s in smooth if s.kind == k]
+        try:
+            kernels[k] = fit_trajectory(mine, k, starts=[trajectory[k].params]).kernel()
+        except (InputError, ValueError):
+            kernels[k] = trajectory[k].kernel()
+    return estimate_noise(smooth, kernels, shared_c2c=True)
+
+
+@dataclass(frozen=True)
+class DeviceSpreads:
+    """Device-to-device relative s.d. of a batch (``Variability`` field name → value)."""
+
+    values: dict[str, float]
+    devices: list[str]
+    files: list[str]
+
+
+def build_card(
+    dut: DutCalibration, options: CalibrationOptions, spreads: DeviceSpreads | None = None
+) -> DeviceCard:
+    """The device card of an analysed device, every field with its source."""
+    seqs, name, pol = dut.files, dut.name, dut.ltp_polarity
+    card_fits, noise = dut.card_fits, dut.noise
+    by_kind = {k: [s for s in dut.segments if s.kind == k] for k in KINDS}
+    files = [Path(s.meta.source).name for s in seqs]
+    src: dict[str, FieldSource] = {}
+
     def kp(f: KernelFit) -> KernelParams:
         return KernelParams(
             a=f.params["a"],
@@ -294,14 +444,77 @@ def calibrate_device(
             a_stderr=f.stderr.get("a"),
             alpha_stderr=f.stderr.get("alpha"),
             beta_stderr=f.stderr.get("beta"),
+            at_bound=at_bound(f),
         )
 
-    meta0 = seqs[0].meta
-    widths = {s.meta.pulse_width_s for s in seqs}
+    amp: dict[str, AmplitudeKernel | None] = {}
+    for k in KINDS:
+        f = dut.comparison[k]["amplitude_beta"]
+        bound = at_bound(f)
+        try:
+            amp[k] = AmplitudeKernel(**f.params, at_bound=bound) if f.success else None
+        except ValueError:  # a non-positive parameter: no amplitude-aware kernel in the card
+            amp[k] = None
+        note = "difference fit of the amplitude-aware kernel"
+        if bound:
+            note += f"; ends on a bound ({', '.join(bound)})"
+        src[f"{k}_amplitude"] = (
+            measured(files, note)
+            if amp[k]
+            else assumed(ASSUMED["default"], "amplitude-aware fit failed")
+        )
+    for k in KINDS:
+        note = f"{options.method} fit"
+        if at_bound(card_fits[k]):
+            note += f"; ends on a bound ({', '.join(at_bound(card_fits[k]))})"
+        src[k] = measured(files, note)
+    for g in ("g_min_s", "g_max_s"):
+        given = getattr(options, g) is not None
+        src[g] = FieldSource(origin="user", note="--g-min/--g-max") if given else measured(files)
+    c2c_note = "state-space model, one figure for LTP and LTD"
+    for f in ("rsd_c2c_ltp", "rsd_c2c_ltd", "read_noise_rsd"):
+        src[f"variability.{f}"] = measured(files, c2c_note)
+    if dut.drift is not None:
+        src["variability.window_drift_per_cycle"] = measured(files)
+    d2d: dict[str, float] = {}
+    if spreads is not None:
+        d2d = spreads.values
+        for f in d2d:
+            src[f"variability.{f}"] = measured(
+                spreads.files, f"spread over devices {', '.join(spreads.devices)}"
+            )
+    width = dut.pulse_width_s
+    if width is None:
+        what = "several widths" if len({s.meta.pulse_width_s for s in seqs}) > 1 else "none"
+        warnings.warn(
+            f"{name}: the files give no single pulse width ({what}); the card assumes 20 ns "
+            "(recorded as assumed)",
+            stacklevel=2,
+        )
+    else:
+        mapped = options.mapping is not None and options.mapping.pulse_width_s is not None
+        src["pulse.width_s"] = (
+            FieldSource(origin="user", note="--pulse-width") if mapped else measured(files)
+        )
     amp_ltp = [float(np.max(np.abs(s.v))) for s in by_kind["ltp"]]
     amp_ltd = [float(np.max(np.abs(s.v))) for s in by_kind["ltd"]]
     reads = [s.meta.read_voltage_v for s in seqs if s.meta.read_voltage_v is not None]
-    card = DeviceCard(
+    src["pulse.amplitude_ltp_v"] = src["pulse.amplitude_ltd_v"] = measured(
+        files, "median of each half-cycle's largest |V|"
+    )
+    if reads:
+        src["pulse.read_voltage_v"] = measured(files)
+    src["pulse.ltp_polarity"] = (
+        measured(files, "inferred from the data")
+        if options.ltp_polarity == "auto"
+        else FieldSource(origin="user", note="--ltp-polarity")
+    )
+    meta0 = seqs[0].meta
+    w_star, w_star_err = dut.symmetry
+    fit_record = dict(dut.fit_record)
+    if spreads is not None:
+        fit_record["d2d"] = json_clean({**spreads.values, "devices": spreads.devices})
+    return DeviceCard(
         name=name,
         description=(
             f"Calibrated from {len(seqs)} file(s) of device {meta0.device_id or name} "
@@ -310,17 +523,23 @@ def calibrate_device(
         ),
         ltp=kp(card_fits["ltp"]),
         ltd=kp(card_fits["ltd"]),
-        g_min_s=gmin,
-        g_max_s=gmax,
+        ltp_amplitude=amp["ltp"],
+        ltd_amplitude=amp["ltd"],
+        g_min_s=dut.g_min_s,
+        g_max_s=dut.g_max_s,
         symmetry_point=w_star if math.isfinite(w_star) else None,
         symmetry_point_stderr=w_star_err,
         variability=Variability(
-            rsd_c2c_ltp=_nonneg(rsd["ltp"]),
-            rsd_c2c_ltd=_nonneg(rsd["ltd"]),
-            window_drift_per_cycle=drift,
+            rsd_c2c_ltp=_nonneg(noise.c2c["ltp"]),
+            rsd_c2c_ltd=_nonneg(noise.c2c["ltd"]),
+            rsd_c2c_stderr=noise.c2c_stderr["ltp"],
+            read_noise_rsd=_nonneg(noise.read_noise),
+            read_noise_stderr=noise.read_noise_stderr,
+            window_drift_per_cycle=dut.drift,
+            **{k: _nonneg(v) for k, v in d2d.items()},
         ),
         pulse=PulseSpec(
-            width_s=next(iter(widths)) if len(widths) == 1 and None not in widths else 20e-9,
+            width_s=20e-9 if width is None else width,
             amplitude_ltp_v=float(pol * np.median(amp_ltp)),
             amplitude_ltd_v=float(-pol * np.median(amp_ltd)),
             read_voltage_v=float(np.median(reads)) if reads else None,
@@ -337,26 +556,11 @@ def calibrate_device(
                 }
                 for s in seqs
             ],
+            fields=src,
             options=json_clean(options.to_dict()),
             ferrocim_version=__version__,
             created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         ),
-    )
-    return DutCalibration(
-        name=name,
-        device_id=meta0.device_id or name,
-        pulse_width_s=next(iter(widths)) if len(widths) == 1 else None,
-        ltp_polarity=pol,
-        segments=segs,
-        pooled=pooled,
-        per_sweep=per_sweep,
-        paper=paper,
-        comparison=comparison,
-        windows=windows,
-        g_min_s=gmin,
-        g_max_s=gmax,
-        files=seqs,
-        card=card,
     )
 
 

@@ -43,6 +43,17 @@ def beta_step(w: ArrayT, a: float | ArrayT, alpha: float | ArrayT, beta: float |
     return a * w ** (alpha - 1.0) * (1.0 - w) ** (beta - 1.0)
 
 
+def pulse_amplitude(v: ArrayT, a: float, v_th: float, p: float) -> ArrayT:
+    """Kernel amplitude of a pulse of ``v`` volts: ``a * max(|v| - v_th, 0) ** p``.
+
+    The amplitude-aware kernel's step is ``beta_step(w, pulse_amplitude(v, ...), alpha,
+    beta)``; ``v_th`` in V. Accepts floats, numpy arrays and torch tensors.
+    """
+    drive = abs(v) - v_th
+    drive = drive * (drive > 0)
+    return a * drive**p
+
+
 def trajectory(
     w0: float,
     n_pulses: int,

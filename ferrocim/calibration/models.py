@@ -18,7 +18,7 @@ from typing import Any
 import lmfit
 import numpy as np
 
-from ferrocim.calibration.kernel import beta_step
+from ferrocim.calibration.kernel import beta_step, pulse_amplitude
 
 #: Exponent bounds shared by every kernel fit (the paper's, too).
 EXP_MIN, EXP_MAX = 0.1, 10.0
@@ -56,11 +56,6 @@ class BetaKernelModel(lmfit.Model):
         """Start values from a log-linear regression of the positive steps."""
         a, alpha, beta = _log_guess(w, data)
         return self.make_params(a=a, alpha=alpha, beta=beta)
-
-
-def pulse_amplitude(v: np.ndarray, a: float, v_th: float, p: float) -> np.ndarray:
-    """Kernel amplitude of a pulse of ``v`` volts: ``a * max(|v| - v_th, 0) ** p``."""
-    return a * np.maximum(np.abs(v) - v_th, 0.0) ** p
 
 
 def amplitude_beta_step(

@@ -1,9 +1,12 @@
-"""``calibrate(paths, out_dir, options)``: files or folders → device cards, tables, plots, report.
+"""``calibrate(paths, out_dir, options)``: files or folders → device cards and tables.
 
 Files are grouped by device id and pulse width (the kernel depends on both); each group
 becomes one card ``<out>/cards/<name>.json`` where ``name`` is the device id, suffixed with
-the pulse width when the batch holds one device at several widths. A bad file or device is
-recorded in :attr:`CalibrationResult.failures` and the rest still finish.
+the pulse width when the batch holds one device at several widths. Each device is analysed,
+then the device-to-device spreads of devices at the same width are computed, then each card
+is built once. A bad file or device is recorded in :attr:`CalibrationResult.failures` and
+the rest still finish. :func:`calibrate` returns its :class:`CalibrationResult`; the caller
+writes the report (``ferrocim.reports.calibration.write_calibration_report``).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import pandas as pd
 from ferrocim.atomic import atomic_open, write_text
 from ferrocim.calibration.device import (
     CalibrationOptions,
+    DeviceSpreads,
     DutCalibration,
-    calibrate_device,
-    json_clean,
+    analyse_device,
+    build_card,
     width_tag,
 )
 from ferrocim.calibration.readers import NotPulseData, discover, read_measurement
@@ -42,7 +46,7 @@ class CalibrationResult:
     warnings: list[str] = field(default_factory=list)
     d2d: pd.DataFrame = field(default_factory=pd.DataFrame)
     sweep_table_path: Path | None = None
-    report_path: Path | None = None
+    report_path: Path | None = None  # set by the caller that writes the report
 
     @property
     def ok(self) -> bool:
@@ -72,9 +76,10 @@ def sweep_table(duts: list[DutCalibration]) -> pd.DataFrame:
     rows = []
     for d in duts:
         for kind in ("ltp", "ltd"):
+            method = d.fit_record["method"]
             fits = [("paper", f) for f in d.paper[kind]]
-            if d.card.fit["method"] != "paper":
-                fits += [(d.card.fit["method"], f) for f in d.per_sweep[kind]]
+            if method != "paper":
+                fits += [(method, f) for f in d.per_sweep[kind]]
             for method, f in fits:
                 row = {"dut": d.name, "kind": kind, "method": method, "sweep": f.sweep}
                 row.update({k: v for k, v in f.summary().items() if k not in ("correl", "sweep")})
@@ -92,7 +97,10 @@ def sweep_table(duts: list[DutCalibration]) -> pd.DataFrame:
 
 
 def device_to_device(duts: list[DutCalibration]) -> pd.DataFrame:
-    """Relative s.d. across devices measured at the same pulse width (needs ≥ 2 devices)."""
+    """Relative s.d. across devices measured at the same pulse width (needs ≥ 2 devices).
+
+    Columns ``<param>_<kind>_dtod`` (LTP and LTD apart), ``g_min_dtod``, ``g_max_dtod``.
+    """
     rows = []
     by_width: dict[str, list[DutCalibration]] = defaultdict(list)
     for d in duts:
@@ -104,40 +112,29 @@ def device_to_device(duts: list[DutCalibration]) -> pd.DataFrame:
         for kind in ("ltp", "ltd"):
             for p in ("a", "alpha", "beta"):
                 row[f"{p}_{kind}_dtod"] = relative_spread(
-                    [getattr(getattr(d.card, kind), p) for d in group]
+                    [d.card_fits[kind].params[p] for d in group]
                 )
-        row["g_min_dtod"] = relative_spread([d.card.g_min_s for d in group])
-        row["g_max_dtod"] = relative_spread([d.card.g_max_s for d in group])
+        row["g_min_dtod"] = relative_spread([d.g_min_s for d in group])
+        row["g_max_dtod"] = relative_spread([d.g_max_s for d in group])
         row["devices"] = ", ".join(d.name for d in group)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _finite_or_zero(x: object) -> float:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
-    return v if np.isfinite(v) else 0.0
-
-
-def _apply_d2d(d: DutCalibration, row: pd.Series) -> None:
-    def mean2(p: str) -> float:
-        vals = [_finite_or_zero(row[f"{p}_{k}_dtod"]) for k in ("ltp", "ltd")]
-        return float(np.mean(vals))
-
-    var = d.card.variability.model_copy(
-        update={
-            "a_dtod": mean2("a"),
-            "alpha_dtod": mean2("alpha"),
-            "beta_dtod": mean2("beta"),
-            "g_min_dtod": _finite_or_zero(row["g_min_dtod"]),
-            "g_max_dtod": _finite_or_zero(row["g_max_dtod"]),
-        }
-    )
-    fit = dict(d.card.fit)
-    fit["d2d"] = json_clean(row.to_dict())
-    d.card = d.card.model_copy(update={"variability": var, "fit": fit})
+def _spreads(row: pd.Series, duts: list[DutCalibration]) -> DeviceSpreads:
+    """The d2d row of a width group as the typed spreads a card is built with."""
+    names = str(row["devices"]).split(", ")
+    values = {}
+    for k, v in row.items():
+        if str(k).endswith("_dtod"):
+            try:
+                x = float(v)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(x):
+                values[str(k)] = x
+    files = [Path(s.meta.source).name for d in duts if d.name in names for s in d.files]
+    return DeviceSpreads(values=values, devices=names, files=files)
 
 
 def calibrate(
@@ -145,11 +142,12 @@ def calibrate(
     out_dir: str | os.PathLike[str],
     options: CalibrationOptions | None = None,
 ) -> CalibrationResult:
-    """Calibrate every device found under ``paths``; write cards, table, plots and report.
+    """Calibrate every device found under ``paths``; write cards and tables; return the result.
 
     Outputs under ``out_dir``: ``cards/<dut>.json``, ``sweeps.csv`` (per-sweep parameters),
-    ``plots/<dut>.png``, ``calibration.html``, ``d2d.csv`` (when ≥ 2 devices share a pulse
-    width) and ``log.txt`` (warnings, skipped and failed inputs).
+    ``d2d.csv`` (when ≥ 2 devices share a pulse width) and ``log.txt`` (warnings, skipped
+    and failed inputs). The HTML report and plots are the caller's
+    (``ferrocim.reports.calibration.write_calibration_report``).
     """
     from ferrocim.logs import progress
 
@@ -200,19 +198,23 @@ def calibrate(
         ):
             name = _group_name(dev, width, n_widths[dev] > 1)
             try:
-                result.duts.append(calibrate_device(group, name, options, rng=rng))
+                result.duts.append(analyse_device(group, name, options, rng=rng))
             except FerrocimError as exc:
                 result.failures.append((name, str(exc)))
             except (ValueError, np.linalg.LinAlgError) as exc:
                 result.failures.append((name, f"{name}: fit failed: {exc}"))
+        result.d2d = device_to_device(result.duts)
+        spreads: dict[str, DeviceSpreads] = {}
+        for _, row in result.d2d.iterrows():
+            sp = _spreads(row, result.duts)
+            spreads.update({name: sp for name in sp.devices})
+        for d in list(result.duts):
+            try:
+                d.card = build_card(d, options, spreads.get(d.name))
+            except (FerrocimError, ValueError) as exc:
+                result.failures.append((d.name, f"{d.name}: card not built: {exc}"))
+                result.duts.remove(d)
     result.warnings = [str(w.message) for w in caught]
-
-    result.d2d = device_to_device(result.duts)
-    for _, row in result.d2d.iterrows():
-        members = set(str(row["devices"]).split(", "))
-        for d in result.duts:
-            if d.name in members:
-                _apply_d2d(d, row)
     _write_outputs(result, options)
     return result
 
@@ -221,6 +223,7 @@ def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> No
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     for d in list(result.duts):
+        assert d.card is not None
         try:
             d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
         except (ValueError, OSError) as exc:
@@ -238,9 +241,6 @@ def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> No
     log += [f"skipped {src}: {why}" for src, why in result.skipped]
     log += [f"warning: {w}" for w in result.warnings]
     write_text(out / "log.txt", "\n".join(log) + "\n")
-    from ferrocim.reports.calibration import write_calibration_report
-
-    result.report_path = write_calibration_report(result, out, plots=options.plots)
 
 
 __all__ = ["CalibrationOptions", "CalibrationResult", "calibrate"]

@@ -143,7 +143,8 @@ class HalfCycle:
 def split_half_cycles(seq: PulseSequence) -> list[HalfCycle]:
     """Split a sequence into same-polarity runs and number them into sweeps.
 
-    A 0 V pulse joins the run of the next non-zero pulse (it writes nothing). A new sweep
+    A 0 V pulse joins the run of the next non-zero pulse; at the start of a run it writes
+    nothing, so its read becomes the run's state before the first pulse. A new sweep
     starts when the recorded sweep label changes or when a run repeats the polarity the
     current sweep began with, so ``+ - + -`` gives sweeps 0, 0, 1, 1.
     """
@@ -177,6 +178,14 @@ def split_half_cycles(seq: PulseSequence) -> list[HalfCycle]:
             seen = set()
         seen.add(p)
         contiguous = a > 0 and seq.sweep[a - 1] == seq.sweep[a]
+        g_before = float(seq.conductance_s[a - 1]) if contiguous else None
+        # leading 0 V rows write nothing: their last read is the state before the ramp
+        zeros = 0
+        while a + zeros < b - 1 and seq.amplitude_v[a + zeros] == 0:
+            zeros += 1
+        if zeros:
+            g_before = float(seq.conductance_s[a + zeros - 1])
+            a += zeros
         halves.append(
             HalfCycle(
                 source=seq.meta.source,
@@ -186,7 +195,7 @@ def split_half_cycles(seq: PulseSequence) -> list[HalfCycle]:
                 width_s=seq.width_s[a:b],
                 conductance_s=seq.conductance_s[a:b],
                 line=seq.line[a:b],
-                g_before_s=float(seq.conductance_s[a - 1]) if contiguous else None,
+                g_before_s=g_before,
                 meta=seq.meta,
             )
         )

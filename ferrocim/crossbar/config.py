@@ -84,7 +84,7 @@ class ProgrammingConfig(_Record):
     """Threshold-accumulated pulse programming (the paper's on-device learning rule)."""
 
     eps: float = Field(
-        default=0.05,
+        default=0.025,
         gt=0,
         le=1,
         description="LTP threshold as a fraction of the layer range: thr = eps * 2 * w_max",
@@ -104,8 +104,34 @@ class ProgrammingConfig(_Record):
         default=None,
         ge=0,
         description="relative s.d. of the kernel amplitude per device and pulse, "
-        "a ~ N(a, (rsd a)^2); None: the card's rsd_c2c_ltp / rsd_c2c_ltd",
+        "a ~ N(a, (rsd a)^2); None: the card's cycle-to-cycle figures rsd_c2c_ltp / "
+        "rsd_c2c_ltd (read noise separated out)",
     )
+    write_amplitude: float | None = Field(
+        default=None,
+        gt=0,
+        description="write pulse amplitude (V, both polarities): program with the card's "
+        "amplitude-aware kernels at this amplitude; None: its identical-pulse kernels",
+    )
+    state_clamp: bool = Field(
+        default=False,
+        description="ferrocim's option (off: the published rule): keep every device state in "
+        "[0.01, 0.99], i.e. weights inside ±0.98 w_max; off, the state uses all of [0, 1] "
+        "(weights all of ±w_max) and only the kernel input is clamped",
+    )
+    q: StrictInt | None = Field(
+        default=None,
+        description="re-quantise every device weight to q + 1 levels (q in 2, 4, 8, 16, 32) "
+        "after every optimiser step (the published on-device training and re-tuning with "
+        "q > 0); None: never",
+    )
+
+    @field_validator("q")
+    @classmethod
+    def _q(cls, v: int | None) -> int | None:
+        if v is not None and v not in (2, 4, 8, 16, 32):
+            raise ValueError(f"must be None or one of 2, 4, 8, 16, 32 (q + 1 levels), got {v}")
+        return v
 
 
 class EnduranceConfig(_Record):
@@ -115,8 +141,8 @@ class EnduranceConfig(_Record):
     around ``card.endurance.cycles_median`` with ``cycles_log10_sd`` (log10 s.d.), times
     ``lifetime_scale``. A device whose LTP + LTD pulse count reaches its lifetime fails
     stuck at its present conductance. Its memory window also shrinks towards the middle of
-    [0.01, 0.99] by ``card.endurance.window_loss_per_decade`` per decade of
-    ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
+    [0, 1] ([0.01, 0.99] with ``state_clamp``) by ``card.endurance.window_loss_per_decade``
+    per decade of ``pulses / lifetime_scale``. ``lifetime_scale`` < 1 accelerates wear for tests and
     demos (1e-8 turns a 1e10-cycle device into a ~100-pulse device).
     """
 
@@ -167,10 +193,11 @@ class AnalogConfig(_Record):
     )
     d2d: bool = Field(default=True, description="draw per-device parameters from the card's spread")
     read_noise: float | None = Field(
-        default=0.0,
+        default=None,
         ge=0,
-        description="weight read noise per forward, s.d. read_noise * w_max "
-        "(None: the card's read_noise_rsd)",
+        description="weight read noise per forward, s.d. read_noise * w_max (None: the "
+        "card's read noise mapped onto the weight, 2 * read_noise_rsd, times "
+        "reference_scale for the symmetry reference; 0 for the presets)",
     )
     dac_bits: StrictInt | None = Field(default=None, ge=2, le=32, description="input DAC bits")
     dac_range: float = Field(default=1.0, gt=0, description="input DAC full scale")
@@ -193,6 +220,19 @@ class AnalogConfig(_Record):
     def resolved_card(self) -> DeviceCard:
         """The device card this config names."""
         return resolve_card(self.card)
+
+    def programmed_card(self) -> DeviceCard:
+        """The card as the tiles program it: at ``programming.write_amplitude`` when set."""
+        card = self.resolved_card()
+        v = self.programming.write_amplitude
+        return card if v is None else card.at_amplitude(v)
+
+    def tile_read_noise(self, card: DeviceCard) -> float:
+        """Weight read noise in units of ``w_max`` (see ``read_noise``)."""
+        if self.read_noise is not None:
+            return self.read_noise
+        gain = self.reference_scale if self.reference == "symmetry" else 1.0
+        return 2.0 * card.variability.read_noise_rsd * gain
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON description (the card as its full dictionary)."""

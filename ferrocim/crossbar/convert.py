@@ -27,7 +27,7 @@ def analog_twin(
     layer: nn.Linear | nn.Conv2d, config: AnalogConfig, generator: torch.Generator
 ) -> AnalogModule:
     """A new analog layer with ``layer``'s shape, its weight transferred (clipped to ±w_max,
-    W to [0.01, 0.99]) and its bias copied."""
+    W to [0, 1], or [0.01, 0.99] with ``state_clamp``) and its bias copied."""
     w = layer.weight
     fk = {"config": config, "generator": generator, "device": w.device, "dtype": w.dtype}
     if isinstance(layer, nn.Linear):

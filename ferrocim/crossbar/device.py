@@ -34,11 +34,10 @@ _MIN_FRACTION = 1e-3
 
 @dataclass(frozen=True)
 class DeviceSpread:
-    """Relative device-to-device standard deviations, in ``PARAM_ROWS`` order (kernel rows)."""
+    """Relative device-to-device standard deviations: kernel rows in ``PARAM_ROWS`` order
+    (LTP then LTD, each kind its own), then Gmin and Gmax."""
 
-    a: float = 0.0
-    alpha: float = 0.0
-    beta: float = 0.0
+    kernel: tuple[float, float, float, float, float, float] = (0.0,) * 6
     g_min: float = 0.0
     g_max: float = 0.0
 
@@ -46,7 +45,10 @@ class DeviceSpread:
     def from_card(cls, card: DeviceCard) -> DeviceSpread:
         """The card's ``*_dtod`` spread."""
         v = card.variability
-        return cls(v.a_dtod, v.alpha_dtod, v.beta_dtod, v.g_min_dtod, v.g_max_dtod)
+        kern = tuple(
+            getattr(v, f"{p}_{k}_dtod") for k in ("ltp", "ltd") for p in ("a", "alpha", "beta")
+        )
+        return cls(kern, v.g_min_dtod, v.g_max_dtod)  # type: ignore[arg-type]
 
 
 def nominal_params(card: DeviceCard) -> tuple[float, ...]:
@@ -76,7 +78,7 @@ def draw_device_params(
         gdev = generator.device if generator is not None else torch.device("cpu")
         xi = torch.randn(8, n_devices, generator=generator, device=gdev, dtype=torch.float64).cpu()
         s = DeviceSpread.from_card(card)
-        rel = torch.tensor([s.a, s.alpha, s.beta, s.a, s.alpha, s.beta], dtype=torch.float64)
+        rel = torch.tensor(s.kernel, dtype=torch.float64)
         kern = nom[:6] * (1.0 + rel.unsqueeze(1) * xi[:6])
         out[:6] = torch.maximum(kern, nom[:6] * _MIN_FRACTION)
         span = card.g_max_s - card.g_min_s

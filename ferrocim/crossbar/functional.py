@@ -7,6 +7,10 @@ from a pair is ``w = (g_offset + g_gain * W - W_ref) * 2 * w_max * scale`` clamp
 ``±w_max`` (``g_offset = 0``, ``g_gain = 1`` for a nominal device, ``scale = 1`` by default),
 so with a mid reference ``w = (W - 0.5) * 2 * w_max`` and ``W = (w + w_max) / (2 w_max)``.
 
+As published, a device state may use all of [0, 1] (the weight all of ``±w_max``) and only
+the kernel is evaluated at ``W`` clamped to [0.01, 0.99]. ``state_clamp=True`` is
+ferrocim's option that also keeps the state inside [0.01, 0.99] (weights ``±0.98 w_max``).
+
 Every function is device-agnostic; random draws come from an explicit generator and are
 taken on the generator's device, then moved to the data's device.
 """
@@ -64,13 +68,16 @@ def weight_to_conductance(
     g_offset: Tensor | float = 0.0,
     g_gain: Tensor | float = 1.0,
     scale: float = 1.0,
+    state_clamp: bool = False,
 ) -> Tensor:
-    """Normalised conductance that stores ``w`` (inverse mapping), clipped to [0.01, 0.99].
+    """Normalised conductance that stores ``w`` (inverse mapping), clipped to [0, 1]
+    (to [0.01, 0.99] with ``state_clamp``).
 
-    With a mid reference this is ``w_hat = (w + w_max) / (2 w_max)``.
+    With a mid reference this is ``W = (w + w_max) / (2 w_max)``.
     """
     target = w.clamp(-w_max, w_max) / (2.0 * w_max * scale) + w_ref
-    return ((target - g_offset) / g_gain).clamp_(W_LOW, W_HIGH)
+    low, high = (W_LOW, W_HIGH) if state_clamp else (0.0, 1.0)
+    return ((target - g_offset) / g_gain).clamp_(low, high)
 
 
 def state_bounds(
@@ -80,10 +87,12 @@ def state_bounds(
     g_gain: Tensor | float = 1.0,
     scale: float = 1.0,
     window: Tensor | float = 1.0,
+    state_clamp: bool = False,
 ) -> tuple[Tensor | float, Tensor | float]:
-    """Interval of ``W`` a pulse may reach: [0.01, 0.99] shrunk by ``window`` around 0.5,
-    intersected with the states whose weight stays inside ``±w_max``."""
-    half = (W_HIGH - W_LOW) / 2.0
+    """Interval of ``W`` a pulse may reach: [0, 1] ([0.01, 0.99] with ``state_clamp``)
+    shrunk by ``window`` around 0.5, intersected with the states whose weight stays inside
+    ``±w_max``."""
+    half = (W_HIGH - W_LOW) / 2.0 if state_clamp else 0.5
     low = 0.5 - half * window
     high = 0.5 + half * window
     lo_w = (w_ref - 0.5 / scale - g_offset) / g_gain
@@ -151,7 +160,8 @@ def kernel_step(
     devices), amplitudes already effective (:func:`scale_amplitudes`). The amplitude is
     times ``1 + a_noise`` when given (cycle-to-cycle noise, already times its relative s.d.).
     The polarity's parameters are picked by exact 0/1 blending, so the step is
-    :func:`beta_step` of that polarity to the last bit.
+    :func:`beta_step` of that polarity to the last bit. The kernel is evaluated at ``W``
+    clamped to [0.01, 0.99] (the published rule; the state itself may be anywhere in [0, 1]).
     """
     s = is_ltp.to(w_state.dtype)
     ns = 1.0 - s
@@ -160,8 +170,7 @@ def kernel_step(
         a = a * (1.0 + a_noise)
     alpha = s * params[1] + ns * params[4]
     beta = s * params[2] + ns * params[5]
-    # keep fractional powers away from a zero base
-    wc = w_state.clamp(1e-12, 1.0 - 1e-12)
+    wc = w_state.clamp(W_LOW, W_HIGH)
     return beta_step(wc, a, alpha, beta) * (s - ns)
 
 
@@ -173,8 +182,8 @@ def apply_pulses(
     *,
     rsd_ltp: float = 0.0,
     rsd_ltd: float = 0.0,
-    low: Tensor | float = W_LOW,
-    high: Tensor | float = W_HIGH,
+    low: Tensor | float = 0.0,
+    high: Tensor | float = 1.0,
     stuck: Tensor | None = None,
     generator: torch.Generator | None = None,
     max_rounds: int | None = None,
@@ -223,6 +232,12 @@ def quantize_symmetric(w: Tensor, w_max: float, q: int) -> Tensor:
     Levels are ``k * step`` with ``step = w_max / (q / 2)`` and ``k = -q/2 … q/2``; values are
     clipped to ``±w_max`` and rounded half away from zero. ``q`` is a positive even integer
     (the paper uses 2, 4, 8, 16, 32 → 3, 5, 9, 17, 33 levels).
+
+    The published quantiser rounds without clipping, so a float weight beyond ``±w_max``
+    could land on an extra level (``±1.5 w_max``, ``±2 w_max`` …). On the array no weight
+    can leave ``±w_max`` (the devices hold it), so here the clip comes first; for weights
+    already inside ``±w_max`` — every device weight, hence every re-quantisation during
+    training — both give the same levels.
     """
     if isinstance(q, bool) or not isinstance(q, int) or q < 2 or q % 2:
         raise InputError(f"'q' must be a positive even integer (2, 4, 8, 16, 32), got {q!r}")

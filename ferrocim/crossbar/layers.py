@@ -49,6 +49,7 @@ class AnalogLinear(AnalogModule):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        w_max: float | None = None,
     ) -> None:
         super().__init__()
         self.in_features = int(in_features)
@@ -58,7 +59,9 @@ class AnalogLinear(AnalogModule):
                 f"AnalogLinear needs in_features, out_features >= 1, got "
                 f"{in_features}, {out_features}"
             )
-        self._init_analog((self.out_features, self.in_features), config, generator, device, dtype)
+        self._init_analog(
+            (self.out_features, self.in_features), config, generator, device, dtype, w_max
+        )
         if bias:
             self.bias = _init_bias(
                 self, self.out_features, self.in_features, device, self.weight.dtype
@@ -110,6 +113,7 @@ class AnalogConv2d(AnalogModule):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        w_max: float | None = None,
     ) -> None:
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
@@ -131,7 +135,7 @@ class AnalogConv2d(AnalogModule):
                 f"only, got groups={groups}, padding={padding!r}"
             )
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self._init_analog(shape, cfg, generator, device, dtype)
+        self._init_analog(shape, cfg, generator, device, dtype, w_max)
         if bias:
             self.bias = _init_bias(
                 self, self.out_channels, self.layout.fan_in, device, self.weight.dtype

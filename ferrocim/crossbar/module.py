@@ -7,7 +7,8 @@ exactly; event counts and the generator state travel as the module's extra state
 
 Buffers (shape of the weight unless noted):
 
-- ``conductance``: normalised conductance W of the active devices, in [0.01, 0.99];
+- ``conductance``: normalised conductance W of the active devices, in [0, 1] ([0.01, 0.99]
+  with ``programming.state_clamp``);
 - ``reference``: normalised conductance of the reference devices (0.5 or W*);
 - ``device_params``: (8, *weight) per-device kernel and window (see ``device.PARAM_ROWS``);
 - ``accumulator``: accumulated float update not yet written (weight units);
@@ -101,15 +102,18 @@ class AnalogModule(nn.Module):
         generator: torch.Generator | None,
         device: torch.device | str | None,
         dtype: torch.dtype | None,
+        w_max: float | None = None,
     ) -> None:
         config = AnalogConfig() if config is None else config
         if not isinstance(config, AnalogConfig):
             raise InputError(f"'config' must be an AnalogConfig, got {type(config).__name__}")
         self.analog_config = config
-        self.card = config.resolved_card()
+        self.card = config.programmed_card()
         self.layout = TileLayout(tuple(weight_shape), config.tile_rows, config.tile_cols)
-        #: layer weight bound A = 1/sqrt(fan_in) (not the kernel amplitude a_ltp/a_ltd)
-        self.w_max = 1.0 / math.sqrt(self.layout.fan_in)
+        #: layer weight bound A (not the kernel amplitude a_ltp/a_ltd); default 1/sqrt(fan_in)
+        self.w_max = 1.0 / math.sqrt(self.layout.fan_in) if w_max is None else float(w_max)
+        if not (math.isfinite(self.w_max) and self.w_max > 0):
+            raise InputError(f"'w_max' must be a number > 0, got {w_max!r}")
         self.generator = default_generator() if generator is None else generator
         dtype = torch.get_default_dtype() if dtype is None else dtype
         fk = {"device": device, "dtype": dtype}
@@ -129,7 +133,7 @@ class AnalogModule(nn.Module):
         var = self.card.variability
         self.rsd_ltp = var.rsd_c2c_ltp if prog.rsd_c2c is None else prog.rsd_c2c
         self.rsd_ltd = var.rsd_c2c_ltd if prog.rsd_c2c is None else prog.rsd_c2c
-        self.read_noise = var.read_noise_rsd if config.read_noise is None else config.read_noise
+        self.read_noise = config.tile_read_noise(self.card)
         self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
 
         # float init as torch's default (U(-A, A)), from the explicit generator
@@ -205,7 +209,8 @@ class AnalogModule(nn.Module):
         ``w`` is clipped to ±w_max, optionally quantised to ``q + 1`` levels
         (:func:`quantize_symmetric`), optionally given programming noise of s.d.
         ``mean(|w| non-zero) / x`` (:func:`programming_noise`, drawn from ``generator`` or
-        the layer's), then mapped to conductances clipped to [0.01, 0.99]. Failed devices
+        the layer's), then mapped to conductances clipped to [0, 1] ([0.01, 0.99] with
+        ``programming.state_clamp``). Failed devices
         keep their state. Accumulators are cleared. Pulse counters are not touched
         (transfer is write-verify programming, outside the pulse model).
         """
@@ -221,10 +226,27 @@ class AnalogModule(nn.Module):
         if x is not None:
             gen = self.generator if generator is None else generator
             w = Fx.programming_noise(w, self.w_max, x, generator=gen)
-        target = Fx.weight_to_conductance(w, self.reference, self.w_max, **self._window_kwargs())
-        self.conductance.copy_(torch.where(self.failed, self.conductance, target))
+        self._write(w)
         self.accumulator.zero_()
+
+    def _write(self, w: Tensor) -> None:
+        """Map weights ``w`` onto the devices (failed ones keep their state) and read back."""
+        target = Fx.weight_to_conductance(
+            w,
+            self.reference,
+            self.w_max,
+            state_clamp=self.analog_config.programming.state_clamp,
+            **self._window_kwargs(),
+        )
+        self.conductance.copy_(torch.where(self.failed, self.conductance, target))
         self.weight.data.copy_(self._read_weights())
+
+    @torch.no_grad()
+    def requantize(self, q: int) -> None:
+        """Round the programmed weights to ``q + 1`` levels (:func:`quantize_symmetric`)
+        and write them back, keeping the accumulators: the published per-step
+        re-quantisation of on-device training with ``q > 0``."""
+        self._write(Fx.quantize_symmetric(self.weight.detach(), self.w_max, q))
 
     # ---- programming ----
     @torch.no_grad()
@@ -333,6 +355,7 @@ class AnalogModule(nn.Module):
                 g_gain=win["g_gain"],
                 scale=win["scale"],
                 window=window,
+                state_clamp=prog.state_clamp,
             )
         new = Fx.apply_pulses(
             w_sub,
@@ -382,7 +405,11 @@ class AnalogModule(nn.Module):
             return torch.tensor(v, dtype=like.dtype, device=like.device)
 
         p = Fx.scale_amplitudes(self._param_values, prog.a_scale, prog.a_asym)
-        low, high = Fx.state_bounds(self.reference_level, scale=self.analog_config.reference_scale)
+        low, high = Fx.state_bounds(
+            self.reference_level,
+            scale=self.analog_config.reference_scale,
+            state_clamp=prog.state_clamp,
+        )
         consts = _Constants(
             thr_ltp=t(self.thr_ltp),
             thr_ltd=t(self.thr_ltd),

@@ -81,7 +81,9 @@ class PulseOptimizer:
         """One optimizer step; returns the pulses and crossings it caused per layer.
 
         Layers whose weight has no gradient are skipped (torch optimizers leave such
-        parameters untouched) and do not appear in the returned stats.
+        parameters untouched) and do not appear in the returned stats. With
+        ``programming.q`` set, every layer's weights are then re-quantised
+        (:meth:`AnalogModule.requantize`).
         """
         # a weight without a gradient is not touched by torch optimizers: skip its layer
         active = {n: m for n, m in self.layers.items() if m.weight.grad is not None}
@@ -102,6 +104,10 @@ class PulseOptimizer:
             stats.ltp_crossings[name] = s.ltp_crossings
             stats.ltd_crossings[name] = s.ltd_crossings
             stats.failed_devices[name] = s.failed_devices
+        for m in self.layers.values():  # published: re-quantise every device weight (q > 0)
+            q = m.analog_config.programming.q
+            if q is not None:
+                m.requantize(q)
         return stats
 
     def _buffers(self, m: AnalogModule) -> tuple[torch.Tensor, torch.Tensor]:

@@ -50,6 +50,11 @@ class DataConfig(_Section):
     n_folds: int = Field(default=5, ge=2)
     fold: int = Field(default=0, ge=0)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    normalization: Literal["global", "per_run"] = Field(
+        default="global",
+        description="synthetic data: one mean/s.d. per channel over all runs (published) "
+        "or per run (a prepared file has its own, set by `ferrocim data prepare`)",
+    )
     max_train_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
     max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
 
@@ -69,7 +74,7 @@ class TransferConfig(_Section):
 
 
 class NetworkSettings(_Section):
-    """The spiking network (``ferrocim.snn.NetworkConfig``): the paper's, dropout off by default."""
+    """The spiking network (``ferrocim.snn.NetworkConfig``): the paper's by default."""
 
     width: float = Field(
         default=1.0,
@@ -78,14 +83,15 @@ class NetworkSettings(_Section):
         description="channel multiplier (1: 64/128/256 + 256 hidden; retune/SSTL: the base run's)",
     )
     dropout: float = Field(
-        default=0.0,
+        default=0.3,
         ge=0,
         lt=1,
-        description=(
-            "per-sequence current dropout of tc1, r1, fc1; the paper's 0.3 "
-            "(configs/paper_device.toml) kept a few hundred synthetic trials from being "
-            "learnt in 200+ steps, so the default is off"
-        ),
+        description="per-sequence dropout of tc1, r1, fc1, c = (beta c + I) m (paper: 0.3)",
+    )
+    w_max_rule: Literal["paper", "fan_in"] = Field(
+        default="paper",
+        description="weight bound A per layer: published literals (3-significant-figure "
+        "1/sqrt(fan_in) at other widths) or exactly 1/sqrt(fan_in)",
     )
     mode: Literal["parallel", "loop"] = Field(
         default="parallel", description="time-parallel path or the step-by-step oracle"
@@ -96,13 +102,19 @@ class TrainConfig(_Section):
     """Optimiser and schedule of the main training phase."""
 
     epochs: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=64, ge=1, description="published pre-training batch")
     lr: float = Field(default=1e-4, gt=0)
     lr_scaling: Literal["none", "fan_in"] = Field(
         default="none",
         description="'fan_in': per-layer weight learning rate lr·min(1, 64/fan_in) (optim.py)",
     )
     weight_decay: float = Field(default=0.0, ge=0)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        default="cosine",
+        description="published: cosine annealing per epoch (T_max 20, eta_min 1e-5)",
+    )
+    cosine_t_max: int = Field(default=20, ge=1, description="epochs of the cosine half-period")
+    cosine_eta_min: float = Field(default=1e-5, ge=0, description="cosine floor learning rate")
     eval_batch_size: int = Field(default=128, ge=1)
     checkpoint_every: int = Field(
         default=0, ge=0, description="also checkpoint every N optimiser steps (0: per epoch)"

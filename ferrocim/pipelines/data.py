@@ -89,7 +89,10 @@ def load_dataset(cfg: DataConfig):  # -> EEGDataset
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
     else:
         log.info("synthetic EEG (%d subjects) from %s", cfg.n_subjects, root)
-    prepare_eegmmidb(edf_root, h5)
+    from ferrocim.snn.data.synthetic import RUNS
+
+    # the synthetic set has only the imagery runs: their statistics are the global ones
+    prepare_eegmmidb(edf_root, h5, normalization=cfg.normalization, stats_runs=RUNS)
     return load_prepared(h5)
 
 

@@ -190,7 +190,12 @@ def build_model(
 
     device = resolve_device(cfg.device)
     net = cfg.network
-    kwargs: dict[str, Any] = {"width": net.width, "dropout": net.dropout, "mode": net.mode}
+    kwargs: dict[str, Any] = {
+        "width": net.width,
+        "dropout": net.dropout,
+        "mode": net.mode,
+        "w_max_rule": net.w_max_rule,
+    }
     if analog:
         if card is None:
             raise ValueError("build_model(analog=True) needs the run's device card")

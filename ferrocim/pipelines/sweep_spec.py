@@ -6,7 +6,7 @@ three optional sweep tables, all keyed by dotted config fields (``array.eps``,
 
 - ``[grid]``: each key is an axis with a list of values; the axes are crossed.
 - ``[[zip]]``: each table is one axis whose lists (all the same length) advance
-  together, e.g. ``{"array.q" = [2, 2], "array.x" = [1, 4]}`` gives two values.
+  together, e.g. ``{"transfer.q" = [2, 2], "transfer.x" = [1, 4]}`` gives two values.
 - ``[[points]]``: explicit points, each table one point's field values; together they
   form one more axis, crossed with the others (alone, they are exactly the points).
 

@@ -15,7 +15,7 @@ from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir, programming_totals
 from ferrocim.pipelines.runs import build_model, open_run, resolve_device
-from ferrocim.pipelines.training import FitResult, fit
+from ferrocim.pipelines.training import FitResult, cosine_lr, fit
 
 
 def train(
@@ -99,4 +99,9 @@ def fit_with_config(
         resume=resume,
         on_epoch_end=on_epoch_end,
         stop_after_steps=stop_after_steps,
+        lr_at_epoch=(
+            cosine_lr(cfg.train.cosine_t_max, cfg.train.cosine_eta_min)
+            if cfg.train.lr_schedule == "cosine"
+            else None
+        ),
     )

@@ -11,6 +11,7 @@ the model's ``state_dict``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,16 @@ class FitResult:
     steps: int = 0
 
 
+def cosine_lr(t_max: int, eta_min: float) -> Callable[[float, int], float]:
+    """The published schedule (``torch.optim.lr_scheduler.CosineAnnealingLR`` stepped once
+    per epoch, closed form): ``eta_min + (base - eta_min) (1 + cos(pi epoch / t_max)) / 2``."""
+
+    def lr(base: float, epoch: int) -> float:
+        return eta_min + (base - eta_min) * (1.0 + math.cos(math.pi * epoch / t_max)) / 2.0
+
+    return lr
+
+
 def fit(
     optimizer: Any,
     forward: InputForward | PrefixForward,
@@ -130,6 +141,7 @@ def fit(
     resume: bool = False,
     on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
     stop_after_steps: int | None = None,
+    lr_at_epoch: Callable[[float, int], float] | None = None,
 ) -> FitResult:
     """Train ``forward.model`` with ``optimizer`` (a torch optimiser or a PulseOptimizer).
 
@@ -139,7 +151,9 @@ def fit(
     to the run's event log. ``stop_after_steps`` ends the call early (as a kill would),
     for resume tests. Checkpoints: ``checkpoints/last.pt`` at every epoch end and every
     ``checkpoint_every`` steps, ``checkpoints/best.pt`` at each new best validation
-    accuracy.
+    accuracy. ``lr_at_epoch(base_lr, epoch)`` (optional) sets every parameter group's
+    learning rate at the start of each epoch from its initial one (a function of the epoch
+    only, so resuming reaches the same rates).
     """
     model, device = forward.model, forward.y.device
     result = FitResult()
@@ -176,8 +190,12 @@ def fit(
         )
 
     pulsed = False  # does the optimiser program an array (returns statistics)?
+    base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
+        if lr_at_epoch is not None:
+            for g, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                g["lr"] = lr_at_epoch(base, epoch)
         model.train()
         order = list(minibatches(train_idx, batch_size, torch_generator(seed, "shuffle", epoch)))
         bar = progress(

@@ -71,9 +71,51 @@ def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
                 "A": _fmt(k.a, k.a_stderr),
                 "alpha": _fmt(k.alpha, k.alpha_stderr),
                 "beta": _fmt(k.beta, k.beta_stderr),
-                "rsd_c2c": _fmt(getattr(card.variability, f"rsd_c2c_{kind}")),
+                "at bound": ", ".join(k.at_bound) or "–",
+                "c2c": _fmt(
+                    getattr(card.variability, f"rsd_c2c_{kind}"), card.variability.rsd_c2c_stderr
+                ),
                 "R² dW": (card.fit.get("r2_dw") or {}).get(kind),
                 "R² trajectory": (card.fit.get("r2_w") or {}).get(kind),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def noise_table(cards: list[DeviceCard]) -> pd.DataFrame:
+    """Per device: read noise and cycle-to-cycle spread ± 1 sigma (state-space model), and
+    the single-step residual spread that mixes both."""
+    rows = []
+    for c in cards:
+        v = c.variability
+        old = (c.fit.get("noise") or {}).get("step_residual_rsd") or {}
+        rows.append(
+            {
+                "device": c.name,
+                "read noise (window)": _fmt(v.read_noise_rsd, v.read_noise_stderr),
+                "c2c (per step)": _fmt(v.rsd_c2c_ltp, v.rsd_c2c_stderr),
+                "state wander (window)": _fmt(
+                    (c.fit.get("noise") or {}).get("state_wander"),
+                    (c.fit.get("noise") or {}).get("state_wander_stderr"),
+                ),
+                "step residual LTP": _fmt(old.get("ltp")),
+                "step residual LTD": _fmt(old.get("ltd")),
+                "source": c.source("variability.read_noise_rsd").origin,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def provenance_table(card: DeviceCard) -> pd.DataFrame:
+    """Where each card field came from (measured / assumed / user)."""
+    rows = []
+    for name, src in card.provenance.fields.items():
+        rows.append(
+            {
+                "field": name,
+                "origin": src.origin,
+                "from": ", ".join(src.files) if src.files else (src.reference or ""),
+                "note": src.note or "",
             }
         )
     return pd.DataFrame(rows)
@@ -169,10 +211,27 @@ def add_calibration_section(
             )
     var = card.variability
     lines.append(
-        f"Variability: rsd_c2c LTP {var.rsd_c2c_ltp:.3g}, LTD {var.rsd_c2c_ltd:.3g}; "
-        f"d2d A {var.a_dtod:.3g}, alpha {var.alpha_dtod:.3g}, beta {var.beta_dtod:.3g}; "
-        f"window drift per sweep {_fmt(var.window_drift_per_cycle)}."
+        f"Variability: read noise {_fmt(var.read_noise_rsd, var.read_noise_stderr)} of the "
+        f"window; cycle-to-cycle LTP {_fmt(var.rsd_c2c_ltp, var.rsd_c2c_stderr)}, LTD "
+        f"{_fmt(var.rsd_c2c_ltd, var.rsd_c2c_stderr)} per step; d2d LTP A "
+        f"{var.a_ltp_dtod:.3g}, alpha {var.alpha_ltp_dtod:.3g}, beta {var.beta_ltp_dtod:.3g}; "
+        f"LTD A {var.a_ltd_dtod:.3g}, alpha {var.alpha_ltd_dtod:.3g}, beta "
+        f"{var.beta_ltd_dtod:.3g}; window drift per sweep {_fmt(var.window_drift_per_cycle)}."
     )
+    for kind in ("ltp", "ltd"):
+        for label, rec in (
+            ("", getattr(card, kind)),
+            (" amplitude-aware", getattr(card, f"{kind}_amplitude")),
+        ):
+            if rec is not None and rec.at_bound:
+                lines.append(
+                    f"WARNING: the {kind.upper()}{label} fit of {card.name} ends on a parameter "
+                    f"bound ({', '.join(rec.at_bound)}); treat these parameters as a limit, not "
+                    "a measurement."
+                )
+    assumed_fields = [f for f, s in card.provenance.fields.items() if s.origin == "assumed"]
+    if assumed_fields:
+        lines.append(f"Assumed (not measured): {', '.join(assumed_fields)}.")
     report.add_text("Summary", "\n\n".join(lines), section=sec)
     report.add_table("Kernel parameters", card_parameter_table(card), section=sec)
     mt = method_table(card)
@@ -187,6 +246,7 @@ def add_calibration_section(
     ct = model_comparison_table(card)
     if ct is not None:
         report.add_table("Model comparison (AIC)", ct, section=sec)
+    report.add_table("Field sources", provenance_table(card), section=sec)
     if figure is not None:
         report.add_figure(f"Fits of {card.name}", figure, section=sec, png_name=f"{card.name}.png")
 
@@ -211,6 +271,10 @@ def overview_table(result: Any) -> pd.DataFrame:
                 "A LTD": c.ltd.a,
                 "α LTD": c.ltd.alpha,
                 "β LTD": c.ltd.beta,
+                "at bound": ", ".join(
+                    f"{k.upper()} {p}" for k in ("ltp", "ltd") for p in getattr(c, k).at_bound
+                )
+                or "–",
                 "W*": _fmt(c.symmetry_point, c.symmetry_point_stderr),
                 "R² traj LTP": f["r2_w"]["ltp"],
                 "R² traj LTD": f["r2_w"]["ltd"],
@@ -317,6 +381,18 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
                 for r in summ.to_dict(orient="records")
             ]
             rep.add_figure("Median R² (dW metric)", plot_r2_overview(rows), section="Overview")
+        rep.add_table(
+            "Read noise and cycle-to-cycle spread",
+            noise_table([d.card for d in result.duts]),
+            section="Overview",
+            caption="State-space model (extended Kalman filter) of each device's half-cycles: "
+            "read noise is the s.d. of one read as a fraction of the conductance window; "
+            "cycle-to-cycle the relative s.d. of one step; state wander a per-pulse random "
+            "walk of the state that does not scale with the step (not simulated by the "
+            "crossbar); all ± 1 sigma. 'Step residual' is the "
+            "single-step spread around the kernel that mixes both (the figure cards carried "
+            "before schema version 2).",
+        )
     if not result.d2d.empty:
         rep.add_table("Device-to-device spread", result.d2d, section="Overview")
     if result.failures:

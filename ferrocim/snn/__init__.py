@@ -4,6 +4,7 @@
 :mod:`ferrocim.snn.functional`, the data sets in :mod:`ferrocim.snn.data`.
 """
 
+from ferrocim.snn.interop import load_eeg_ferro
 from ferrocim.snn.modules import AdaptiveCubaLIF, CubaLIF
 from ferrocim.snn.network import (
     EEGSNN,
@@ -23,4 +24,5 @@ __all__ = [
     "AdaptiveCubaLIF",
     "CubaLIF",
     "NetworkConfig",
+    "load_eeg_ferro",
 ]

@@ -8,18 +8,20 @@ network of the paper); the decays ``beta`` (synaptic current) and ``gamma`` (mem
 voltage) are dimensionless factors per step in (0, 1]. Currents, voltages and thresholds
 are in the model's own dimensionless units (the threshold is 0.1 of them).
 
-The neuron (one step, ``s`` the spike of the previous step)::
+The neuron (one step, ``s`` the spike of the previous step, ``m`` an optional dropout
+mask drawn once per sequence)::
 
-    c = beta * c + I
+    c = (beta * c + I) * m          # m = 1 without dropout; compounds over time
     v = gamma * v * (1 - s) + c
     s = H(v - threshold)            # spike when v > threshold (strictly)
 
-Surrogate gradient: rectangular, ``width`` wide around the threshold, with height
-``1 / width`` (unit area — the "rectangular" h(u) of Wu et al., STBP, 2018):
-``ds/dv = 1/width if |v - threshold| < width/2 else 0``. Gradients flow through the
-reset term ``(1 - s)``; the adaptive threshold of r1 is treated as a constant by autograd
-(see :func:`adaptive_lif_step`). The step-by-step loop and the time-parallel path are the
-same maths.
+Surrogate gradient (the published EEG-Ferro ``PseudoSpikeRect``): rectangular, height
+``surrogate_height`` on a window of half-width ``surrogate_window`` around the threshold,
+``ds/dv = height if |v - threshold| < window else 0`` (0.3 and 0.3: not unit area), and
+zero where the dropout mask is zero. Gradients flow through the reset term ``(1 - s)``;
+the adaptive threshold of r1 is treated as a constant by autograd (see
+:func:`adaptive_lif_step`). The step-by-step loop and the time-parallel path are the same
+maths.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "init_adaptive_state",
     "init_state",
     "spike_fn",
+    "surrogate",
 ]
 
 
@@ -48,14 +51,16 @@ class LIFParameters(NamedTuple):
 
     beta: synaptic-current decay per time step (dimensionless, broadcastable to the
         neuron shape). gamma: membrane-voltage decay per time step (dimensionless).
-    threshold: firing threshold (model voltage units). surrogate_width: full width of the
-        rectangular surrogate window around the threshold (same units as the voltage).
+    threshold: firing threshold (model voltage units). surrogate_window: half-width of the
+        rectangular surrogate window around the threshold (voltage units).
+        surrogate_height: value of ``ds/dv`` inside the window (per voltage unit).
     """
 
     beta: Tensor
     gamma: Tensor
     threshold: float = 0.1
-    surrogate_width: float = 0.3
+    surrogate_window: float = 0.3
+    surrogate_height: float = 0.3
 
 
 class ThresholdAdaptation(NamedTuple):
@@ -103,33 +108,42 @@ def init_adaptive_state(like: Tensor, threshold: float) -> AdaptiveLIFState:
     return AdaptiveLIFState(z, z, z, torch.full_like(like, threshold))
 
 
+def surrogate(x: Tensor, window: float, height: float, mask: Tensor | None = None) -> Tensor:
+    """``ds/dv`` at ``x = v - threshold``: ``height`` where ``|x| < window`` and ``mask != 0``."""
+    h = (x.abs() < window).to(x.dtype).mul_(height)
+    return h if mask is None else h.mul_(mask != 0)
+
+
 class _RectSpike(torch.autograd.Function):
     """Heaviside forward, rectangular surrogate backward (optionally masked)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, width: float, grad_mask: Tensor | None) -> Tensor:
-        ctx.width = width
-        ctx.save_for_backward(x, grad_mask if grad_mask is not None else x.new_empty(0))
-        ctx.has_mask = grad_mask is not None
+    def forward(ctx: Any, x: Tensor, window: float, height: float, mask: Tensor | None) -> Tensor:
+        ctx.window, ctx.height = window, height
+        ctx.save_for_backward(x, mask)
         return (x > 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
         x, mask = ctx.saved_tensors
-        w = ctx.width
-        grad = grad_out * ((x.abs() < 0.5 * w).to(grad_out.dtype) / w)
-        if ctx.has_mask:
-            grad = grad * (mask != 0).to(grad.dtype)
-        return grad, None, None
+        return grad_out * surrogate(x, ctx.window, ctx.height, mask), None, None, None
 
 
-def spike_fn(x: Tensor, width: float = 0.3, grad_mask: Tensor | None = None) -> Tensor:
-    """Spike where ``x = v - threshold > 0``; surrogate ``1/width`` on ``|x| < width/2``.
+def spike_fn(
+    x: Tensor, window: float = 0.3, height: float = 0.3, mask: Tensor | None = None
+) -> Tensor:
+    """Spike where ``x = v - threshold > 0``; surrogate ``height`` on ``|x| < window``.
 
-    ``grad_mask`` (broadcastable to ``x``): where it is zero the surrogate gradient is zero
-    (used by per-sequence dropout so that dropped neurons learn nothing).
+    ``mask`` (broadcastable to ``x``): where it is zero the surrogate gradient is zero
+    (per-sequence dropout: dropped neurons learn nothing).
     """
-    return _RectSpike.apply(x, float(width), grad_mask)
+    return _RectSpike.apply(x, float(window), float(height), mask)
+
+
+def _masked_update(c: Tensor, beta: Tensor, current: Tensor, mask: Tensor | None) -> Tensor:
+    """``(beta * c + I) * mask`` (the published training-mode dropout; no mask: no product)."""
+    c = beta * c + current
+    return c if mask is None else c * mask
 
 
 def cuba_lif_step(
@@ -137,12 +151,18 @@ def cuba_lif_step(
     state: LIFState,
     params: LIFParameters,
     *,
-    grad_mask: Tensor | None = None,
+    dropout_mask: Tensor | None = None,
 ) -> tuple[Tensor, LIFState]:
-    """One time step of a CUBA-LIF population; returns ``(spikes, new_state)``."""
-    c = params.beta * state.c + current
+    """One time step of a CUBA-LIF population; returns ``(spikes, new_state)``.
+
+    ``dropout_mask`` (0 or ``1/(1-p)``, broadcastable to the neurons): multiplies the whole
+    current update ``c = (beta c + I) m`` and zeroes the surrogate where it is zero.
+    """
+    c = _masked_update(state.c, params.beta, current, dropout_mask)
     v = params.gamma * state.v * (1.0 - state.s) + c
-    s = spike_fn(v - params.threshold, params.surrogate_width, grad_mask)
+    s = spike_fn(
+        v - params.threshold, params.surrogate_window, params.surrogate_height, dropout_mask
+    )
     return s, LIFState(c, v, s)
 
 
@@ -152,23 +172,24 @@ def adaptive_lif_step(
     params: LIFParameters,
     adaptation: ThresholdAdaptation = DEFAULT_ADAPTATION,
     *,
-    grad_mask: Tensor | None = None,
+    dropout_mask: Tensor | None = None,
 ) -> tuple[Tensor, AdaptiveLIFState]:
     """One step of a CUBA-LIF neuron with adaptive threshold.
 
-    Order: current and voltage update as in :func:`cuba_lif_step`; the spike test uses the
-    threshold carried in the state (``state.th``, 0.1 at the first step); then the threshold
-    is updated with the new spike: ``th' = s (th + inc) + (1 - s) max(decay th, base)``.
+    Order: current (with the dropout mask) and voltage update as in :func:`cuba_lif_step`;
+    the spike test uses the threshold carried in the state (``state.th``, 0.1 at the first
+    step); then the threshold is updated with the new spike:
+    ``th' = s (th + inc) + (1 - s) max(decay th, base)``.
 
     The threshold is a non-differentiated state (computed from detached values): gradients
     through its dynamics explode over 160 steps (measured: weight gradients of the layers
     below r1 ~1e4-1e5 times those of fc1, and no learning), while the reset term still
     carries gradient as in :func:`cuba_lif_step`.
     """
-    c = params.beta * state.c + current
+    c = _masked_update(state.c, params.beta, current, dropout_mask)
     v = params.gamma * state.v * (1.0 - state.s) + c
     th = state.th.detach()
-    s = spike_fn(v - th, params.surrogate_width, grad_mask)
+    s = spike_fn(v - th, params.surrogate_window, params.surrogate_height, dropout_mask)
     s_ = s.detach()
     th = s_ * (th + adaptation.increment) + (1.0 - s_) * torch.clamp(
         adaptation.decay * th, min=adaptation.base
@@ -181,7 +202,7 @@ def cuba_lif_scan(
     params: LIFParameters,
     state: LIFState | None = None,
     *,
-    grad_mask: Tensor | None = None,
+    dropout_mask: Tensor | None = None,
 ) -> tuple[Tensor, LIFState]:
     """Run :func:`cuba_lif_step` over the leading (time) axis of ``currents``.
 
@@ -190,19 +211,25 @@ def cuba_lif_scan(
     scanning ``cat(a, b)``. Same maths as the step loop, but one fused autograd node with a
     hand-written backward pass through time (saves only ``c``, ``v`` and the spikes, and
     avoids per-step autograd bookkeeping); tests check it against the step loop.
+    A ``dropout_mask`` ``m`` (constant over time) enters as ``c_t = (m beta) c_{t-1} + m I_t``,
+    which is ``(beta c_{t-1} + I_t) m`` exactly.
     """
     if state is None:
         state = init_state(currents[0])
+    beta = params.beta
+    if dropout_mask is not None:
+        beta, currents = beta * dropout_mask, currents * dropout_mask
     spikes, c, v = _LIFScan.apply(
         currents,
-        params.beta,
+        beta,
         params.gamma,
         state.c,
         state.v,
         state.s,
-        grad_mask,
+        dropout_mask,
         float(params.threshold),
-        float(params.surrogate_width),
+        float(params.surrogate_window),
+        float(params.surrogate_height),
     )
     return spikes, LIFState(c, v, spikes[-1])
 
@@ -212,7 +239,7 @@ def cuba_lif_scan_reference(
     params: LIFParameters,
     state: LIFState | None = None,
     *,
-    grad_mask: Tensor | None = None,
+    dropout_mask: Tensor | None = None,
 ) -> tuple[Tensor, LIFState]:
     """:func:`cuba_lif_scan` as a plain loop of :func:`cuba_lif_step` (autograd backward)."""
     if state is None:
@@ -220,7 +247,7 @@ def cuba_lif_scan_reference(
     out = []
     # unbind (not currents[t]): one backward node for all steps instead of T zero-filled copies
     for current in currents.unbind(0):
-        s, state = cuba_lif_step(current, state, params, grad_mask=grad_mask)
+        s, state = cuba_lif_step(current, state, params, dropout_mask=dropout_mask)
         out.append(s)
     return torch.stack(out), state
 
@@ -228,7 +255,8 @@ def cuba_lif_scan_reference(
 class _LIFScan(torch.autograd.Function):
     """Fused CUBA-LIF scan; backward is backpropagation through time written out.
 
-    With ``x_t = v_t - thr`` and ``h(x) = [|x| < w/2] / w`` (times the grad mask), going
+    With ``x_t = v_t - thr`` and ``h(x) = height [|x| < window]`` (times ``[mask != 0]``;
+    ``beta`` and the currents arrive already multiplied by the mask), going
     backwards with ``gv'``, ``gc'`` the gradients w.r.t. ``v_{t+1}``, ``c_{t+1}``::
 
         gs_t = dL/ds_t(out) - gamma * v_t * gv'
@@ -248,7 +276,8 @@ class _LIFScan(torch.autograd.Function):
         s0: Tensor,
         grad_mask: Tensor | None,
         threshold: float,
-        width: float,
+        window: float,
+        height: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
         n = currents.shape[0]
         shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
@@ -263,7 +292,8 @@ class _LIFScan(torch.autograd.Function):
             s = spikes[t]
         # spikes are exactly 0/1: keep them as bool for backward (a quarter of the bytes)
         ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes.to(torch.bool), grad_mask)
-        ctx.threshold, ctx.width, ctx.current_shape = threshold, width, currents.shape
+        ctx.threshold, ctx.window, ctx.height = threshold, window, height
+        ctx.current_shape = currents.shape
         return spikes, cs[-1].clone(), vs[-1].clone()
 
     @staticmethod
@@ -272,7 +302,7 @@ class _LIFScan(torch.autograd.Function):
     ) -> tuple[Tensor | None, ...]:
         beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
         spikes = spikes.to(cs.dtype)
-        thr, w = ctx.threshold, ctx.width
+        thr = ctx.threshold
         n = cs.shape[0]
         # What does not depend on the recursion is computed for a block of steps at once,
         # so the loop runs three fused ops per step (Python overhead dominates small
@@ -289,9 +319,7 @@ class _LIFScan(torch.autograd.Function):
         for stop in range(n, 0, -block):
             lo = max(0, stop - block)
             v_blk = vs[lo:stop]
-            h = ((v_blk - thr).abs() < 0.5 * w).to(cs.dtype).mul_(1.0 / w)  # surrogate
-            if mask is not None:
-                h.mul_(mask != 0)
+            h = surrogate(v_blk - thr, ctx.window, ctx.height, mask)
             gam_v = gamma * v_blk  # s_t feeds v_{t+1} through -gamma v_t
             gam_ns = gamma * (1.0 - spikes[lo:stop])  # dv_{t+1}/dv_t = gamma (1 - s_t)
             for t in range(stop - 1, lo - 1, -1):
@@ -330,6 +358,7 @@ class _LIFScan(torch.autograd.Function):
             g_c0,
             g_v0,
             g_s0,
+            None,
             None,
             None,
             None,

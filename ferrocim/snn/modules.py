@@ -35,7 +35,7 @@ class CubaLIF(nn.Module):
     """A population of CUBA-LIF neurons of shape ``shape`` with learnable decays.
 
     ``forward(currents)`` scans a time-major tensor ``(T, B, *shape)``; ``step`` advances one
-    step ``(B, *shape)``. Threshold and surrogate width are fixed (not learnable).
+    step ``(B, *shape)``. Threshold and surrogate window/height are fixed (not learnable).
     """
 
     def __init__(
@@ -43,13 +43,15 @@ class CubaLIF(nn.Module):
         shape: Sequence[int],
         *,
         threshold: float = 0.1,
-        surrogate_width: float = 0.3,
+        surrogate_window: float = 0.3,
+        surrogate_height: float = 0.3,
         init_decay: float = 0.1,
     ) -> None:
         super().__init__()
         self.shape = tuple(int(n) for n in shape)
         self.threshold = float(threshold)
-        self.surrogate_width = float(surrogate_width)
+        self.surrogate_window = float(surrogate_window)
+        self.surrogate_height = float(surrogate_height)
         self.beta = nn.Parameter(torch.full(self.shape, float(init_decay)))
         self.gamma = nn.Parameter(torch.full(self.shape, float(init_decay)))
 
@@ -59,26 +61,30 @@ class CubaLIF(nn.Module):
             self.beta.clamp(min=MIN_DECAY),
             self.gamma.clamp(min=MIN_DECAY),
             self.threshold,
-            self.surrogate_width,
+            self.surrogate_window,
+            self.surrogate_height,
         )
 
     def init_state(self, like: Tensor) -> LIFState:
         return init_state(like)
 
     def step(
-        self, current: Tensor, state: LIFState | None = None, *, grad_mask: Tensor | None = None
+        self, current: Tensor, state: LIFState | None = None, *, dropout_mask: Tensor | None = None
     ) -> tuple[Tensor, LIFState]:
         if state is None:
             state = init_state(current)
-        return cuba_lif_step(current, state, self.params(), grad_mask=grad_mask)
+        return cuba_lif_step(current, state, self.params(), dropout_mask=dropout_mask)
 
     def forward(
-        self, currents: Tensor, state: LIFState | None = None, *, grad_mask: Tensor | None = None
+        self, currents: Tensor, state: LIFState | None = None, *, dropout_mask: Tensor | None = None
     ) -> tuple[Tensor, LIFState]:
-        return cuba_lif_scan(currents, self.params(), state, grad_mask=grad_mask)
+        return cuba_lif_scan(currents, self.params(), state, dropout_mask=dropout_mask)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, threshold={self.threshold}, width={self.surrogate_width}"
+        return (
+            f"shape={self.shape}, threshold={self.threshold}, "
+            f"surrogate={self.surrogate_height}·1[|v-th|<{self.surrogate_window}]"
+        )
 
 
 class AdaptiveCubaLIF(CubaLIF):
@@ -89,12 +95,17 @@ class AdaptiveCubaLIF(CubaLIF):
         shape: Sequence[int],
         *,
         threshold: float = 0.1,
-        surrogate_width: float = 0.3,
+        surrogate_window: float = 0.3,
+        surrogate_height: float = 0.3,
         init_decay: float = 0.1,
         adaptation: ThresholdAdaptation = DEFAULT_ADAPTATION,
     ) -> None:
         super().__init__(
-            shape, threshold=threshold, surrogate_width=surrogate_width, init_decay=init_decay
+            shape,
+            threshold=threshold,
+            surrogate_window=surrogate_window,
+            surrogate_height=surrogate_height,
+            init_decay=init_decay,
         )
         self.adaptation = adaptation
 
@@ -106,12 +117,12 @@ class AdaptiveCubaLIF(CubaLIF):
         current: Tensor,
         state: AdaptiveLIFState | None = None,
         *,
-        grad_mask: Tensor | None = None,
+        dropout_mask: Tensor | None = None,
     ) -> tuple[Tensor, AdaptiveLIFState]:
         if state is None:
             state = self.init_state(current)
         return adaptive_lif_step(
-            current, state, self.params(), self.adaptation, grad_mask=grad_mask
+            current, state, self.params(), self.adaptation, dropout_mask=dropout_mask
         )
 
     def forward(  # type: ignore[override]
@@ -119,10 +130,10 @@ class AdaptiveCubaLIF(CubaLIF):
         currents: Tensor,
         state: AdaptiveLIFState | None = None,
         *,
-        grad_mask: Tensor | None = None,
+        dropout_mask: Tensor | None = None,
     ) -> tuple[Tensor, AdaptiveLIFState]:
         out = []
         for current in currents.unbind(0):
-            s, state = self.step(current, state, grad_mask=grad_mask)
+            s, state = self.step(current, state, dropout_mask=dropout_mask)
             out.append(s)
         return torch.stack(out), state

@@ -19,10 +19,11 @@ fc1     Linear(256,256) + CUBA-LIF                                      256
 fc2     Linear(256,2, no bias); logits = Σ_t ts_weight[t]·fc2(s_fc1[t])  2
 ======  ==============================================================  ============
 
-Dropout (training only, probability ``config.dropout``) multiplies the neuron *current* of
-tc1, r1 and fc1 by a mask drawn once per sequence (kept entries scaled by
-``1/(1-dropout)``); the same mask zeroes the surrogate gradient of dropped neurons. r1's
-recurrent current is added before the mask. All neuron states start at zero; r1's
+Dropout (training only, probability ``config.dropout``) multiplies the whole current
+update of tc1, r1 and fc1, ``c = (beta c + I) m``, by a mask drawn once per sequence
+(kept entries ``1/(1-dropout)``, so the factor compounds over time as in the published
+code); the same mask zeroes the surrogate gradient of dropped neurons. r1's recurrent
+current is part of ``I``. All neuron states start at zero; r1's
 threshold starts at ``config.threshold``.
 
 Two evaluation paths give the same results: ``mode="loop"`` steps every layer through the
@@ -61,6 +62,7 @@ __all__ = [
     "LAYER_SHAPES",
     "N_DEVICE_WEIGHTS",
     "N_PARAMETERS",
+    "PUBLISHED_W_MAX",
     "WEIGHT_LAYERS",
     "NetworkConfig",
     "make_conv2d",
@@ -85,6 +87,22 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 N_PARAMETERS = 721_312
 N_DEVICE_WEIGHTS = 697_408
+PUBLISHED_W_MAX: dict[str, float] = {
+    "conv1": 0.3330,
+    "conv2": 0.0417,
+    "conv3": 0.0295,
+    "tc1": 0.0625,
+    "r1": 0.0625,
+    "fc1": 0.0625,
+    "fc2": 0.0625,
+}
+"""Per-layer weight bound A of the published code (literals in ``train_on_device.py``)."""
+
+
+def paper_w_max(fan_in: int) -> float:
+    """``1/sqrt(fan_in)`` rounded to 3 significant figures: the rule that reproduces every
+    published literal at width 1 (0.3330, 0.0417, 0.0295, 0.0625), used at any width."""
+    return float(f"{1.0 / math.sqrt(fan_in):.3g}")
 
 
 @dataclass(frozen=True)
@@ -95,24 +113,32 @@ class NetworkConfig:
         float network. analog_layers: which weight layers go on tiles when ``analog`` is set.
     dropout: drop probability of the per-sequence masks of tc1, r1, fc1.
     threshold: firing threshold (model voltage units; r1's initial threshold).
-    surrogate_width: full width of the rectangular surrogate window (voltage units).
+    surrogate_window: half-width of the rectangular surrogate window around the threshold
+        (voltage units). surrogate_height: ``ds/dv`` inside the window (the published
+        ``0.3 · 1[|v - threshold| < 0.3]``).
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
     compact_spikes: in the parallel path, spike tensors saved for backward are stored as
         ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
     width: channel multiplier (1.0 = the paper's 64/128/256 channels and 256 hidden
         neurons; 0.25 gives 16/32/64 and 64, for laptops and quick tests). Spatial and
         temporal structure never change.
+    w_max_rule: per-layer weight bound A of the analog layers. "paper" (default): the
+        published literals (:data:`PUBLISHED_W_MAX`), which are ``1/sqrt(fan_in)`` rounded
+        to 3 significant figures — at ``width != 1`` that same rounding of the layer's own
+        fan-in. "fan_in": exactly ``1/sqrt(fan_in)`` (PyTorch's initialisation bound).
     """
 
     analog: AnalogConfig | None = None
     analog_layers: tuple[str, ...] = WEIGHT_LAYERS
     dropout: float = 0.3
     threshold: float = 0.1
-    surrogate_width: float = 0.3
+    surrogate_window: float = 0.3
+    surrogate_height: float = 0.3
     n_steps: int = 160
     mode: Literal["parallel", "loop"] = "parallel"
     compact_spikes: bool = True
     width: float = 1.0
+    w_max_rule: Literal["paper", "fan_in"] = "paper"
 
     def __post_init__(self) -> None:
         for name in self.analog_layers:
@@ -120,10 +146,12 @@ class NetworkConfig:
         object.__setattr__(self, "analog_layers", tuple(self.analog_layers))
         check_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
         check_range("threshold", self.threshold, 0.0, low_inclusive=False)
-        check_range("surrogate_width", self.surrogate_width, 0.0, low_inclusive=False)
+        check_range("surrogate_window", self.surrogate_window, 0.0, low_inclusive=False)
+        check_range("surrogate_height", self.surrogate_height, 0.0, low_inclusive=False)
         check_range("n_steps", self.n_steps, 1)
         check_option("mode", self.mode, ("parallel", "loop"))
         check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
+        check_option("w_max_rule", self.w_max_rule, ("paper", "fan_in"))
         if min(self.channels()) < 1:
             raise InputError(f"width: {self.width} leaves a layer without channels")
 
@@ -145,6 +173,14 @@ class NetworkConfig:
             "fc1": (h,),
             "fc2": (2,),
         }
+
+    def w_max(self, name: str, fan_in: int) -> float:
+        """Weight bound A of weight layer ``name`` with ``fan_in`` inputs per output."""
+        if self.w_max_rule == "fan_in":
+            return 1.0 / math.sqrt(fan_in)
+        if self.width == 1.0:
+            return PUBLISHED_W_MAX[name]
+        return paper_w_max(fan_in)
 
     def is_analog(self, name: str) -> bool:
         """True when weight layer ``name`` is placed on crossbar tiles."""
@@ -175,7 +211,12 @@ def make_linear(
         from ferrocim.crossbar import AnalogLinear
 
         return AnalogLinear(
-            in_features, out_features, bias=bias, config=config.analog, generator=generator
+            in_features,
+            out_features,
+            bias=bias,
+            config=config.analog,
+            generator=generator,
+            w_max=config.w_max(name, in_features),
         )
     layer = nn.Linear(in_features, out_features, bias=bias)
     _init_uniform(layer, generator)
@@ -203,6 +244,7 @@ def make_conv2d(
             bias=bias,
             config=config.analog,
             generator=generator,
+            w_max=config.w_max(name, in_channels * kernel_size * kernel_size),
         )
     layer = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
     _init_uniform(layer, generator)
@@ -210,7 +252,15 @@ def make_conv2d(
 
 
 def _lif(shape: tuple[int, ...], config: NetworkConfig) -> CubaLIF:
-    return CubaLIF(shape, threshold=config.threshold, surrogate_width=config.surrogate_width)
+    return CubaLIF(shape, **_neuron_kwargs(config))
+
+
+def _neuron_kwargs(config: NetworkConfig) -> dict[str, float]:
+    return {
+        "threshold": config.threshold,
+        "surrogate_window": config.surrogate_window,
+        "surrogate_height": config.surrogate_height,
+    }
 
 
 class ConvBlock(nn.Module):
@@ -261,9 +311,7 @@ class RecurrentBlock(nn.Module):
         self.recurrent = make_linear(
             name, width, width, bias=True, config=config, generator=generator
         )
-        self.neuron = AdaptiveCubaLIF(
-            (width,), threshold=config.threshold, surrogate_width=config.surrogate_width
-        )
+        self.neuron = AdaptiveCubaLIF((width,), **_neuron_kwargs(config))
 
 
 class DenseBlock(nn.Module):
@@ -491,9 +539,7 @@ class EEGSNN(nn.Module):
 
     @staticmethod
     def _masked_scan(neuron: CubaLIF, i: Tensor, mask: Tensor | None) -> Tensor:
-        if mask is not None:
-            i = i * mask
-        spikes, _ = neuron(i, grad_mask=mask)
+        spikes, _ = neuron(i, dropout_mask=mask)
         return spikes
 
     def _run_r1(self, a: Tensor, mask: Tensor | None) -> Tensor:
@@ -503,9 +549,7 @@ class EEGSNN(nn.Module):
         out = []
         for a_t in a.unbind(0):
             i = a_t + block.recurrent(state.s)
-            if mask is not None:
-                i = i * mask
-            s, state = block.neuron.step(i, state, grad_mask=mask)
+            s, state = block.neuron.step(i, state, dropout_mask=mask)
             out.append(s)
         return torch.stack(out)
 
@@ -553,7 +597,5 @@ class EEGSNN(nn.Module):
             i = block.synapse(h)
         else:  # fc2: this step's weighted contribution to the logits
             return block.ts_weight[t] * block.synapse(h)
-        if mask is not None:
-            i = i * mask
-        s, states[name] = block.neuron.step(i, states.get(name), grad_mask=mask)
+        s, states[name] = block.neuron.step(i, states.get(name), dropout_mask=mask)
         return s

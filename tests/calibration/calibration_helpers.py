@@ -54,51 +54,69 @@ def synth_states(
 def write_b2912b(
     path: Path,
     *,
+    ltp: tuple[float, float, float] = (0.2, 1.8, 2.6),
+    ltd: tuple[float, float, float] = (0.12, 2.2, 1.8),
     g_min: float = 1e-8,
     g_max: float = 1e-7,
-    cycles: int = 3,
-    step: float = 0.1,
-    vmax_pos: float = 3.0,
-    vmax_neg: float = -3.0,
+    sweeps: int = 3,
+    step: float = 0.05,
+    vmax_pos: float = 1.0,
+    vmax_neg: float = -1.25,
+    read_noise: float = 0.002,
     seed: int = 0,
 ) -> Path:
-    """A B2912B export in the instrument's layout; positive pulses depress the conductance."""
+    """A B2912B export in the layout of the paper's file (NASA-FTJ-04 device 05-29).
+
+    ``cycle`` is a running pulse counter and ``Cycles_measured`` the row count; each sweep
+    is 0 → ``vmax_pos`` then −step → ``vmax_neg`` (46 rows for the defaults). Every non-zero
+    pulse moves the state by the identical-pulse kernel: positive pulses depress (``ltd``),
+    negative ones potentiate (``ltp``). ``read_noise``: relative s.d. of each read of G.
+    """
     rng = np.random.default_rng(seed)
-    ltd = (0.12, 2.2, 1.8)
-    ltp = (0.2, 1.8, 2.6)
     n_pos = round(vmax_pos / step) + 1
     n_neg = round(-vmax_neg / step)
+    amps = [i * step for i in range(n_pos)] + [-(i + 1) * step for i in range(n_neg)]
+    n_rows = sweeps * len(amps)
     header = [
-        "Instrument_IDN:\tKeysight Technologies,B2912B,MY00000000,5.0.2036.0",
+        "Export_timestamp:\t2025-11-13T19:55:46",
+        "Instrument_IDN:\tKeysight Technologies,B2912B,MY00000000,5.0.2331.95",
         "Chip:\tHZO-SL-07",
         "Device:\tD4",
-        "Area:\t1e-10",
+        "Area:\t8300.0",
+        "Data_path:\tC:\\Data\\SMU",
+        "Device_area_m2:\t8300.0",
         f"Vwrite_step_V:\t{step}",
-        f"Vmax_pos_V:\t{vmax_pos}",
-        f"Vmax_neg_V:\t{vmax_neg}",
-        "pulse_duration_s:\t1e-06",
-        f"Cycles_measured:\t{cycles}",
+        f"Vmax_pos_V:\t{vmax_pos:g}",
+        f"Vmax_neg_V:\t{vmax_neg:g}",
+        "Vread_min_V:\t",
+        "Vread_max_V:\t",
+        "Read_points:\t20",
+        "read_tail_avg_points:\t10",
+        "pulse_duration_s:\t0.0005",
+        "idle_between_ops_s:\t1",
+        "nplc:\t20",
+        "settle_s:\t0.25",
+        "four_wire:\tFalse",
+        "current_limit_A:\t0.0008",
+        f"Cycles_measured:\t{n_rows}",
         "",
         "cycle\tV_write\tR_neg_ohm\tR_pos_ohm\tI_neg_A\tI_pos_A\tJ_neg_A_per_m2\tJ_pos_A_per_m2"
         "\tVread_min_V\tVread_max_V",
     ]
     rows = []
     w = 0.95
-    for c in range(cycles):
-        amps = [round(i * step, 6) for i in range(n_pos)] + [
-            round(-(i + 1) * step, 6) for i in range(n_neg)
-        ]
+    for _ in range(sweeps):
         for v in amps:
             if v > 0:
                 w = max(w - float(beta_step(min(max(w, 0.01), 0.99), *ltd)), 0.01)
             elif v < 0:
                 w = min(w + float(beta_step(min(max(w, 0.01), 0.99), *ltp)), 0.99)
-            g = (g_min + w * (g_max - g_min)) * (1 + 0.002 * rng.standard_normal())
+            g = (g_min + w * (g_max - g_min)) * (1 + read_noise * rng.standard_normal())
             r_pos = 1.0 / g
-            r_neg = 1.1 * r_pos
+            r_neg = 0.7 * r_pos
             rows.append(
-                f"{c}\t{v:.3f}\t{r_neg:.6e}\t{r_pos:.6e}\t{-0.1 / r_neg:.6e}\t{0.1 / r_pos:.6e}"
-                f"\t{-0.1 / r_neg / 1e-10:.6e}\t{0.1 / r_pos / 1e-10:.6e}\t-0.1\t0.1"
+                f"{len(rows) + 1}\t{v!r}\t{r_neg!r}\t{r_pos!r}\t{0.08 / r_neg!r}\t{0.1 / r_pos!r}"
+                f"\t{0.08 / r_neg / 8300!r}\t{0.1 / r_pos / 8300!r}\t-0.08\t0.1"
             )
     path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
     return path

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from ferrocim.calibration import CalibrationOptions, calibrate
 from ferrocim.calibration.card import DeviceCard, preset
 from ferrocim.cli import main
-from ferrocim.reports.calibration import add_calibration_section
+from ferrocim.reports.calibration import add_calibration_section, write_calibration_report
 from ferrocim.reports.html import Report
 
 DEVICES = ["ID161ZR15000", "ID166ZR10000", "ID170ZR5000", "ID181ZR1000"]
@@ -21,7 +22,10 @@ DEVICES = ["ID161ZR15000", "ID166ZR10000", "ID170ZR5000", "ID181ZR1000"]
 @pytest.fixture(scope="module")
 def bundled_result(tmp_path_factory, bundled_measurements):
     out = tmp_path_factory.mktemp("calib")
-    return calibrate([bundled_measurements], out, CalibrationOptions(progress=False))
+    res = calibrate([bundled_measurements], out, CalibrationOptions(progress=False))
+    assert not (out / "calibration.html").exists()  # the report is the caller's
+    res.report_path = write_calibration_report(res, out)
+    return res
 
 
 def test_bundled_outputs(bundled_result):
@@ -33,6 +37,7 @@ def test_bundled_outputs(bundled_result):
         assert (out / "plots" / f"{name}.png").stat().st_size > 10_000
     html = (out / "calibration.html").read_text()
     assert "Device-to-device spread" in html and "ID170ZR5000" in html
+    assert "Read noise and cycle-to-cycle spread" in html and "Field sources" in html
     table = pd.read_csv(out / "sweeps.csv")
     assert set(table["method"]) == {"paper", "trajectory"}
     # 4 devices x 2 repetitions x (LTP + LTD), once per method
@@ -51,8 +56,24 @@ def test_bundled_cards_load_and_are_plausible(bundled_result):
         assert card.fit["method"] == "trajectory" and card.fit["n_sweeps"] == 2
         assert card.fit["r2_ltp"] > 0.95 and card.fit["r2_ltd"] > 0.9
         assert 0.1 <= card.ltp.alpha <= 10 and 0.1 <= card.ltp.beta <= 10
-        assert 0.1 < card.variability.rsd_c2c_ltp < 3  # read noise dominates differenced steps
-        assert card.variability.a_dtod > 0 and card.variability.window_drift_per_cycle is not None
+        var = card.variability
+        # state-space model (measured: read noise 0-0.4 % of the window, c2c 0.08-0.56 per
+        # step, state wander 0.45-0.8 % of the window per pulse), one c2c for both kinds
+        assert 0 <= var.read_noise_rsd < 0.01 and 0 < var.read_noise_stderr < 0.005
+        assert var.rsd_c2c_ltp == var.rsd_c2c_ltd and 0.05 < var.rsd_c2c_ltp < 0.7
+        assert 0 < var.rsd_c2c_stderr < 0.15
+        assert 0.003 < card.fit["noise"]["state_wander"] < 0.012
+        assert card.fit["noise"]["step_residual_rsd"]["ltp"] > 0.1  # the old mixed figure
+        # device-to-device spreads per kind, not averaged
+        assert var.a_ltp_dtod > 0 and var.a_ltd_dtod > 0 and var.a_ltp_dtod != var.a_ltd_dtod
+        assert var.window_drift_per_cycle is not None
+        names = sorted(Path(s["path"]).name for s in card.provenance.source_files)
+        assert card.source("ltp").origin == "measured" and card.source("ltp").files == names
+        assert card.source("variability.read_noise_rsd").files == names
+        assert len(card.source("variability.a_ltp_dtod").files) == 8  # 4 devices x 2 files
+        assert card.source("pulse.width_s").origin == "measured"
+        assert card.source("endurance.cycles_median").origin == "assumed"
+        assert card.ltp.at_bound == [] and card.fit["at_bound"] == {"ltp": [], "ltd": []}
         src = card.provenance.source_files
         assert len(src) == 2 and all(len(s["sha256"]) == 64 for s in src)
         assert card.provenance.options["normalise"] == "sweep"

@@ -3,6 +3,7 @@
 import datetime as dt
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,18 +84,42 @@ def test_format_detected_from_content_not_name(tmp_path, bundled_measurements):
 
 
 def test_b2912b_fixture():
+    """The example holds the paper's layout: running ``cycle`` counter, 46 rows per sweep."""
     seq = read_measurement("tests/calibration/data/b2912b_example.txt")
     m = seq.meta
     assert m.parser == "b2912b" and m.device_id == "D4" and m.chip == "HZO-SL-07"
     assert m.instrument.startswith("Keysight Technologies,B2912B")
-    assert (m.pulse_width_s, m.step_v, m.read_voltage_v) == (1e-6, 0.1, 0.1)
-    assert (m.amplitude_end_pos_v, m.amplitude_end_neg_v, m.repetitions) == (3.0, -3.0, 2)
-    assert len(seq) == 2 * (31 + 30)
-    assert list(np.unique(seq.sweep)) == [0, 1]
-    assert seq.conductance_s[0] == pytest.approx(1 / 1.046857e07, rel=1e-9)
+    assert (m.pulse_width_s, m.step_v, m.read_voltage_v) == (5e-4, 0.05, 0.1)
+    assert (m.amplitude_end_pos_v, m.amplitude_end_neg_v, m.repetitions) == (1.0, -1.25, 2)
+    assert m.extra["Read_points"] == "20" and m.extra["read_tail_avg_points"] == "10"
+    assert len(seq) == 2 * 46
+    assert list(np.bincount(seq.sweep)) == [46, 46]
+    assert seq.conductance_s[0] == pytest.approx(1 / 10468571.756798647, rel=1e-12)
     halves = split_half_cycles(seq)
-    assert [(h.polarity, h.n_pulses) for h in halves] == [(1, 31), (-1, 30)] * 2
+    assert [(h.sweep, h.polarity, h.n_pulses) for h in halves] == [
+        (0, 1, 20),
+        (0, -1, 25),
+        (1, 1, 20),
+        (1, -1, 25),
+    ]
     assert infer_ltp_polarity(halves) == -1
+
+
+def test_b2912b_pattern_break_named(tmp_path):
+    lines = Path("tests/calibration/data/b2912b_example.txt").read_text().split("\n")
+    at = next(i for i, s in enumerate(lines) if s.startswith("cycle\t")) + 30
+    cells = lines[at].split("\t")
+    cells[1] = "-0.6"  # row 30 of sweep 0 should be -0.45 V
+    lines[at] = "\t".join(cells)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(lines))
+    with pytest.warns(UserWarning, match=rf"bad\.txt, line {at + 1}: V_write -0\.6 V breaks"):
+        seq = read_measurement(bad)
+    assert seq.meta.repetitions == 2
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(lines[: at + 1]).replace("-0.6", "-0.45") + "\n")
+    with pytest.warns(UserWarning, match="Cycles_measured is 92 but the table has 30 rows"):
+        read_measurement(short)
 
 
 def test_csv_with_string_and_toml_mapping(tmp_path):

@@ -15,9 +15,12 @@ def noisy_card():
             "variability": Variability(
                 rsd_c2c_ltp=0.1,
                 rsd_c2c_ltd=0.15,
-                a_dtod=0.1,
-                alpha_dtod=0.05,
-                beta_dtod=0.05,
+                a_ltp_dtod=0.1,
+                a_ltd_dtod=0.1,
+                alpha_ltp_dtod=0.05,
+                alpha_ltd_dtod=0.05,
+                beta_ltp_dtod=0.05,
+                beta_ltd_dtod=0.05,
                 g_min_dtod=0.05,
                 g_max_dtod=0.05,
             )

@@ -62,8 +62,8 @@ def test_apply_pulses_multiple_rounds_and_bounds():
     assert got[0].item() == pytest.approx(w1 + beta_step(w1, *DUT2[0]), rel=1e-12)
     assert got[1].item() == pytest.approx(0.5 - beta_step(0.5, *DUT2[1]), rel=1e-12)
     big = Fx.apply_pulses(w0, fl, fd, Fx.scale_amplitudes(PARAMS, 20.0, 1.0))
-    assert big[2].item() == 0.99  # clipped at the top
-    assert big[3].item() == 0.01  # clipped at the bottom
+    assert big[2].item() == 1.0  # clipped at the top of the full range (published)
+    assert big[3].item() == 0.0  # and at the bottom
     low = Fx.apply_pulses(w0, fl, fd, Fx.scale_amplitudes(PARAMS, 20.0, 1.0), low=0.2, high=0.7)
     assert low[0].item() == 0.7 and low[3].item() == 0.2
     stuck = torch.tensor([True, False, False, False])
@@ -94,9 +94,23 @@ def test_mapping_round_trip_mid_reference():
     assert g.tolist() == pytest.approx([(x + w_max) / (2 * w_max) for x in w.tolist()])
     back = Fx.conductance_to_weight(g, 0.5, w_max)
     assert torch.allclose(back, w, atol=1e-15)
-    # out-of-range weights: clipped to +-A, then W to [0.01, 0.99]
-    g2 = Fx.weight_to_conductance(torch.tensor([-1.0, 1.0], dtype=torch.float64), 0.5, w_max)
+    # out-of-range weights: clipped to +-A (W 0 and 1: the full range, as published) ...
+    wide = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    assert Fx.weight_to_conductance(wide, 0.5, w_max).tolist() == [0.0, 1.0]
+    # ... or with ferrocim's state clamp, W to [0.01, 0.99]
+    g2 = Fx.weight_to_conductance(wide, 0.5, w_max, state_clamp=True)
     assert g2.tolist() == [0.01, 0.99]
+
+
+def test_kernel_input_is_clamped_not_the_state():
+    # published: dW evaluated at clamp(W, 0.01, 0.99); the state may go to 0 or 1
+    w = torch.tensor([0.995, 0.003, 0.5], dtype=torch.float64)
+    is_ltp = torch.tensor([True, False, True])
+    got = Fx.kernel_step(w, is_ltp, PARAMS)
+    want = [beta_step(0.99, *DUT2[0]), -beta_step(0.01, *DUT2[1]), beta_step(0.5, *DUT2[0])]
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
+    assert Fx.state_bounds(0.5) == (0.0, 1.0)
+    assert Fx.state_bounds(0.5, state_clamp=True) == pytest.approx((0.01, 0.99), abs=1e-15)
 
 
 def test_quantize_levels_and_ties():

@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from ferrocim.calibration.kernel import symmetry_point
+from ferrocim.calibration.kernel import beta_step, symmetry_point
 from ferrocim.checks import InputError
 from ferrocim.crossbar import (
     AnalogConfig,
     AnalogConv2d,
     AnalogLinear,
     ProgrammingConfig,
+    PulseOptimizer,
     analog_modules,
     convert,
     energy_ledger,
@@ -28,7 +29,7 @@ def test_weight_equals_programmed_conductance_difference():
     assert m.w_max == pytest.approx(0.25)
     expected = (m.conductance - m.reference) * (2 * m.w_max)
     assert torch.allclose(m.weight, expected, atol=1e-7)
-    assert m.conductance.min() >= 0.01 and m.conductance.max() <= 0.99
+    assert m.conductance.min() >= 0.0 and m.conductance.max() <= 1.0
     assert torch.equal(m.reference, torch.full_like(m.reference, 0.5))
 
 
@@ -49,9 +50,42 @@ def test_set_weights_quantised_levels_on_devices():
     m.set_weights(w, q=4)
     levels = torch.unique(m.get_weights())
     a = m.w_max
-    # 5 levels; +-A sit at W = 0 / 1, which the device clips to 0.01 / 0.99 (+-0.98 A)
-    expected = torch.tensor([-0.98 * a, -a / 2, 0.0, a / 2, 0.98 * a])
+    # 5 levels; +-A sit at W = 0 / 1, the full range (published)
+    expected = torch.tensor([-a, -a / 2, 0.0, a / 2, a])
     assert torch.allclose(levels, expected, atol=1e-7)
+    # ferrocim's state clamp keeps W in [0.01, 0.99]: +-A land at +-0.98 A
+    cfg = AnalogConfig(d2d=False, programming=ProgrammingConfig(state_clamp=True))
+    m = AnalogLinear(64, 32, config=cfg, generator=_gen())
+    m.set_weights(w, q=4)
+    expected = torch.tensor([-0.98 * a, -a / 2, 0.0, a / 2, 0.98 * a])
+    assert torch.allclose(torch.unique(m.get_weights()), expected, atol=1e-7)
+
+
+def test_published_clamp_reaches_full_range_and_requantize_keeps_accumulator():
+    # hand-computed: A = 0.25 (fan-in 16), mid reference, dut2, eps 0.05 -> thr 0.025
+    cfg = AnalogConfig(d2d=False, programming=ProgrammingConfig(eps=0.05))
+    m = AnalogLinear(16, 1, bias=False, config=cfg, generator=_gen())
+    a = m.w_max
+    m.set_weights(torch.tensor([[0.99 * a] * 4 + [-0.99 * a] * 4 + [0.0] * 8]))
+    assert m.conductance[0, 0].item() == pytest.approx(0.995)
+    delta = torch.zeros(1, 16)
+    delta[0, :4] = 0.026  # one LTP crossing: kernel at clamp(0.995) = 0.99, state to 1
+    delta[0, 4:8] = -0.026  # one LTD crossing: kernel at 0.01, state to 0
+    delta[0, 8] = 0.03  # one LTP crossing from W = 0.5
+    m.program_delta(delta)
+    w_up = min(1.0, 0.995 + beta_step(0.99, 0.2611, 1.6429, 1.9873))
+    w_dn = max(0.0, 0.005 - beta_step(0.01, 0.5969, 2.4585, 1.6885))
+    assert m.conductance[0, 0].item() == pytest.approx(w_up, abs=1e-6)
+    assert m.conductance[0, 4].item() == pytest.approx(w_dn, abs=1e-6)
+    assert m.weight[0, 0].item() == pytest.approx((w_up - 0.5) * 2 * a, abs=1e-6)
+    w_mid = 0.5 + beta_step(0.5, 0.2611, 1.6429, 1.9873)
+    assert m.weight[0, 8].item() == pytest.approx((w_mid - 0.5) * 2 * a, rel=1e-6)
+    acc = m.accumulator.clone()
+    assert acc[0, 8].item() == pytest.approx(0.005, abs=1e-7)
+    m.requantize(2)  # levels -A, 0, A; accumulators untouched (published per-step rule)
+    assert sorted(set(m.weight.flatten().tolist())) == [-a, 0.0, a]
+    assert m.weight[0, 8].item() == (a if w_mid - 0.5 >= 0.25 else 0.0)
+    assert torch.equal(m.accumulator, acc)
 
 
 def test_convert_reproduces_float_model_at_zero_noise():
@@ -204,3 +238,58 @@ def test_config_errors_name_the_field():
     m = AnalogLinear(2, 3, generator=_gen())
     with pytest.raises(InputError, match=r"shape \(3, 2\)"):
         m.set_weights(torch.zeros(2, 3))
+
+
+def test_pulse_optimizer_requantizes_every_step_when_q_is_set():
+    cfg = AnalogConfig(d2d=False, programming=ProgrammingConfig(eps=0.01, q=2))
+    m = AnalogLinear(16, 4, config=cfg, generator=_gen())
+    opt = PulseOptimizer(torch.optim.Adam(m.parameters(), lr=0.05), m)
+    x, y = torch.randn(32, 16, generator=_gen(1)), torch.randint(0, 4, (32,), generator=_gen(2))
+    a = m.w_max
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+        assert set(m.weight.flatten().tolist()) <= {-a, 0.0, a}
+    assert m.accumulator.abs().sum() > 0  # accumulators survive the re-quantisation
+    with pytest.raises(InputError, match=r"ProgrammingConfig\.q"):
+        ProgrammingConfig(q=3)
+
+
+def test_card_read_noise_is_the_tile_default():
+    """``read_noise=None`` takes the card's read noise (s.d. 0.05 of the window, so 0.1 of
+    w_max on the weight ``(W - 0.5) * 2 * w_max``); presets have none."""
+    from ferrocim.calibration.card import Variability, preset
+
+    card = preset("dut2").model_copy(update={"variability": Variability(read_noise_rsd=0.05)})
+    cfg = AnalogConfig(card=card, d2d=False)
+    assert cfg.read_noise is None and cfg.tile_read_noise(card) == pytest.approx(0.1)
+    m = AnalogLinear(256, 256, bias=False, config=cfg, generator=_gen(5))
+    assert m.read_noise == pytest.approx(0.1)
+    diff = m(torch.eye(256)).T - m.weight.detach()
+    assert diff.std().item() == pytest.approx(0.1 * m.w_max, rel=0.02)
+    assert AnalogLinear(4, 4, generator=_gen()).read_noise == 0.0  # dut2 preset
+    sym = AnalogConfig(card=card, reference="symmetry", reference_scale=0.5)
+    assert sym.tile_read_noise(card) == pytest.approx(0.05)
+
+
+def test_write_amplitude_programs_the_amplitude_kernel():
+    """At 2.2 V the tiles use a_eff = a (|V| - v_th)^p of the card's amplitude-aware kernels;
+    None keeps the fitted identical-pulse kernel; a card without them is refused."""
+    from ferrocim.calibration.card import AmplitudeKernel, preset
+
+    ltp = AmplitudeKernel(a=0.1, alpha=1.7, beta=2.0, v_th=1.2, p=2.0)
+    ltd = AmplitudeKernel(a=0.2, alpha=2.4, beta=1.7, v_th=1.0, p=1.0)
+    card = preset("dut2").model_copy(update={"ltp_amplitude": ltp, "ltd_amplitude": ltd})
+    at = AnalogConfig(card=card, d2d=False, programming=ProgrammingConfig(write_amplitude=2.2))
+    m = AnalogLinear(4, 3, config=at, generator=_gen())
+    p = m.device_params.reshape(8, -1)
+    assert torch.allclose(p[0], torch.tensor(0.1))  # a_ltp = 0.1 * (2.2 - 1.2)^2
+    assert torch.allclose(p[3], torch.tensor(0.24))  # a_ltd = 0.2 * (2.2 - 1.0)
+    assert torch.allclose(p[1], torch.tensor(1.7)) and torch.allclose(p[5], torch.tensor(1.7))
+    plain = AnalogLinear(4, 3, config=AnalogConfig(card=card, d2d=False), generator=_gen())
+    assert torch.allclose(plain.device_params.reshape(8, -1)[0], torch.tensor(0.2611))
+    with pytest.raises(InputError, match="no amplitude-aware kernels"):
+        AnalogLinear(4, 3, config=at.replace(card="dut2"), generator=_gen())
+    with pytest.raises(InputError, match="write_amplitude"):
+        ProgrammingConfig(write_amplitude=-1.0)

@@ -37,6 +37,26 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert default_lr(1.0) == 1e-4 and default_lr(0.25) == 3e-4
 
 
+def test_pick_card_warns_when_the_best_fit_is_on_a_bound(tmp_path: Path) -> None:
+    """The demo never trains on an at-bound card without a warning naming the device."""
+    from ferrocim.calibration.card import KernelParams, preset
+    from ferrocim.pipelines.demo import pick_card
+
+    card = preset("dut2").model_copy(
+        update={
+            "name": "D7",
+            "ltd": KernelParams(a=0.5969, alpha=10.0, beta=1.6885, at_bound=["alpha"]),
+            "fit": {"r2_ltp": 0.99, "r2_ltd": 0.97},
+        }
+    )
+    card.save(tmp_path / "cards" / "D7.json")
+    path, why = pick_card(tmp_path)
+    assert path.endswith("D7.json")
+    assert why == (
+        "calibrated card D7 (R² ≥ 0.97); WARNING: D7's fit ends on a parameter bound (LTD alpha)"
+    )
+
+
 def test_demo_ships_its_measurements_and_needs_no_click():
     import subprocess
     import sys

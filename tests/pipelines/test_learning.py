@@ -24,6 +24,7 @@ LEARNING_RUN = {
     "train.lr": 3e-4,
     "train.batch_size": 32,
     "train.epochs": 20,
+    "train.lr_schedule": "constant",  # the demo's settings (the paper anneals: cosine)
 }
 
 

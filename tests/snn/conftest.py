@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ferrocim.snn.data import prepare_eegmmidb, synthesize_edf
+from ferrocim.snn.data.synthetic import RUNS
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +19,5 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def prepared_h5(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The prepared cache of :func:`synthetic_root`. Do not modify."""
-    return prepare_eegmmidb(synthetic_root, tmp_path_factory.mktemp("cache") / "syn.h5")
+    h5 = tmp_path_factory.mktemp("cache") / "syn.h5"
+    return prepare_eegmmidb(synthetic_root, h5, stats_runs=RUNS)

@@ -19,6 +19,7 @@ def test_synth_then_prepare(tmp_path: Path) -> None:
     assert (tmp_path / "syn" / "S002" / "S002R12.edf").is_file()
     h5 = tmp_path / "syn.h5"
     args = ["data", "prepare", "--root", str(tmp_path / "syn"), "--out", str(h5)]
+    args += ["--stats-runs", "4,8,12"]
     res = runner.invoke(main, [*args, "--subjects", "2"])
     assert res.exit_code == 0, res.output
     assert "45 trials" in res.output and "from 1 subjects" in res.output

@@ -24,6 +24,7 @@ from ferrocim.snn.data import (
 )
 from ferrocim.snn.data.synthetic import (
     EDF_LABELS,
+    RUNS,
     subject_ids,
     subject_profiles,
     synthesize_run,
@@ -120,7 +121,7 @@ def test_mne_download_layout_gives_the_same_data(
     mne_root = tmp_path / "mne_data"
     dest = mne_root / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0"
     shutil.copytree(synthetic_root, dest)
-    h5 = prepare_eegmmidb(mne_root, tmp_path / "mne.h5")
+    h5 = prepare_eegmmidb(mne_root, tmp_path / "mne.h5", stats_runs=RUNS)
     np.testing.assert_array_equal(load_prepared(h5).x, load_prepared(prepared_h5).x)
 
 
@@ -128,20 +129,22 @@ def test_cache_reused_and_invalidated(synthetic_root: Path, tmp_path: Path) -> N
     root = tmp_path / "copy"
     shutil.copytree(synthetic_root, root)
     h5 = tmp_path / "c.h5"
-    prepare_eegmmidb(root, h5, subjects=[1])
+    prepare_eegmmidb(root, h5, subjects=[1], stats_runs=RUNS)
     stamp = h5.stat().st_mtime_ns
-    prepare_eegmmidb(root, h5, subjects=[1])
+    prepare_eegmmidb(root, h5, subjects=[1], stats_runs=RUNS)
     assert h5.stat().st_mtime_ns == stamp  # reused
-    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0)  # parameter changed
+    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0, stats_runs=RUNS)  # parameter changed
     with h5py.File(h5) as f:
         assert json.loads(f.attrs["params"])["h_freq"] == 40.0
     stamp = h5.stat().st_mtime_ns
     edf = root / "S001" / "S001R08.edf"
     os.utime(edf, ns=(edf.stat().st_atime_ns, edf.stat().st_mtime_ns + 10**9))
-    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0)  # a source file changed
+    prepare_eegmmidb(root, h5, subjects=[1], h_freq=40.0, stats_runs=RUNS)  # a source file changed
     assert h5.stat().st_mtime_ns != stamp
     stamp = h5.stat().st_mtime_ns
-    prepare_eegmmidb(root, h5, subjects=[1, 2], h_freq=40.0)  # subject list changed
+    prepare_eegmmidb(
+        root, h5, subjects=[1, 2], h_freq=40.0, stats_runs=RUNS
+    )  # subject list changed
     assert h5.stat().st_mtime_ns != stamp
     assert len(load_prepared(h5)) == 90
     assert not list(tmp_path.glob(".c.h5.*"))  # no temporary left behind
@@ -157,7 +160,7 @@ def test_missing_run(synthetic_root: Path, tmp_path: Path) -> None:
     root = _copy(synthetic_root, tmp_path)
     (root / "S001" / "S001R08.edf").unlink()
     with pytest.raises(InputError, match=r"subject 1: run 8 not found \(expected .*S001R08\.edf"):
-        prepare_eegmmidb(root, tmp_path / "x.h5")
+        prepare_eegmmidb(root, tmp_path / "x.h5", stats_runs=RUNS)
 
 
 def test_wrong_sampling_rate(synthetic_root: Path, tmp_path: Path) -> None:
@@ -166,7 +169,7 @@ def test_wrong_sampling_rate(synthetic_root: Path, tmp_path: Path) -> None:
     ann = [(4.2 + 8.3 * k, 4.1, "T1") for k in range(15)]
     write_run_edf(root / "S001" / "S001R12.edf", eeg, ann, sfreq=128.0)
     with pytest.raises(InputError, match=r"S001R12\.edf: sampling rate 128 Hz, expected 160 Hz"):
-        prepare_eegmmidb(root, tmp_path / "x.h5")
+        prepare_eegmmidb(root, tmp_path / "x.h5", stats_runs=RUNS)
 
 
 def test_missing_channels(synthetic_root: Path, tmp_path: Path) -> None:
@@ -176,7 +179,7 @@ def test_missing_channels(synthetic_root: Path, tmp_path: Path) -> None:
     labels = tuple(EDF_LABELS[i] for i in keep)
     write_run_edf(root / "S001" / "S001R04.edf", eeg[keep], ann, labels=labels)
     with pytest.raises(InputError, match=r"S001R04\.edf: missing EEG channel\(s\) Cz, Iz"):
-        prepare_eegmmidb(root, tmp_path / "x.h5")
+        prepare_eegmmidb(root, tmp_path / "x.h5", stats_runs=RUNS)
 
 
 def test_corrupt_edf(synthetic_root: Path, tmp_path: Path) -> None:
@@ -187,7 +190,7 @@ def test_corrupt_edf(synthetic_root: Path, tmp_path: Path) -> None:
     data[236:244] = b"??######"  # number of data records
     path.write_bytes(bytes(data[:5000]))
     with pytest.raises(InputError, match=r"S001R08\.edf: cannot read as EDF"):
-        prepare_eegmmidb(root, tmp_path / "x.h5")
+        prepare_eegmmidb(root, tmp_path / "x.h5", stats_runs=RUNS)
 
 
 def test_missing_cues_and_other_bad_roots(synthetic_root: Path, tmp_path: Path) -> None:
@@ -195,15 +198,15 @@ def test_missing_cues_and_other_bad_roots(synthetic_root: Path, tmp_path: Path) 
     eeg, _ = synthesize_run(subject_profiles(1, seed=0)[0], 4, seed=0)
     write_run_edf(root / "S001" / "S001R04.edf", eeg, [(0.0, 4.2, "T0")])
     with pytest.raises(InputError, match=r"S001R04\.edf: no T1/T2 cue annotations"):
-        prepare_eegmmidb(root, tmp_path / "x.h5")
+        prepare_eegmmidb(root, tmp_path / "x.h5", stats_runs=RUNS)
     with pytest.raises(InputError, match="no EEGMMIDB subject folders"):
-        prepare_eegmmidb(tmp_path / "bad" / "S001", tmp_path / "x.h5")
+        prepare_eegmmidb(tmp_path / "bad" / "S001", tmp_path / "x.h5", stats_runs=RUNS)
     with pytest.raises(InputError, match="not found"):
-        prepare_eegmmidb(tmp_path / "nowhere", tmp_path / "x.h5")
+        prepare_eegmmidb(tmp_path / "nowhere", tmp_path / "x.h5", stats_runs=RUNS)
     with pytest.raises(InputError, match=r"subject\(s\) \[88\] are excluded"):
-        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[88])
+        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[88], stats_runs=RUNS)
     with pytest.raises(InputError, match=r"no folder for subject\(s\) \[5\]"):
-        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[5])
+        prepare_eegmmidb(root, tmp_path / "x.h5", subjects=[5], stats_runs=RUNS)
 
 
 def test_load_prepared_rejects_other_files(tmp_path: Path) -> None:
@@ -223,3 +226,42 @@ def test_synthesize_refuses_bad_counts(tmp_path: Path) -> None:
         synthesize_edf(tmp_path, 0, seed=0)
     with pytest.raises(InputError, match="n_subjects"):
         synthesize_edf(tmp_path, 104, seed=0)
+
+
+def test_global_normalisation_uses_one_mean_and_sd_over_all_runs(
+    synthetic_root: Path, prepared_h5: Path, tmp_path: Path
+) -> None:
+    from ferrocim.snn.data.eegmmidb import channel_stats
+
+    paths = [synthetic_root / f"S00{s}" / f"S00{s}R{r:02d}.edf" for s in (1, 2, 3) for r in RUNS]
+    mean, sd = channel_stats(paths)
+    # equal to the statistics of the concatenated filtered runs (computed directly)
+    data = []
+    for p in paths:
+        raw = mne.io.read_raw_edf(p, preload=True, verbose="error")
+        mne.datasets.eegbci.standardize(raw)
+        raw.filter(0.1, 79.0, picks="all", verbose="error")
+        data.append(raw.get_data())
+    cat = np.concatenate(data, axis=1)
+    np.testing.assert_allclose(mean, cat.mean(axis=1), rtol=1e-10, atol=1e-18)
+    np.testing.assert_allclose(sd, cat.std(axis=1), rtol=1e-10)
+    eeg, _, onset = read_run(paths[0], stats=(mean, sd))
+    np.testing.assert_allclose(
+        eeg[0], ((data[0] - mean[:, None]) / sd[:, None])[:, onset[0] : onset[0] + 160], rtol=1e-5
+    )
+    ds = load_prepared(prepared_h5)
+    assert ds.meta["params"]["normalization"] == "global"
+    per_run = prepare_eegmmidb(
+        synthetic_root, tmp_path / "run.h5", normalization="per_run", stats_runs=RUNS
+    )
+    assert not np.array_equal(load_prepared(per_run).x, ds.x)
+    with pytest.raises(InputError, match="--stats-runs"):
+        prepare_eegmmidb(synthetic_root, tmp_path / "x.h5")  # runs 1-14 absent
+
+
+def test_old_cache_format_is_rejected_with_a_clear_message(tmp_path: Path) -> None:
+    h5 = tmp_path / "old.h5"
+    with h5py.File(h5, "w") as f:
+        f.attrs["format"] = "ferrocim.eeg-windows/1"
+    with pytest.raises(InputError, match=r"older ferrocim.*data prepare"):
+        load_prepared(h5)

@@ -55,16 +55,50 @@ def test_spike_is_strictly_above_threshold() -> None:
     assert s.item() == 1.0
 
 
-def test_rectangular_surrogate_values() -> None:
-    x = torch.tensor([-0.2, -0.149, 0.0, 0.1, 0.149, 0.151, 0.3], dtype=D, requires_grad=True)
-    s = spike_fn(x, 0.3)
+def test_rectangular_surrogate_is_the_published_one() -> None:
+    # published PseudoSpikeRect: ds/dv = 0.3 * 1[|v - th| < 0.3] (half-width 0.3, height 0.3)
+    x = torch.tensor([-0.31, -0.29, 0.0, 0.1, 0.29, 0.3, 0.31], dtype=D, requires_grad=True)
+    s = spike_fn(x)
     assert s.tolist() == [0, 0, 0, 1, 1, 1, 1]
     (g,) = torch.autograd.grad(s.sum(), x)
-    h = 1 / 0.3
-    assert g.tolist() == pytest.approx([0, h, h, h, h, 0, 0])
-    mask = torch.tensor([1, 1, 0, 1, 0, 1, 1], dtype=D)
-    (g,) = torch.autograd.grad(spike_fn(x, 0.3, mask).sum(), x)
-    assert g.tolist() == pytest.approx([0, h, 0, h, 0, 0, 0])
+    assert g.tolist() == [0, 0.3, 0.3, 0.3, 0.3, 0, 0]
+    mask = torch.tensor([1, 1, 0, 1, 0, 1, 1], dtype=D) / 0.7
+    (g,) = torch.autograd.grad(spike_fn(x, 0.3, 0.3, mask).sum(), x)
+    assert g.tolist() == [0, 0.3, 0, 0.3, 0, 0, 0]
+    (g,) = torch.autograd.grad(spike_fn(x, 0.1, 2.0).sum(), x)
+    assert g.tolist() == [0, 0, 2.0, 0, 0, 0, 0]
+
+
+def test_scan_gradient_uses_published_surrogate() -> None:
+    # one step, v = I: dL/dI = 0.3 inside |v - 0.1| < 0.3, 0 outside (both paths)
+    for scan in (cuba_lif_scan, cuba_lif_scan_reference):
+        cur = torch.tensor([[0.35, 0.41, -0.19, -0.21]], dtype=D, requires_grad=True)
+        s, _ = scan(cur, _params())
+        (g,) = torch.autograd.grad(s.sum(), cur)
+        assert g.tolist() == [[0.3, 0.0, 0.3, 0.0]]
+
+
+def test_dropout_mask_compounds_the_current() -> None:
+    # beta = gamma = 0.5, mask 2 (p = 0.5) on neuron 0, 0 on neuron 1; c = (beta c + I) m:
+    # t0: c=.06 v=.06 | t1: c=(.03+0)*2=.06 v=.03+.06=.09 | t2: c=(.03+.03)*2=.12 v=.045+.12
+    # (the old c = beta c + I m would give c = .06, .03, .075 and v = .06, .06, .105)
+    mask = torch.tensor([2.0, 0.0], dtype=D)
+    currents = torch.tensor([[0.03, 0.5], [0.0, 0.5], [0.03, 0.5]], dtype=D)
+    want_c, want_v = [0.06, 0.06, 0.12], [0.06, 0.09, 0.165]
+    state = init_state(torch.zeros(2, dtype=D))
+    for i, c, v in zip(currents, want_c, want_v, strict=True):
+        s, state = cuba_lif_step(i, state, _params(), dropout_mask=mask)
+        assert state.c[0].item() == pytest.approx(c, abs=1e-15)
+        assert state.v[0].item() == pytest.approx(v, abs=1e-15)
+        assert state.c[1].item() == 0 and s[1].item() == 0
+    for scan in (cuba_lif_scan, cuba_lif_scan_reference):
+        spikes, last = scan(currents, _params(), dropout_mask=mask)
+        assert spikes[:, 0].tolist() == [0.0, 0.0, 1.0]
+        assert last.c[0].item() == pytest.approx(0.12, abs=1e-15)
+    r = init_adaptive_state(torch.zeros(2, dtype=D), 0.1)
+    for i in currents:
+        _, r = adaptive_lif_step(i, r, _params(), dropout_mask=mask)
+    assert r.c.tolist() == pytest.approx([0.12, 0.0], abs=1e-15)
 
 
 def test_adaptive_threshold_hand_worked() -> None:
@@ -105,7 +139,7 @@ def test_fused_scan_equals_step_loop_with_gradients(masked: bool, with_state: bo
     results = []
     for scan in (cuba_lif_scan, cuba_lif_scan_reference):
         cur, p, state, mask, leaves, w_out = _random_case(3, masked, with_state)
-        s, last = scan(cur, p, state, grad_mask=mask)
+        s, last = scan(cur, p, state, dropout_mask=mask)
         loss = (s * w_out).sum() + (last.c * 2).sum() + (last.v**2).sum()
         results.append((s, last, torch.autograd.grad(loss, leaves)))
     (s1, l1, g1), (s2, l2, g2) = results
@@ -121,10 +155,10 @@ def test_fused_scan_equals_step_loop_with_gradients(masked: bool, with_state: bo
 @pytest.mark.parametrize("scan", [cuba_lif_scan, cuba_lif_scan_reference])
 def test_scan_split_in_two_equals_one_piece(scan) -> None:
     cur, p, _, mask, leaves, w_out = _random_case(5, True, False)
-    whole, last_whole = scan(cur, p, grad_mask=mask)
+    whole, last_whole = scan(cur, p, dropout_mask=mask)
     g_whole = torch.autograd.grad((whole * w_out).sum(), leaves)
-    a, st = scan(cur[:17], p, grad_mask=mask)
-    b, last = scan(cur[17:], p, st, grad_mask=mask)
+    a, st = scan(cur[:17], p, dropout_mask=mask)
+    b, last = scan(cur[17:], p, st, dropout_mask=mask)
     both = torch.cat([a, b])
     g_split = torch.autograd.grad((both * w_out).sum(), leaves)
     torch.testing.assert_close(both, whole, rtol=0, atol=0)

@@ -32,14 +32,37 @@ def test_names_are_what_mne_standardize_makes() -> None:
 @pytest.mark.parametrize(
     ("name", "cell"),
     [
-        ("Fp1", (0, 4)), ("Fpz", (0, 5)), ("Fp2", (0, 6)), ("AF7", (1, 1)), ("F8", (2, 9)),
+        ("Fp1", (0, 4)), ("Fpz", (0, 5)), ("Fp2", (0, 6)), ("AF7", (1, 3)), ("F8", (2, 9)),
         ("FT7", (3, 1)), ("FC5", (3, 2)), ("T9", (4, 0)), ("T7", (4, 1)), ("C3", (4, 3)),
         ("Cz", (4, 5)), ("C4", (4, 7)), ("T10", (4, 10)), ("TP8", (5, 9)), ("P1", (6, 4)),
-        ("PO3", (7, 3)), ("O2", (8, 6)), ("Iz", (9, 5)),
+        ("PO3", (7, 4)), ("O2", (8, 6)), ("Iz", (9, 5)),
     ],
 )  # fmt: skip
 def test_documented_cells(name: str, cell: tuple[int, int]) -> None:
     assert grid_position(name) == cell
+
+
+# the published grid (EEG-Ferro utility.get_eeg_2d_map), cells in the files' channel order
+PUBLISHED_CELLS = (
+    [(3, c) for c in range(2, 9)] + [(4, c) for c in range(2, 9)]
+    + [(5, c) for c in range(2, 9)] + [(0, 4), (0, 5), (0, 6)]
+    + [(1, 3), (1, 4), (1, 5), (1, 6), (1, 7)] + [(2, c) for c in range(1, 10)]
+    + [(3, 1), (3, 9), (4, 1), (4, 9), (4, 0), (4, 10), (5, 1), (5, 9)]
+    + [(6, c) for c in range(1, 10)] + [(7, 3), (7, 4), (7, 5), (7, 6), (7, 7)]
+    + [(8, 4), (8, 5), (8, 6), (9, 5)]
+)  # fmt: skip
+
+
+def test_paper_grid_is_the_published_one() -> None:
+    rows, cols = grid_index(EEGMMIDB_CHANNELS)
+    assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == PUBLISHED_CELLS
+    # the 10-10 spacing option differs in exactly the AF/PO electrodes 7, 3, 4, 8
+    _, c2 = grid_index(EEGMMIDB_CHANNELS, "10-10")
+    moved = [n for n, a, b in zip(EEGMMIDB_CHANNELS, cols, c2, strict=True) if a != b]
+    assert moved == ["AF7", "AF3", "AF4", "AF8", "PO7", "PO3", "PO4", "PO8"]
+    assert grid_position("AF8", "10-10") == (1, 9) and grid_position("PO7", "10-10") == (7, 1)
+    with pytest.raises(InputError, match="layout"):
+        grid_position("C3", "other")  # type: ignore[arg-type]
 
 
 def test_all_64_channels_on_distinct_cells() -> None:

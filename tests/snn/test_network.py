@@ -166,6 +166,7 @@ def test_float_network_never_imports_crossbar() -> None:
 
 def test_analog_layers_on_tiles() -> None:
     from ferrocim import crossbar
+
     cfg = NetworkConfig(analog=crossbar.AnalogConfig(), analog_layers=("fc1", "fc2"), n_steps=8)
     m = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
     assert isinstance(m.fc1.synapse, crossbar.AnalogLinear)

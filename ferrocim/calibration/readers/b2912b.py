@@ -14,6 +14,7 @@ sweeps 0 → +Vmax, then −step → Vmax_neg.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -59,7 +60,7 @@ def sniff(lines: list[str]) -> bool:
 
 
 def _num(head: dict[str, str], key: str, source: str) -> float | None:
-    if key not in head:
+    if not head.get(key, "").strip():
         return None
     try:
         return float(head[key])
@@ -151,15 +152,85 @@ def read_b2912b(path: str | os.PathLike[str]) -> PulseSequence:
         amplitude_end_neg_v=_num(head, "Vmax_neg_V", source),
         step_v=_num(head, "Vwrite_step_V", source),
         read_voltage_v=read_v,
-        repetitions=(int(float(head["Cycles_measured"])) if "Cycles_measured" in head else None),
+        repetitions=None,
         extra=dict(head),
     )
     n = len(amp)
+    amps = np.asarray(amp, dtype=float)
+    cm = _num(head, "Cycles_measured", source)
+    check_pattern(amps, np.asarray(cyc), np.asarray(line_no), meta, None if cm is None else int(cm))
+    sweep = sweeps_from_amplitudes(amps)
+    meta = dataclasses.replace(meta, repetitions=int(sweep[-1]) + 1)
     return PulseSequence(
-        amplitude_v=np.asarray(amp, dtype=float),
+        amplitude_v=amps,
         width_s=np.full(n, np.nan if width is None else width),
         conductance_s=1.0 / np.asarray(res, dtype=float),
-        sweep=np.asarray(cyc, dtype=np.int64),
+        sweep=sweep,
         line=np.asarray(line_no, dtype=np.int64),
         meta=meta,
     )
+
+
+def sweeps_from_amplitudes(amplitude_v: np.ndarray) -> np.ndarray:
+    """Sweep index of each row: a new sweep starts where a negative run ends (V >= 0 again)."""
+    neg = amplitude_v < 0
+    start = np.zeros(len(amplitude_v), dtype=bool)
+    start[1:] = neg[:-1] & ~neg[1:]
+    return np.cumsum(start).astype(np.int64)
+
+
+def expected_sweep(step_v: float, vmax_pos_v: float, vmax_neg_v: float) -> np.ndarray:
+    """One sweep's amplitudes (V): 0, step, …, vmax_pos, then −step, …, vmax_neg."""
+    n_pos = round(vmax_pos_v / step_v) + 1
+    n_neg = round(-vmax_neg_v / step_v)
+    return np.concatenate([step_v * np.arange(n_pos), -step_v * np.arange(1, n_neg + 1)])
+
+
+def check_pattern(
+    amplitude_v: np.ndarray,
+    counter: np.ndarray,
+    line: np.ndarray,
+    meta: MeasurementMeta,
+    cycles_measured: int | None,
+) -> None:
+    """Warn (naming the first offending line) where the rows break the header's sweep pattern.
+
+    Checked: the ``cycle`` counter runs 1, 2, 3, …; ``V_write`` repeats the sweep
+    0 → +Vmax_pos → Vmax_neg in ``Vwrite_step_V`` steps; ``Cycles_measured`` equals the row
+    count. Each check needs its header keys; sweeps are taken from the sign pattern either way.
+    """
+    src = meta.source
+    run = np.arange(counter[0], counter[0] + len(counter))
+    if (counter != run).any():
+        i = int(np.argmax(counter != run))
+        warnings.warn(
+            f"{src}, line {int(line[i])}: 'cycle' is {int(counter[i])}, expected the running "
+            f"pulse counter {int(run[i])}; sweeps are taken from the V_write pattern",
+            stacklevel=3,
+        )
+    step, vpos, vneg = meta.step_v, meta.amplitude_end_pos_v, meta.amplitude_end_neg_v
+    if step and vpos is not None and vneg is not None and step > 0 and vpos > 0 > vneg:
+        one = expected_sweep(step, vpos, vneg)
+        want = np.resize(one, len(amplitude_v))
+        bad = np.abs(amplitude_v - want) > 1e-3 * step
+        if bad.any():
+            i = int(np.argmax(bad))
+            warnings.warn(
+                f"{src}, line {int(line[i])}: V_write {amplitude_v[i]:.6g} V breaks the "
+                f"header's sweep pattern (0 → {vpos:g} V, then → {vneg:g} V in {step:g} V "
+                f"steps, {len(one)} rows per sweep; expected {want[i]:.6g} V); sweeps are "
+                "taken from the sign changes",
+                stacklevel=3,
+            )
+        elif len(amplitude_v) % len(one):
+            warnings.warn(
+                f"{src}, line {int(line[-1])}: the last sweep is incomplete "
+                f"({len(amplitude_v) % len(one)} of {len(one)} rows)",
+                stacklevel=3,
+            )
+    if cycles_measured is not None and cycles_measured != len(amplitude_v):
+        warnings.warn(
+            f"{src}: header Cycles_measured is {cycles_measured} but the table has "
+            f"{len(amplitude_v)} rows (truncated file?)",
+            stacklevel=3,
+        )

@@ -25,7 +25,8 @@ from ferrocim.snn.data.grid import to_grid
 
 __all__ = ["CACHE_FORMAT", "cache_is_current", "load_prepared", "read_cache_attrs", "write_cache"]
 
-CACHE_FORMAT = "ferrocim.eeg-windows/1"
+CACHE_FORMAT = "ferrocim.eeg-windows/2"
+"""Version 2: global channel normalisation by default (version 1 z-scored per run)."""
 
 
 def write_cache(
@@ -68,7 +69,14 @@ def read_cache_attrs(path: str | Path) -> dict[str, Any]:
             attrs = dict(f.attrs)
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
-    if attrs.get("format") != CACHE_FORMAT:
+    fmt = attrs.get("format")
+    if isinstance(fmt, str) and fmt.startswith("ferrocim.eeg-windows/") and fmt != CACHE_FORMAT:
+        raise InputError(
+            f"{path}: prepared by an older ferrocim (format {fmt!r}, expected "
+            f"{CACHE_FORMAT!r}: its trials were z-scored per run, the published method uses "
+            "global channel statistics); prepare it again with `ferrocim data prepare`"
+        )
+    if fmt != CACHE_FORMAT:
         raise InputError(
             f"{path}: not a ferrocim EEG cache (format {attrs.get('format')!r}, "
             f"expected {CACHE_FORMAT!r})"

@@ -22,16 +22,23 @@ row    10-10 prefixes                      electrodes in EEGMMIDB
 Column of electrode number ``n``: ``5 - (n + 1) / 2`` for odd ``n`` (1 → 4, 3 → 3, …, 9 → 0),
 ``5 + n / 2`` for even ``n`` (2 → 6, …, 10 → 10), 5 for ``z``. E.g. C3 → (4, 3), C4 → (4, 7),
 Cz → (4, 5), T9 → (4, 0), Iz → (9, 5). The 46 unused cells stay zero.
+
+Layout ``"paper"`` (default) is the published EEG-Ferro grid: as above, except that the
+AF and PO rows sit on adjacent columns — AF7 AF3 AFz AF4 AF8 on (1, 3) … (1, 7) and PO7 PO3
+POz PO4 PO8 on (7, 3) … (7, 7) — which networks trained by the published code expect.
+Layout ``"10-10"`` places those eight electrodes by the rule too (AF7 → (1, 1), AF3 →
+(1, 3), AF4 → (1, 7), AF8 → (1, 9), and likewise PO).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
-from ferrocim.checks import InputError
+from ferrocim.checks import InputError, check_option
 
 __all__ = [
     "EDF_LABELS",
@@ -77,9 +84,12 @@ _ROWS = {
     "TP": 5, "CP": 5, "P": 6, "PO": 7, "O": 8, "I": 9,
 }  # fmt: skip
 _NAME = re.compile(r"^([A-Za-z]+?)(z|Z|\d+)$")
+#: the published grid's columns of the AF and PO electrodes (adjacent, centred on z)
+_PAPER_ADJACENT = {7: 3, 3: 4, 4: 6, 8: 7}
+GridLayout = Literal["paper", "10-10"]
 
 
-def grid_position(name: str) -> tuple[int, int]:
+def grid_position(name: str, layout: GridLayout = "paper") -> tuple[int, int]:
     """(row, column) of a 10-10 electrode name on the 10×11 grid (see module docstring)."""
     m = _NAME.match(name.strip("."))
     if m is None or m.group(1).upper() not in _ROWS:
@@ -91,13 +101,18 @@ def grid_position(name: str) -> tuple[int, int]:
     n = int(num)
     if not 1 <= n <= 10:
         raise InputError(f"channel {name!r}: electrode number {n} outside 1..10")
+    check_option("layout", layout, ("paper", "10-10"))
+    if layout == "paper" and m.group(1).upper() in ("AF", "PO") and n in _PAPER_ADJACENT:
+        return row, _PAPER_ADJACENT[n]
     col = 5 - (n + 1) // 2 if n % 2 else 5 + n // 2
     return row, col
 
 
-def grid_index(ch_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def grid_index(
+    ch_names: Sequence[str], layout: GridLayout = "paper"
+) -> tuple[np.ndarray, np.ndarray]:
     """Row and column index arrays for ``ch_names``; raises if two share a cell."""
-    pos = [grid_position(n) for n in ch_names]
+    pos = [grid_position(n, layout) for n in ch_names]
     seen: dict[tuple[int, int], str] = {}
     for name, p in zip(ch_names, pos, strict=True):
         if p in seen:
@@ -107,7 +122,7 @@ def grid_index(ch_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
 
 
-def to_grid(data: np.ndarray, ch_names: Sequence[str]) -> np.ndarray:
+def to_grid(data: np.ndarray, ch_names: Sequence[str], layout: GridLayout = "paper") -> np.ndarray:
     """Place ``data`` of shape ``(..., n_channels, T)`` on the grid: ``(..., 1, 10, 11, T)``.
 
     Unused cells are zero. The output dtype is the input's.
@@ -116,7 +131,7 @@ def to_grid(data: np.ndarray, ch_names: Sequence[str]) -> np.ndarray:
         raise InputError(
             f"data has {data.shape[-2]} channels but {len(ch_names)} channel names were given"
         )
-    rows, cols = grid_index(ch_names)
+    rows, cols = grid_index(ch_names, layout)
     out = np.zeros((*data.shape[:-2], 1, *GRID_SHAPE, data.shape[-1]), dtype=data.dtype)
     out[..., 0, rows, cols, :] = data
     return out

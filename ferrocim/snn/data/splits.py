@@ -39,11 +39,15 @@ def _class_permutations(y: np.ndarray, rng: np.random.Generator) -> list[np.ndar
 def stratified_val_split(
     y: np.ndarray, frac: float = 0.2, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, val_idx) into ``y``: ``round(frac * n_c)`` trials of each class to val."""
+    """(train_idx, val_idx) into ``y``: ``floor(n_c * frac)`` trials of each class to val.
+
+    The count is the published one (``int(len(cls_indices) * 0.2)``); the draw comes from
+    ``rng`` (the published code shuffles with Python's ``random``, so the trials differ).
+    """
     check_range("frac", frac, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     if rng is None:
         raise InputError("stratified_val_split needs an explicit rng (numpy.random.Generator)")
-    val = [p[: round(frac * len(p))] for p in _class_permutations(y, rng)]
+    val = [p[: int(len(p) * frac)] for p in _class_permutations(y, rng)]
     val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.intp)
     train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
     return train_idx, val_idx
