@@ -40,7 +40,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from published_loop import PublishedLoopSNN
 
-FLOP_FWD = 2 * 602e6  # per sample forward (about 602 M MACs)
+MACS_PER_SAMPLE = 602e6  # about 602 M MACs per sample forward
+FLOP_FWD = 2 * MACS_PER_SAMPLE
 
 
 def _sync(device: torch.device) -> None:

@@ -8,6 +8,8 @@ error with exit status 2 (no traceback).
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -20,6 +22,8 @@ from ferrocim.checks import FerrocimError
 from ferrocim.cli_import import import_group
 from ferrocim.cli_study import study as study_group
 from ferrocim.cli_sweep import sweep_cmd
+
+log = logging.getLogger("ferrocim")
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,10 +39,23 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="ferrocim")
-def main() -> None:
-    """ferrocim: ferroelectric-synapse calibration, crossbar simulation and SNN training."""
+@click.option(
+    "-v", "--verbose", count=True, show_default=False, help="more messages (-vv: with sources)"
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="warnings and results only, no progress bars"
+)
+def main(verbose: int, quiet: bool) -> None:
+    """ferrocim: ferroelectric-synapse calibration, crossbar simulation and SNN training.
+
+    Progress goes to stderr: one line per epoch, bars only on a terminal (TQDM_DISABLE=1
+    or --quiet turns them off).
+    """
+    from ferrocim.logs import setup
+
+    setup(verbose, quiet=quiet)
 
 
 main.add_command(import_group)  # `ferrocim import eeg-ferro` (ferrocim/cli_import.py)
@@ -52,28 +69,91 @@ def devices() -> None:
     """Built-in and calibrated device cards."""
 
 
-@devices.command("list")
-def devices_list() -> None:
-    """List the built-in device cards with their kernel parameters and symmetry point."""
-    from ferrocim.calibration.card import DEFAULT_PRESET, preset, preset_names
+#: Where ``devices list`` looks for calibrated cards (relative to the current folder).
+CARD_GLOBS = ("out/**/cards/*.json", "reports/**/cards/*.json")
 
-    click.echo(f"{'name':6} {'LTP (A, alpha, beta)':34} {'LTD (A, alpha, beta)':34} W*")
-    for name in preset_names():
-        c = preset(name)
+
+@devices.command("list")
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def devices_list(folders: tuple[str, ...]) -> None:
+    """List the built-in cards, then calibrated cards found in FOLDERS.
+
+    Cards are the JSON files in a `cards/` folder (what `calibrate` writes). Without
+    FOLDERS they are looked for under ./out and ./reports (README and `demo` defaults).
+    """
+    from pathlib import Path
+
+    from ferrocim.calibration.card import DEFAULT_PRESET, DeviceCard, preset, preset_names
+
+    def line(name: str, c: DeviceCard, note: str = "") -> str:
         ltp = ", ".join(f"{v:.4g}" for v in c.ltp.as_tuple())
         ltd = ", ".join(f"{v:.4g}" for v in c.ltd.as_tuple())
-        mark = " (default)" if name == DEFAULT_PRESET else ""
-        click.echo(f"{name:6} {ltp:34} {ltd:34} {c.symmetry_point:.3f}{mark}")
+        w = "—" if c.symmetry_point is None else f"{c.symmetry_point:.3f}"
+        return f"{name:14} {ltp:28} {ltd:28} {w:6} {note}".rstrip()
+
+    click.echo(f"{'name':14} {'LTP (A, alpha, beta)':28} {'LTD (A, alpha, beta)':28} {'W*':6}")
+    for name in preset_names():
+        click.echo(line(name, preset(name), "(default)" if name == DEFAULT_PRESET else ""))
+    if folders:
+        paths = sorted(
+            p
+            for f in folders
+            for p in Path(f).rglob("*.json")
+            if p.parent.name == "cards"
+        )
+    else:
+        paths = sorted({p for g in CARD_GLOBS for p in Path().glob(g)})
+    found = 0
+    for path in paths:
+        try:
+            card = DeviceCard.load(path)
+        except (FerrocimError, ValueError, OSError, KeyError):
+            continue
+        found += 1
+        click.echo(line(card.name, card, str(path)))
+    if not found:
+        where = ", ".join(folders) if folders else "./out, ./reports"
+        click.echo(f"(no calibrated cards under {where}; `ferrocim calibrate` writes them)")
 
 
 @devices.command("show")
 @click.argument("card")
+@click.option("--json", "as_json", is_flag=True, help="print the whole card as JSON")
 @_friendly
-def devices_show(card: str) -> None:
-    """Print a card (preset name or JSON path) as JSON."""
+def devices_show(card: str, as_json: bool) -> None:
+    """Summarise a card (preset name or card JSON path); --json prints all of it."""
     from ferrocim.calibration.card import resolve_card
+    from ferrocim.reports import formatting as fmt
 
-    click.echo(json.dumps(resolve_card(card).to_dict(), indent=2))
+    c = resolve_card(card)
+    if as_json:
+        click.echo(json.dumps(c.to_dict(), indent=2))
+        return
+    w = "—" if c.symmetry_point is None else f"{c.symmetry_point:.3f}"
+    rows = [
+        ("card", c.name),
+        ("description", c.description),
+        ("LTP A, alpha, beta", ", ".join(f"{v:.4g}" for v in c.ltp.as_tuple())),
+        ("LTD A, alpha, beta", ", ".join(f"{v:.4g}" for v in c.ltd.as_tuple())),
+        (
+            "conductance window",
+            f"{fmt.quantity(c.g_min_s, 'conductance')} – {fmt.quantity(c.g_max_s, 'conductance')}",
+        ),
+        ("symmetry point W*", w),
+        ("pulse width", fmt.quantity(c.pulse.width_s, "time")),
+        (
+            "rsd c2c LTP / LTD",
+            f"{c.variability.rsd_c2c_ltp:.3g} / {c.variability.rsd_c2c_ltd:.3g}",
+        ),
+    ]
+    if c.fit:
+        r2w = c.fit.get("r2_w") or {}
+        rows.append(
+            ("R² trajectory LTP / LTD", f"{fmt.r2(r2w.get('ltp'))} / {fmt.r2(r2w.get('ltd'))}")
+        )
+    for label, value in rows:
+        click.echo(f"{label:24} {value}")
+    click.echo("(--json prints the whole card)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,6 +282,9 @@ def calibrate_cmd(
             f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
             f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  -> {d.card_path}"
         )
+    if res.duts:
+        best = res.best()
+        click.echo(f"recommended card: {best.name} ({best.card_path}; why: see the report)")
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
     if res.warnings:
@@ -337,15 +420,35 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
 }
 
 
-def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options shared by every training command."""
-    for key, (_field, typ, help_) in reversed(list(_KNOBS.items())):
-        fn = click.option(f"--{key.replace('_', '-')}", key, type=typ, default=None, help=help_)(fn)
+def _knob_default(field: str) -> Any:
+    """The configuration default of a dotted field (shown in ``--help``)."""
+    from ferrocim.pipelines.config import RunConfig
+
+    node: Any = RunConfig()
+    for part in field.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _run_options(fn: Callable[..., Any] | None = None, *, analog: bool = True) -> Any:
+    """The options shared by every training command (``analog=False``: no array or
+    transfer flags, for float training)."""
+    if fn is None:
+        return lambda f: _run_options(f, analog=analog)
+    for key, (field, typ, help_) in reversed(list(_KNOBS.items())):
+        if not analog and field.startswith(("array.", "transfer.")):
+            continue
+        default = _knob_default(field)
+        if default is not None:
+            help_ = f"{help_} [default: {default}]"
+        flag = f"--{key.replace('_', '-')}"
+        fn = click.option(flag, key, type=typ, default=None, help=help_, show_default=False)(fn)
     fn = click.option(
         "--data",
         "data_source",
         default=None,
-        help="'synthetic' (default) or a prepared EEGMMIDB HDF5 file",
+        help="'synthetic' (default; generated under data.cache_dir) or a prepared HDF5 file "
+        "(`ferrocim data prepare`)",
     )(fn)
     fn = click.option(
         "--set", "sets", multiple=True, metavar="FIELD=VALUE", help="any config field"
@@ -363,12 +466,16 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(file_okay=False),
         help="run directory (default: OUT_DIR/NAME)",
     )(fn)
-    fn = click.option("--resume", is_flag=True, help="continue the run in --run-dir")(fn)
+    fn = click.option(
+        "--resume", is_flag=True, help="continue the run in --run-dir (or OUT_DIR/--name)"
+    )(fn)
     return fn
 
 
 def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None = None):
+    from ferrocim.calibration.card import resolve_card
     from ferrocim.pipelines.config import load_config, parse_set_options
+    from ferrocim.pipelines.data import check_prepared_path
 
     overrides: dict[str, Any] = {}
     for key, (field, _typ, _help) in _KNOBS.items():
@@ -376,11 +483,37 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
             overrides[field] = kw[key]
     src = kw.get("data_source")
     if src is not None and src != "synthetic":
+        check_prepared_path(src)
         overrides["data.source"] = "prepared"
         overrides["data.path"] = src
     overrides.update(extra or {})
     overrides.update(parse_set_options(kw.get("sets", ())))
-    return load_config(kw.get("config_path"), overrides, kind=kind)
+    cfg = load_config(kw.get("config_path"), overrides, kind=kind)
+    card = getattr(cfg.array, "card", None)
+    if isinstance(card, str):  # a wrong card is an error for every kind of run
+        try:
+            resolve_card(card)
+        except FerrocimError as exc:
+            raise click.UsageError(f"array.card (--card): {exc}") from None
+    return cfg
+
+
+def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bool) -> Any:
+    """Run ``pipeline``; a new run that fails before saving anything leaves no folder."""
+    from pathlib import Path
+
+    from ferrocim.pipelines.runs import default_run_dir
+
+    target = None if resume else Path(run_dir) if run_dir else default_run_dir(cfg)
+    existed = target is not None and target.exists()
+    try:
+        return pipeline(cfg, run_dir=target if target is not None else run_dir, resume=resume)
+    except BaseException:
+        if target is not None and not existed and target.is_dir():
+            written = {p.name for p in target.iterdir()}
+            if written <= {"config.toml", "env.json"}:
+                shutil.rmtree(target, ignore_errors=True)
+        raise
 
 
 def _print_summary(run: Any) -> None:
@@ -402,6 +535,10 @@ def _print_summary(run: Any) -> None:
         if k in summary
     ]
     click.echo(f"run: {run.path}\n  " + "  ".join(parts))
+    from ferrocim.reports.headline import run_warnings
+
+    for w in run_warnings(summary, run.read_config()):
+        log.warning(w)
 
 
 @main.group()
@@ -410,14 +547,17 @@ def train() -> None:
 
 
 @train.command("float")
-@_run_options
+@_run_options(analog=False)
 @_friendly
 def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
-    """Adam pretraining of the float network; best model by validation accuracy."""
+    """Adam pretraining of the float network; best model by validation accuracy.
+
+    No array flags (--card, --eps, --q, ...): a float run has no array.
+    """
     from ferrocim.pipelines.train import train as run_train
 
     cfg = _load_run_config("float", kw)
-    _print_summary(run_train(cfg, run_dir=run_dir, resume=resume))
+    _print_summary(_run(run_train, cfg, run_dir, resume))
 
 
 @train.command("device")
@@ -428,7 +568,7 @@ def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
     from ferrocim.pipelines.train import train as run_train
 
     cfg = _load_run_config("device", kw)
-    _print_summary(run_train(cfg, run_dir=run_dir, resume=resume))
+    _print_summary(_run(run_train, cfg, run_dir, resume))
 
 
 @main.command("retune")
@@ -451,7 +591,7 @@ def retune_cmd(
     if unfreeze:
         extra["retune.unfreeze"] = [s.strip() for s in unfreeze.split(",") if s.strip()]
     cfg = _load_run_config("retune", kw, extra)
-    _print_summary(retune(cfg, run_dir=run_dir, resume=resume))
+    _print_summary(_run(retune, cfg, run_dir, resume))
 
 
 @main.command("sstl")
@@ -498,7 +638,7 @@ def sstl_cmd(
     if layers:
         extra["sstl.layers"] = [s.strip() for s in layers.split(",") if s.strip()]
     cfg = _load_run_config("sstl", kw, extra)
-    _print_summary(sstl(cfg, run_dir=run_dir, resume=resume))
+    _print_summary(_run(sstl, cfg, run_dir, resume))
 
 
 @main.command("evaluate")
@@ -527,7 +667,8 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
 )
 @_friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """One HTML page (with PNG figures) from run directories, or from a sweep directory."""
+    """One HTML page (figures also as PNG and SVG) from run directories, or from a sweep
+    directory."""
     from ferrocim.reports.run import build_report
     from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 

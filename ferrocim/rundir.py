@@ -265,7 +265,7 @@ class RunDir:
         new = not self.events.exists()
         self.events.parent.mkdir(parents=True, exist_ok=True)
         with open(self.events, "a", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
+            w = csv.writer(fh, lineterminator="\n")  # as pandas writes it on resume
             if new:
                 w.writerow(EVENT_FIELDS)
             for r in rows:

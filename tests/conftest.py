@@ -1,4 +1,4 @@
-"""Shared fixtures. ``shared_measurements`` skips cleanly where ../shared is absent."""
+"""Shared fixtures. ``shared_measurements`` skips cleanly where the extra data set is absent."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 @pytest.fixture(scope="session")
 def shared_measurements() -> Path:
-    """The real B1500 files of ../shared/measurements (skips when not present)."""
+    """Extra real B1500 files outside the repository (``$FERROCIM_SHARED``; skips when absent)."""
     if not SHARED_MEASUREMENTS.is_dir():
         pytest.skip(f"shared measurements not found at {SHARED_MEASUREMENTS}")
     return SHARED_MEASUREMENTS

@@ -19,7 +19,7 @@ from scipy.optimize import brentq
 
 ArrayT = TypeVar("ArrayT")
 
-#: During programming W is kept inside this interval (DESIGN.md).
+#: During programming W is kept inside this interval.
 W_LOW: float = 0.01
 W_HIGH: float = 0.99
 

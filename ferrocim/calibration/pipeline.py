@@ -149,7 +149,7 @@ def calibrate(
     and failed inputs). The HTML report and plots are the caller's
     (``ferrocim.reports.calibration.write_calibration_report``).
     """
-    from tqdm.auto import tqdm
+    from ferrocim.logs import progress
 
     options = options or CalibrationOptions()
     if isinstance(paths, str | os.PathLike):
@@ -162,7 +162,7 @@ def calibrate(
         warnings.simplefilter("always")
         found = discover(list(paths), format=options.format, mapping=options.mapping)
         seqs: list[PulseSequence] = []
-        for f in tqdm(found, desc="reading", unit="file", disable=not options.progress):
+        for f in progress(found, desc="reading", unit="file", disable=not options.progress):
             if f.error:
                 result.failures.append((str(f.path), f.error))
                 continue
@@ -193,7 +193,7 @@ def calibrate(
         n_widths: dict[str, int] = defaultdict(int)
         for dev, _ in groups:
             n_widths[dev] += 1
-        for (dev, width), group in tqdm(
+        for (dev, width), group in progress(
             sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0.0)),
             desc="calibrating",
             unit="device",

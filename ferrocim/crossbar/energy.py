@@ -1,7 +1,7 @@
 """Energy pricing: per-event energies of write pulses, MACs and conversions (pure).
 
 Write energy per pulse follows the published width scaling of HfO2/ZrO2 devices relative
-to 20 ns (DESIGN.md): ×5.7 at 200 ns, ×25 at 2 µs, ×690 at 20 µs, ×3800 at 200 µs,
+to 20 ns: ×5.7 at 200 ns, ×25 at 2 µs, ×690 at 20 µs, ×3800 at 200 µs,
 interpolated log-log (extrapolated from the end segments, with a warning, outside
 20 ns – 200 µs). Energies in joules, widths in seconds, amplitudes in volts.
 """

@@ -1,6 +1,6 @@
 """Pure tensor functions of the crossbar: mapping, pulse rules, kernel steps, transfer.
 
-Notation (DESIGN.md): ``W`` normalised conductance of an active device in [0, 1];
+Notation: ``W`` normalised conductance of an active device in [0, 1];
 ``W_ref`` its reference device; ``w_max`` the layer bound (``A = 1/sqrt(fan_in)`` in the
 paper; not to be confused with the kernel amplitudes ``a_ltp``/``a_ltd``). The weight read
 from a pair is ``w = (g_offset + g_gain * W - W_ref) * 2 * w_max * scale`` clamped to
@@ -113,7 +113,7 @@ def thresholds(w_max: float, eps: float, thr_asym: float = 1.0) -> tuple[float, 
 def pulse_decision(
     acc: Tensor, thr_ltp: float, thr_ltd: float, max_pulses: int | None = 1
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Threshold rule of DESIGN.md on an accumulated float update ``acc`` (weight units).
+    """The paper's threshold rule on an accumulated float update ``acc`` (weight units).
 
     Returns ``(n_ltp, n_ltd, fire_ltp, fire_ltd, new_acc)``: crossings
     ``n = floor(acc / thr)`` on each side (``floor(-acc / thr_ltd)`` for LTD), pulses to fire

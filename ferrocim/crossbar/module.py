@@ -204,7 +204,7 @@ class AnalogModule(nn.Module):
         x: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        """Program a float weight onto the devices (transfer, DESIGN.md "re-tuning").
+        """Program a float weight onto the devices (transfer for re-tuning).
 
         ``w`` is clipped to ±w_max, optionally quantised to ``q + 1`` levels
         (:func:`quantize_symmetric`), optionally given programming noise of s.d.

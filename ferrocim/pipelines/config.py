@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ferrocim.atomic import write_text
 from ferrocim.checks import InputError
-from ferrocim.crossbar.config import AnalogConfig, format_validation_error
+from ferrocim.crossbar.config import AnalogConfig, validation_errors
 
 LAYERS = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
 QUANT_LEVELS = (2, 4, 8, 16, 32)
@@ -249,9 +249,15 @@ def check_dotted(keys: list[str], source: str) -> None:
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:
-    return f"Invalid configuration {source}:\n" + "\n".join(
-        "  " + line for line in format_validation_error(exc)
-    )
+    """One line per problem: dotted field, what is wrong, the value received (once), and
+    the ``--set`` flag that sets the field."""
+    lines = []
+    for loc, msg in validation_errors(exc):
+        head, sep, got = msg.rpartition(" (got ")
+        if sep and f"got {got.removesuffix(')')}" in head:  # the message named it already
+            msg = head
+        lines.append(f"  {loc}: {msg} [--set {loc}=…]")
+    return f"Invalid configuration {source}:\n" + "\n".join(lines)
 
 
 def _parse_value(text: str) -> Any:

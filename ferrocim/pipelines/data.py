@@ -6,6 +6,7 @@ files and prepared by the real EEGMMIDB loader, so the real path is the tested p
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from ferrocim.checks import InputError
 from ferrocim.pipelines.config import DataConfig
 from ferrocim.pipelines.seeding import numpy_generator
 from ferrocim.pipelines.training import Tensors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,24 +42,53 @@ def synthetic_cache_path(cfg: DataConfig) -> Path:
     return Path(cfg.cache_dir) / name
 
 
+def check_prepared_path(path: str | None) -> Path:
+    """``path`` as a prepared HDF5 file, or an error saying which command makes one.
+
+    An EDF folder (``ferrocim data synth`` output or an EEGMMIDB download) is named as
+    such, with the exact ``ferrocim data prepare`` command that turns it into a cache.
+    """
+    if path is None:
+        raise InputError(
+            "data.path (--data FILE.h5) must name a prepared HDF5 file when "
+            "data.source='prepared'"
+        )
+    p = Path(path)
+    if p.is_dir():
+        h5 = p.with_suffix(".h5") if p.name else p / "prepared.h5"
+        raise InputError(
+            f"--data {path} is a folder (data.path); training reads a prepared HDF5 cache. "
+            f"Prepare it once with `ferrocim data prepare --root {path} --out {h5}`, "
+            f"then pass `--data {h5}`"
+        )
+    if not p.is_file():
+        raise InputError(
+            f"--data {path} (data.path) does not exist; create it with "
+            f"`ferrocim data prepare --root EDF_FOLDER --out {path}`, or omit --data to use "
+            "the synthetic generator"
+        )
+    return p
+
+
 def load_dataset(cfg: DataConfig):  # -> EEGDataset
     """The configured data set (synthesised and prepared on first use)."""
     from ferrocim.snn.data import load_prepared, prepare_eegmmidb, synthesize_edf
 
     if cfg.source == "prepared":
-        if cfg.path is None:
-            raise InputError("data.path must name a prepared HDF5 file when data.source='prepared'")
-        if not Path(cfg.path).is_file():
-            raise InputError(
-                f"data.path {cfg.path} does not exist; create it with "
-                "`ferrocim data prepare --root PATH --out FILE.h5`"
-            )
-        return load_prepared(cfg.path)
+        return load_prepared(check_prepared_path(cfg.path))
     root = synthetic_cache_path(cfg)
     h5 = root / "prepared.h5"
     edf_root = root / "edf"
     if not (edf_root / "SYNTHETIC.json").is_file():  # written last by synthesize_edf
+        log.info(
+            "generating synthetic EEG (%d subjects, seed %d) in %s",
+            cfg.n_subjects,
+            cfg.synth_seed,
+            root,
+        )
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
+    else:
+        log.info("synthetic EEG (%d subjects) from %s", cfg.n_subjects, root)
     from ferrocim.snn.data.synthetic import RUNS
 
     # the synthetic set has only the imagery runs: their statistics are the global ones
@@ -69,7 +101,10 @@ def fold_split(ds, cfg: DataConfig, seed: int) -> FoldSplit:
     from ferrocim.snn.data import stratified_val_split, subject_block_folds
 
     if cfg.fold >= cfg.n_folds:
-        raise InputError(f"data.fold must be < data.n_folds={cfg.n_folds}, got {cfg.fold}")
+        raise InputError(
+            f"data.fold (--fold) must be < data.n_folds = {cfg.n_folds} "
+            f"(--set data.n_folds=N), got {cfg.fold}"
+        )
     train_all, test = subject_block_folds(ds.subject, n_folds=cfg.n_folds, fold=cfg.fold)
     tr, va = stratified_val_split(
         ds.y[train_all], frac=cfg.val_fraction, rng=numpy_generator(seed, "val-split", cfg.fold)

@@ -54,6 +54,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def default_run_dir(cfg: RunConfig) -> Path:
+    """``OUT_DIR/NAME``, or ``OUT_DIR/<kind>-fold<k>-<timestamp>`` without a name."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
+
+
 def open_run(
     cfg: RunConfig,
     *,
@@ -69,8 +75,10 @@ def open_run(
     is checked before anything is written.
     """
     if resume:
+        if run_dir is None and cfg.name:  # --resume --name X is --resume --run-dir OUT_DIR/X
+            run_dir = Path(cfg.out_dir) / cfg.name
         if run_dir is None:
-            raise InputError("--resume needs the run directory to continue")
+            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
         run = RunDir(run_dir).require()
         stored = load_config(run.config)
         if cfg.threads is not None:
@@ -80,10 +88,7 @@ def open_run(
     resolve_device(cfg.device)
     if cfg.kind in ARRAY_KINDS and card is None:
         card = resolve_card(cfg.array.card)
-    if run_dir is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
-    run = RunDir(run_dir)
+    run = RunDir(run_dir if run_dir is not None else default_run_dir(cfg))
     if run.exists():
         raise InputError(
             f"Run directory {run.path} exists already; pass --resume to continue it "

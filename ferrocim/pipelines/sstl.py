@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ferrocim.calibration.card import DeviceCard
 from ferrocim.checks import InputError
+from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
@@ -138,7 +138,7 @@ def sstl(
     finished = {(int(r.subject), int(r.fold)) for r in rows}
     if resume and run.events.exists():  # keep the events of finished folds only
         run.keep_events(run.read_events()["phase"].isin([f"sstl:{s}:{f}" for s, f in finished]))
-    for subject in tqdm(subjects, desc="SSTL subjects", unit="subject"):
+    for subject in progress(subjects, desc="SSTL subjects", unit="subject"):
         sidx = np.nonzero(ds.subject == subject)[0]
         folds = sstl_folds(
             ds.y[sidx], k=cfg.sstl.folds, rng=numpy_generator(cfg.seed, "sstl", subject)

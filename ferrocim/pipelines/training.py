@@ -10,6 +10,7 @@ the model's ``state_dict``.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint, save_checkpoint
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import EventRow, RunDir
 from ferrocim.pipelines.seeding import torch_generator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,17 @@ def step_stats_rows(stats: Any, *, step: int, epoch: int, phase: str) -> list[Ev
         )
         for layer in stats.ltp_pulses
     ]
+
+
+def epoch_line(row: dict[str, Any], epochs: int, *, pulses: int | None = None) -> str:
+    """The line logged after each epoch: losses, accuracies (%), pulses, seconds."""
+    text = (
+        f"{row['phase']} epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f}, "
+        f"acc {row['train_acc']:.2f} %, val acc {row['val_acc']:.2f} %"
+    )
+    if pulses is not None:
+        text += f", pulses {pulses:,}"
+    return text + f" ({row['wall_s']:.1f} s)"
 
 
 @dataclass
@@ -175,6 +189,7 @@ def fit(
             },
         )
 
+    pulsed = False  # does the optimiser program an array (returns statistics)?
     base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
@@ -183,7 +198,7 @@ def fit(
                 g["lr"] = lr_at_epoch(base, epoch)
         model.train()
         order = list(minibatches(train_idx, batch_size, torch_generator(seed, "shuffle", epoch)))
-        bar = tqdm(
+        bar = progress(
             total=len(order),
             initial=start_batch,
             desc=f"{phase} epoch {epoch + 1}/{epochs}",
@@ -198,9 +213,13 @@ def fit(
             loss = F.cross_entropy(logits, yb)
             loss.backward()
             stats = optimizer.step()
+            pulsed = pulsed or stats is not None
             rows = step_stats_rows(stats, step=step, epoch=epoch, phase=phase)
             if rows:
                 run.append_events(rows)
+                partial["pulses"] = partial.get("pulses", 0) + sum(
+                    r.ltp_pulses + r.ltd_pulses for r in rows
+                )
             partial["loss_sum"] += float(loss.detach()) * len(yb)
             partial["correct"] += int((logits.detach().argmax(1) == yb).sum())
             partial["n"] += len(yb)
@@ -229,6 +248,7 @@ def fit(
         if on_epoch_end is not None:
             row.update(on_epoch_end(epoch))
         result.metrics.append(row)
+        log.info(epoch_line(row, epochs, pulses=partial.get("pulses", 0) if pulsed else None))
         partial = {"loss_sum": 0.0, "correct": 0, "n": 0}
         if val["acc"] > result.best_val_acc:
             result.best_val_acc, result.best_epoch = val["acc"], epoch + 1

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ferrocim.calibration.card import DeviceCard
+from ferrocim.reports import formatting as fmt
 from ferrocim.reports.html import Report
 
 _POLARITY = {1: "positive", -1: "negative"}
@@ -25,6 +26,38 @@ def _fmt(x: Any, err: Any = None) -> str:
         return "–"
     s = f"{x:.4g}"
     return f"{s} ± {err:.2g}" if isinstance(err, float) and math.isfinite(err) else s
+
+
+def _verdict(metric: str, better: str) -> str:
+    """One clause on which fit method wins on ``metric`` (``better`` may be ``"tie"``)."""
+    if better == "tie":
+        return f"on the {metric} the difference and trajectory fits are equally good"
+    return f"on the {metric} the {better} fit is better"
+
+
+def recommend(result: Any) -> tuple[str, str] | None:
+    """The device whose card to use (``CalibrationResult.best``), and why; ``None`` if none.
+
+    A card drives a simulation pulse by pulse, so the card whose kernel reproduces its
+    measured conductance trajectories best (mean trajectory R² of LTP and LTD) is the one
+    whose simulated array behaves most like the measured device.
+    """
+    if not result.duts:
+        return None
+    best = result.best()
+
+    def score(d: Any) -> float:
+        return float(np.nanmean([d.fit("ltp").r2_w, d.fit("ltd").r2_w]))
+
+    why = (
+        f"its fitted kernel reproduces the measured conductance trajectories best (R² "
+        f"trajectory LTP {fmt.r2(best.fit('ltp').r2_w)}, LTD {fmt.r2(best.fit('ltd').r2_w)}, "
+        f"mean {fmt.r2(score(best))}"
+    )
+    others = sorted((d for d in result.duts if d is not best), key=score, reverse=True)
+    if others:
+        why += f"; next best {others[0].name} with mean {fmt.r2(score(others[0]))}"
+    return best.name, why + ")."
 
 
 def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
@@ -42,8 +75,8 @@ def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
                 "c2c": _fmt(
                     getattr(card.variability, f"rsd_c2c_{kind}"), card.variability.rsd_c2c_stderr
                 ),
-                "R² dW": _fmt((card.fit.get("r2_dw") or {}).get(kind)),
-                "R² trajectory": _fmt((card.fit.get("r2_w") or {}).get(kind)),
+                "R² dW": (card.fit.get("r2_dw") or {}).get(kind),
+                "R² trajectory": (card.fit.get("r2_w") or {}).get(kind),
             }
         )
     return pd.DataFrame(rows)
@@ -101,10 +134,10 @@ def model_comparison_table(card: DeviceCard) -> pd.DataFrame | None:
                     "kind": kind.upper(),
                     "model": model,
                     "params": m["n_varied"],
-                    "ΔAIC": _fmt(m["delta_aic"]),
-                    "Akaike weight": _fmt(m["akaike_weight"]),
-                    "R² dW": _fmt(m["r2_dw"]),
-                    "R² trajectory": _fmt(m["r2_w"]),
+                    "ΔAIC": m["delta_aic"],
+                    "Akaike weight": m["akaike_weight"],
+                    "R² dW": m["r2_dw"],
+                    "R² trajectory": m["r2_w"],
                     "best": "yes" if model == rec["best"] else "",
                 }
             )
@@ -129,9 +162,9 @@ def method_table(card: DeviceCard) -> pd.DataFrame | None:
                     "A": _fmt(f["a"], f.get("a_stderr")),
                     "alpha": _fmt(f["alpha"], f.get("alpha_stderr")),
                     "beta": _fmt(f["beta"], f.get("beta_stderr")),
-                    "R² dW": _fmt(r2dw),
-                    "R² trajectory": _fmt(f["r2_w"]),
-                    "RMSE W": _fmt(f["rmse_w"]),
+                    "R² dW": r2dw,
+                    "R² trajectory": f["r2_w"],
+                    "RMSE W": f["rmse_w"],
                 }
             )
     return pd.DataFrame(rows)
@@ -153,8 +186,9 @@ def add_calibration_section(
     w_star = _fmt(card.symmetry_point, card.symmetry_point_stderr)
     lines = [
         f"{card.description}",
-        f"Conductance window {card.g_min_s:.4g} S – {card.g_max_s:.4g} S; symmetry point "
-        f"W* = {w_star}; pulse width {card.pulse.width_s:.3g} s; LTP polarity "
+        f"Conductance window {fmt.quantity(card.g_min_s, 'conductance')} – "
+        f"{fmt.quantity(card.g_max_s, 'conductance')}; symmetry point "
+        f"W* = {w_star}; pulse width {fmt.quantity(card.pulse.width_s, 'time')}; LTP polarity "
         f"{_POLARITY.get(card.pulse.ltp_polarity, 'unknown')}.",
     ]
     fit = card.fit
@@ -166,8 +200,8 @@ def add_calibration_section(
         better = fit.get("better_method", {})
         for kind, b in better.items():
             lines.append(
-                f"{kind.upper()}: on the dW metric the {b['on_dw_metric']} fit is better; on the "
-                f"conductance trajectory the {b['on_trajectory_metric']} fit is better."
+                f"{kind.upper()}: {_verdict('dW metric', b['on_dw_metric'])}; "
+                f"{_verdict('conductance trajectory', b['on_trajectory_metric'])}."
             )
         for kind, rec in (fit.get("model_comparison") or {}).items():
             verdict = "beats" if rec["amplitude_aware_beats_identical_pulse"] else "does not beat"
@@ -285,8 +319,9 @@ def r2_summary(result: Any) -> pd.DataFrame:
         for kind in ("ltp", "ltd"):
             for metric in ("dw", "w"):
                 vals = [v for v in acc.get((name, kind, metric), []) if np.isfinite(v)]
-                row[f"{kind}_{metric}"] = float(np.median(vals)) if vals else None
-        row["n_half_cycles"] = len(acc.get((name, "ltp", "dw"), [])) + len(
+                label = "dW" if metric == "dw" else "trajectory"
+                row[f"{kind.upper()} R² {label}"] = float(np.median(vals)) if vals else None
+        row["half-cycles"] = len(acc.get((name, "ltp", "dw"), [])) + len(
             acc.get((name, "ltd", "dw"), [])
         )
         rows.append(row)
@@ -296,15 +331,40 @@ def r2_summary(result: Any) -> pd.DataFrame:
 def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report, dict[str, Any]]:
     """The report of a :class:`~ferrocim.calibration.pipeline.CalibrationResult`.
 
-    Returns the report and the per-device figures' PNG bytes (name → PNG).
+    Returns the report and the per-device figures (name → :class:`FigureImages`).
     """
-    from ferrocim.reports.calibration_plots import plot_device, plot_r2_overview
-    from ferrocim.reports.html import figure_to_png
+    from ferrocim.reports.calibration_plots import (
+        plot_conductance_vs_pulse,
+        plot_conductance_vs_voltage,
+        plot_device,
+        plot_r2_overview,
+    )
+    from ferrocim.reports.html import render_figure
 
     rep = Report(
         title="ferrocim calibration",
         subtitle=f"{len(result.duts)} device(s) calibrated, {len(result.failures)} failure(s)",
     )
+    rep.add_headline("devices calibrated", fmt.count(len(result.duts)))
+    rep.add_headline("failures", fmt.count(len(result.failures)))
+    choice = recommend(result)
+    if choice is not None:
+        name, why = choice
+        card_path = next(d.card_path for d in result.duts if d.name == name)
+        rep.add_headline("recommended card", name)
+        best = result.best()
+        rep.add_headline(
+            "its R² trajectory LTP / LTD",
+            f"{fmt.r2(best.fit('ltp').r2_w)} / {fmt.r2(best.fit('ltd').r2_w)}",
+        )
+        rep.add_text(
+            "Recommended card",
+            f"Use {name} ({card_path}): {why}\n\n"
+            f"Train on it with `ferrocim train device --card {card_path}`.",
+            section="Overview",
+        )
+    elif not result.duts:
+        rep.add_warning("No device could be calibrated; see the failures below.")
     if result.duts:
         rep.add_table("Devices", overview_table(result), section="Overview")
         summ = r2_summary(result)
@@ -312,12 +372,12 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
             "Median R² over half-cycles",
             summ,
             section="Overview",
-            caption="dW: consecutive-step metric; w: trajectory metric. The paper reports "
-            "R² 0.98 (LTP) / 0.92 (LTD) for its own FTJ with its recipe.",
+            caption="dW: consecutive-step metric; trajectory: states integrated pulse by "
+            "pulse. The paper reports R² 0.98 (LTP) / 0.92 (LTD) for its own FTJ with its recipe.",
         )
         if plots:
             rows = [
-                {"method": r["method"], "ltp": r["ltp_dw"], "ltd": r["ltd_dw"]}
+                {"method": r["method"], "ltp": r["LTP R² dW"], "ltd": r["LTD R² dW"]}
                 for r in summ.to_dict(orient="records")
             ]
             rep.add_figure("Median R² (dW metric)", plot_r2_overview(rows), section="Overview")
@@ -351,24 +411,41 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
         )
     if result.warnings:
         rep.add_text("Warnings", "\n\n".join(result.warnings), section="Overview")
-    pngs: dict[str, Any] = {}
+    images: dict[str, Any] = {}
     for d in result.duts:
         fig = None
         if plots:
-            pngs[d.name] = figure_to_png(plot_device(d))
-            fig = pngs[d.name]
+            images[d.name] = fig = render_figure(plot_device(d))
         add_calibration_section(rep, d.card, figure=fig)
-    return rep, pngs
+        if plots:
+            sec = f"Device {d.card.name}"
+            images[f"{d.name}_g_vs_pulse"] = g_pulse = render_figure(plot_conductance_vs_pulse(d))
+            rep.add_figure(
+                "Conductance and write amplitude vs pulse number",
+                g_pulse,
+                section=sec,
+                png_name=f"{d.name}_g_vs_pulse.png",
+            )
+            images[f"{d.name}_g_vs_v"] = g_v = render_figure(plot_conductance_vs_voltage(d))
+            rep.add_figure(
+                "Conductance vs write amplitude, per sweep",
+                g_v,
+                section=sec,
+                png_name=f"{d.name}_g_vs_v.png",
+            )
+    return rep, images
 
 
 def write_calibration_report(
     result: Any, out_dir: str | os.PathLike[str], *, plots: bool = True
 ) -> Path:
-    """Write ``calibration.html`` and ``plots/<device>.png`` under ``out_dir``."""
+    """Write ``calibration.html`` and ``plots/<device>*.png`` (+ ``.svg``) under ``out_dir``."""
     from ferrocim.atomic import write_bytes
 
     out = Path(out_dir)
-    rep, pngs = build_calibration_report(result, plots=plots)
-    for name, png in pngs.items():
-        write_bytes(out / "plots" / f"{name}.png", png)
+    rep, images = build_calibration_report(result, plots=plots)
+    for name, im in images.items():
+        write_bytes(out / "plots" / f"{name}.png", im.png)
+        if im.svg is not None:
+            write_bytes(out / "plots" / f"{name}.svg", im.svg)
     return rep.save(out / "calibration.html")

@@ -2,8 +2,11 @@
 
 Each record has a title, a section and a body (escaped text, a table, or an embedded
 PNG figure). Rendering goes through an autoescaped Jinja template; figures are
-embedded as base64 so the page is self-contained, and can also be written as PNG files
-beside it. Plotting code lives elsewhere and hands in finished matplotlib figures.
+embedded as base64 so the page is self-contained, and can also be written as PNG and SVG
+files beside it. Plotting code lives elsewhere and hands in finished matplotlib figures.
+A report also carries a headline box (the numbers that matter, shown first) and
+warnings shown above everything else. Table cells go through
+:mod:`ferrocim.reports.formatting`, the one place that decides how numbers look.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import markupsafe
 
 from ferrocim import __version__
 from ferrocim.atomic import write_bytes, write_text
+from ferrocim.reports.formatting import Kind, format_table
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,32 @@ class ContentRecord:
     slug: str
     png: bytes | None = None
     png_name: str | None = None
+    svg: bytes | None = None
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
+
+
+@dataclass(frozen=True)
+class FigureImages:
+    """One figure rendered as PNG (for the page) and SVG (for papers)."""
+
+    png: bytes
+    svg: bytes | None = None
+
+
+def render_figure(fig: Any, *, dpi: int = 110) -> FigureImages:
+    """Render a matplotlib figure to PNG and SVG bytes and close it."""
+    import matplotlib.pyplot as plt
+
+    out = {}
+    for fmt in ("png", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+        out[fmt] = buf.getvalue()
+    plt.close(fig)
+    return FigureImages(out["png"], out["svg"])
 
 
 def figure_to_png(fig: Any, *, dpi: int = 110) -> bytes:
@@ -57,6 +83,16 @@ class Report:
     title: str
     subtitle: str = ""
     records: list[ContentRecord] = field(default_factory=list)
+    headline: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add_headline(self, label: str, value: str) -> None:
+        """One number of the box at the top of the page (already formatted)."""
+        self.headline.append((label, value))
+
+    def add_warning(self, text: str) -> None:
+        """A warning shown at the top of the page, above the headline box."""
+        self.warnings.append(text)
 
     def _unique_slug(self, title: str, section: str) -> str:
         base = _slug(f"{section}-{title}")
@@ -72,6 +108,18 @@ class Report:
         body = markupsafe.Markup("").join(markupsafe.Markup("<p>{}</p>").format(p) for p in paras)
         self.records.append(ContentRecord(title, section, body, self._unique_slug(title, section)))
 
+    def add_facts(self, title: str, items: list[tuple[str, str]], *, section: str) -> None:
+        """A headline-style box of labelled values inside a section."""
+        body = markupsafe.Markup('<div class="headline">{}</div>').format(
+            markupsafe.Markup("").join(
+                markupsafe.Markup(
+                    '<div><span class="label">{}</span><span class="value">{}</span></div>'
+                ).format(label, value)
+                for label, value in items
+            )
+        )
+        self.records.append(ContentRecord(title, section, body, self._unique_slug(title, section)))
+
     def add_table(
         self,
         title: str,
@@ -79,31 +127,33 @@ class Report:
         *,
         section: str = "Summary",
         caption: str = "",
-        float_format: str = "{:.4g}",
+        formats: dict[str, Kind] | None = None,
     ) -> None:
-        """Add a pandas DataFrame (or a list of dicts) as an escaped HTML table."""
+        """Add a pandas DataFrame (or a list of dicts) as an escaped HTML table.
+
+        Each column is formatted by :func:`ferrocim.reports.formatting.column_kind` of its
+        name unless ``formats`` names its kind; wide tables scroll inside their own box.
+        """
         import pandas as pd
 
         df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-
-        def fmt(v: Any) -> str:
-            if isinstance(v, float):
-                return float_format.format(v)
-            return str(v)
-
-        head = markupsafe.Markup("").join(
-            markupsafe.Markup("<th>{}</th>").format(c) for c in df.columns
+        heads, cells = format_table(
+            [str(c) for c in df.columns], df.astype(object).to_numpy().tolist(), formats
         )
+        head = markupsafe.Markup("").join(markupsafe.Markup("<th>{}</th>").format(c) for c in heads)
+        text = [
+            all(isinstance(v, str) or v is None for v in df[c].tolist()) for c in df.columns
+        ]
+        td = (markupsafe.Markup("<td>{}</td>"), markupsafe.Markup('<td class="text">{}</td>'))
         rows = markupsafe.Markup("").join(
             markupsafe.Markup("<tr>{}</tr>").format(
-                markupsafe.Markup("").join(
-                    markupsafe.Markup("<td>{}</td>").format(fmt(v)) for v in row
-                )
+                markupsafe.Markup("").join(td[t].format(v) for v, t in zip(row, text, strict=True))
             )
-            for row in df.itertuples(index=False)
+            for row in cells
         )
         body = markupsafe.Markup(
-            '<table class="data"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
+            '<div class="table-wrap"><table class="data"><thead><tr>{}</tr></thead>'
+            "<tbody>{}</tbody></table></div>"
         ).format(head, rows)
         if caption:
             body += markupsafe.Markup('<p class="caption">{}</p>').format(caption)
@@ -118,15 +168,27 @@ class Report:
         caption: str = "",
         png_name: str | None = None,
     ) -> None:
-        """Add a matplotlib figure (closed after rendering) or ready PNG bytes."""
-        png = fig if isinstance(fig, bytes) else figure_to_png(fig)
+        """Add a matplotlib figure (closed after rendering), rendered images or PNG bytes."""
+        if isinstance(fig, bytes):
+            fig = FigureImages(fig)
+        elif not isinstance(fig, FigureImages):
+            fig = render_figure(fig)
+        png = fig.png
         b64 = base64.b64encode(png).decode("ascii")
         body = markupsafe.Markup('<img alt="{}" src="data:image/png;base64,{}">').format(title, b64)
         if caption:
             body += markupsafe.Markup('<p class="caption">{}</p>').format(caption)
         slug = self._unique_slug(title, section)
         self.records.append(
-            ContentRecord(title, section, body, slug, png=png, png_name=png_name or f"{slug}.png")
+            ContentRecord(
+                title,
+                section,
+                body,
+                slug,
+                png=png,
+                png_name=png_name or f"{slug}.png",
+                svg=fig.svg,
+            )
         )
 
     def sections(self) -> list[tuple[str, list[ContentRecord]]]:
@@ -146,6 +208,8 @@ class Report:
             title=self.title,
             subtitle=self.subtitle,
             sections=self.sections(),
+            headline=self.headline,
+            warnings=self.warnings,
             version=__version__,
             generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
@@ -153,9 +217,11 @@ class Report:
     def save(
         self, path: str | os.PathLike[str], *, png_dir: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Write the page atomically; with ``png_dir``, also every figure as a PNG file."""
+        """Write the page atomically; with ``png_dir``, also every figure as PNG and SVG."""
         if png_dir is not None:
             for r in self.records:
                 if r.png is not None and r.png_name is not None:
                     write_bytes(Path(png_dir) / r.png_name, r.png)
+                    if r.svg is not None:
+                        write_bytes(Path(png_dir) / Path(r.png_name).with_suffix(".svg"), r.svg)
         return write_text(path, self.render())

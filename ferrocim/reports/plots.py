@@ -11,6 +11,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+
+
+def subject_label(subject: object) -> str:
+    """``3`` → ``"S003"``: how plots and tables name an EEG subject."""
+    return f"S{int(subject):03d}"
+
+
+def _integer_axis(axis) -> None:  # axis: matplotlib Axis
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def crossings_equal_pulses(events: pd.DataFrame) -> bool:
+    """True when every crossing fired exactly one pulse (the two counts are identical)."""
+    return bool(
+        (events["ltp_crossings"] == events["ltp_pulses"]).all()
+        and (events["ltd_crossings"] == events["ltd_pulses"]).all()
+    )
 
 
 def learning_curves(metrics: pd.DataFrame) -> Figure:
@@ -27,30 +46,41 @@ def learning_curves(metrics: pd.DataFrame) -> Figure:
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        _integer_axis(ax.xaxis)
     fig.tight_layout()
     return fig
 
 
 def events_over_training(events: pd.DataFrame) -> Figure:
-    """Cumulative LTP/LTD crossings and pulses per layer over optimiser steps."""
+    """Cumulative LTP/LTD crossings and pulses per layer over optimiser steps.
+
+    When every crossing fired exactly one pulse the two panels would be identical, so
+    one panel is drawn and its title says so.
+    """
     layers = list(dict.fromkeys(events["layer"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
-    for ax, kind in zip(axes, ("crossings", "pulses"), strict=True):
+    kinds = ("crossings",) if crossings_equal_pulses(events) else ("crossings", "pulses")
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(5.5 * len(kinds) + 1, 3.8), sharex=True, squeeze=False
+    )
+    for ax, kind in zip(axes.flat, kinds, strict=True):
         for i, layer in enumerate(layers):
             df = events[events["layer"] == layer].sort_values("step")
             color = plt.cm.tab10(i % 10)
-            ax.plot(df["step"], df[f"ltp_{kind}"].cumsum(), color=color, label=f"{layer} LTP")
-            ax.plot(
-                df["step"], df[f"ltd_{kind}"].cumsum(), color=color, ls="--", label=f"{layer} LTD"
-            )
-        ax.set(
-            xlabel="optimiser step",
-            ylabel=f"cumulative {kind}",
-            title=f"Programming {kind} (solid LTP, dashed LTD)",
-        )
+            ax.plot(df["step"], df[f"ltp_{kind}"].cumsum(), color=color, label=layer)
+            ax.plot(df["step"], df[f"ltd_{kind}"].cumsum(), color=color, ls="--")
+        what = "crossings = pulses" if len(kinds) == 1 else kind
+        ax.set(xlabel="optimiser step", ylabel=f"cumulative {kind}", title=f"Programming {what}")
         ax.set_yscale("symlog", linthresh=10)
+        _integer_axis(ax.xaxis)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, ncol=2, loc="upper left")
+    style = [
+        Line2D([], [], color="0.3", label="LTP (solid)"),
+        Line2D([], [], color="0.3", ls="--", label="LTD (dashed)"),
+    ]
+    handles, _ = axes.flat[-1].get_legend_handles_labels()
+    axes.flat[-1].legend(
+        handles=handles + style, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1)
+    )
     fig.tight_layout()
     return fig
 
@@ -107,8 +137,9 @@ def pulse_histograms(pulses_by_layer: dict[str, np.ndarray]) -> Figure:
         ax.set(
             title=f"{layer} (mean {counts.mean():.2f})",
             xlabel="pulses per device",
-            ylabel="devices",
+            ylabel="devices (log scale)",
         )
+        _integer_axis(ax.xaxis)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
@@ -121,46 +152,60 @@ def tile_heatmaps(layer: str, tiles: list[tuple[str, np.ndarray]], *, label: str
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
     vmax = max(float(np.max(t)) for _, t in tiles) or 1.0
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 1, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.0 * cols + 1, 2.8 * rows + 0.4),
+        squeeze=False,
+        constrained_layout=True,
+    )
     im = None
     for ax, (name, arr) in zip(axes.flat, tiles, strict=False):
         im = ax.imshow(arr, aspect="auto", cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
         ax.set(title=name, xlabel="column", ylabel="row")
+        _integer_axis(ax.xaxis)
+        _integer_axis(ax.yaxis)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+        cbar = fig.colorbar(im, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+        _integer_axis(cbar.ax.yaxis)
     fig.suptitle(f"{layer}: {label} per tile")
     return fig
 
 
 def endurance_margin(table: pd.DataFrame) -> Figure:
-    """Per layer: worst-case used fraction of lifetime and projected runs to failure."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    """Per layer: worst-case used fraction of lifetime and projected runs to failure.
+
+    Layers without any pulse get no bar but a "no pulses" label (a log axis has no zero).
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     used = table["max_used_fraction"].to_numpy(dtype=float)
     runs = table["projected_runs_to_first_failure"].to_numpy(dtype=float)
-    finite = runs[np.isfinite(runs)]
-    ceiling = (finite.max() * 10) if finite.size else 1e12
-    ax1.bar(table["layer"], np.maximum(used, 1e-12), color="#dd8452")
-    ax1.set_yscale("log")
+    x = np.arange(len(table))
+    pulsed = used > 0
+    ax1.bar(x[pulsed], used[pulsed], color="#dd8452")
+    ax1.axhline(1.0, color="k", lw=0.8, ls=":", label="lifetime used up (1.0)")
     ax1.set(ylabel="max pulses / lifetime", title="Worst device: fraction of lifetime used")
-    ax1.axhline(1.0, color="k", lw=0.8, ls=":")
-    ax2.bar(table["layer"], np.where(np.isfinite(runs), runs, ceiling), color="#55a868")
-    ax2.set_yscale("log")
-    ax2.set(
-        ylabel="runs",
-        title="Projected identical runs until the first device fails\n"
-        "(bars at the top: no device pulsed)",
-    )
-    for ax in (ax1, ax2):
-        ax.tick_params(axis="x", rotation=30)
+    ax1.legend(fontsize=8, loc="center right")
+    ok = np.isfinite(runs)
+    ax2.bar(x[ok], runs[ok], color="#55a868")
+    ax2.set(ylabel="identical runs", title="Projected identical runs until a device fails")
+    for ax, shown in ((ax1, pulsed), (ax2, ok)):
+        ax.set_yscale("log")
+        ax.set_xticks(x, table["layer"], rotation=30, ha="right")
         ax.grid(alpha=0.3, axis="y")
+        lo = ax.get_ylim()[0]
+        for i in x[~shown]:
+            ax.text(i, lo, "no pulses", rotation=90, ha="center", va="bottom", fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def energy_breakdown(energy: pd.DataFrame) -> Figure:
-    """Energy (J) by layer and kind, one panel per phase, log scale."""
+    """Energy by layer and kind, one panel per phase (unit chosen from the largest bar)."""
+    from ferrocim.reports.formatting import si_prefix
+
     phases = list(dict.fromkeys(energy["phase"]))
     fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 3.8), squeeze=False)
     for ax, phase in zip(axes.flat, phases, strict=True):
@@ -172,8 +217,10 @@ def energy_breakdown(energy: pd.DataFrame) -> Figure:
             fill_value=0.0,
             sort=False,
         )
-        piv.plot(kind="bar", stacked=True, ax=ax, logy=False, colormap="tab10")
-        ax.set(ylabel="energy (J)", title=f"{phase}: total {piv.to_numpy().sum():.3g} J")
+        unit, factor = si_prefix("energy", piv.sum(axis=1))
+        (piv / factor).plot(kind="bar", stacked=True, ax=ax, logy=False, colormap="tab10")
+        total = piv.to_numpy().sum() / factor
+        ax.set(ylabel=f"energy ({unit})", title=f"{phase}: total {total:.3g} {unit}")
         ax.tick_params(axis="x", rotation=30)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
@@ -190,7 +237,7 @@ def sstl_before_after(table: pd.DataFrame) -> Figure:
     ax.scatter(x, per["acc_before"], color="#8c8c8c", label="before (pooled)", zorder=3)
     ax.scatter(x, per["acc_after"], color="#2ca02c", label="after SSTL", zorder=3)
     ax.axhline(50, color="0.6", lw=0.8, ls=":")
-    ax.set_xticks(x, [f"S{int(s):03d}" for s in per.index], rotation=60, fontsize=8)
+    ax.set_xticks(x, [subject_label(s) for s in per.index], rotation=60, fontsize=8)
     gain = (per["acc_after"] - per["acc_before"]).mean()
     ax.set(
         ylabel="test accuracy (%)",
@@ -220,6 +267,7 @@ def accuracy_vs_events(summary: pd.DataFrame) -> Figure:
         ylabel="test accuracy (%)",
         title="Accuracy vs programming events",
     )
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

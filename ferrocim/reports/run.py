@@ -17,6 +17,7 @@ import pandas as pd
 from ferrocim.checks import InputError
 from ferrocim.reports import plots
 from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
+from ferrocim.reports.headline import Headline, card_used, headline, lifetime_assumed
 from ferrocim.reports.html import Report
 from ferrocim.rundir import COUNT_FIELDS, RunDir, RunSummary, config_value
 
@@ -83,15 +84,49 @@ def summary_row(run: RunContents) -> dict[str, Any]:
     """One comparison-table row of a run (missing numbers left empty)."""
     row: dict[str, Any] = {"run": run.name}
     row.update({col: config_value(run.config, key) for col, key in CONFIG_COLUMNS.items()})
+    row["card"] = card_used(run.config)  # float runs have none
     row.update({key: getattr(run.summary, key) for key in SUMMARY_COLUMNS})
     return row
 
 
-def _add_run_sections(report: Report, run: RunContents, *, prefix: str) -> None:
+def _card_name(run: RunContents) -> str | None:
+    return run.run.read_card().name if run.run.card.is_file() else None
+
+
+def _endurance(run: RunContents, state: dict[str, Any] | None) -> pd.DataFrame | None:
+    if state is None:
+        return None
+    nominal = run.run.read_card().endurance.cycles_median if run.run.card.is_file() else None
+    return endurance_table(state, nominal_lifetime=nominal)
+
+
+def run_headline(run: RunContents, state: dict[str, Any] | None = None) -> Headline:
+    """The headline of a run (its tile state read here when not given)."""
+    if state is None and run.run.tiles.is_file():
+        state = read_tile_state(run.run.tiles)
+    return headline(
+        run.summary.to_json(),
+        run.config,
+        card_name=_card_name(run),
+        energy=run.energy,
+        endurance=_endurance(run, state),
+    )
+
+
+def _add_run_sections(report: Report, run: RunContents, *, prefix: str, single: bool) -> None:
     sec = prefix
     s = run.summary
     kind = run.kind
+    state = read_tile_state(run.run.tiles) if run.run.tiles.is_file() else None
+    head = run_headline(run, state)
+    if not single:  # one run: the page's own headline box and warnings say it
+        report.add_facts("Headline", head.items, section=sec)
+    no_events = bool(head.warnings) and s.programming_events == 0
     facts = [f"Run directory: {run.run.path}", f"Kind: {kind}"]
+    card = card_used(run.config, _card_name(run))
+    if card is not None:
+        where = " (its calibration is at the end of this section)" if run.run.card.is_file() else ""
+        facts.append(f"Device card used: {card}{where}")
     nan = float("nan")
     if s.test_acc is not None:
         facts.append(f"Test accuracy of the best model (by validation): {s.test_acc:.2f} %")
@@ -113,9 +148,16 @@ def _add_run_sections(report: Report, run: RunContents, *, prefix: str) -> None:
         report.add_figure("Learning curves", plots.learning_curves(metrics), section=sec)
         report.add_table("Per-epoch metrics", metrics, section=sec)
     events = run.events
-    if len(events) and kind != "sstl":
+    if len(events) and kind != "sstl" and not no_events:
+        same = plots.crossings_equal_pulses(events)
         report.add_figure(
-            "Programming events over training", plots.events_over_training(events), section=sec
+            "Programming events over training",
+            plots.events_over_training(events),
+            section=sec,
+            caption="Every crossing fired exactly one pulse in this run, so crossings and "
+            "pulses are the same curve; one panel is drawn."
+            if same
+            else "",
         )
         report.add_figure(
             "Programming events per epoch", plots.events_per_epoch(events), section=sec
@@ -128,9 +170,7 @@ def _add_run_sections(report: Report, run: RunContents, *, prefix: str) -> None:
             caption="Crossings are the paper's 'programming events'; at most "
             "one pulse fires per weight and step.",
         )
-    tiles_path = run.run.tiles
-    if tiles_path.is_file():
-        state = read_tile_state(tiles_path)
+    if state is not None and not no_events:
         pulses = {name: layer["ltp_pulses"] + layer["ltd_pulses"] for name, layer in state.items()}
         report.add_figure("Pulses per device", plots.pulse_histograms(pulses), section=sec)
         for name, layer in state.items():
@@ -141,31 +181,39 @@ def _add_run_sections(report: Report, run: RunContents, *, prefix: str) -> None:
                     plots.tile_heatmaps(name, tiles, label="pulses"),
                     section=sec,
                 )
+    if state is not None:
         epochs = max(int(config_value(run.config, "train.epochs") or 1), 1)
-        nominal = None
-        if run.run.card.is_file():
-            nominal = run.run.read_card().endurance.cycles_median
-        table = endurance_table(state, nominal_lifetime=nominal)
-        report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
-        report.add_table(
-            "Endurance by layer",
-            table,
-            section=sec,
-            caption=f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated; "
-            "lifetimes are drawn per device from the card's endurance spread.",
+        table = _endurance(run, state)
+        if not no_events:
+            report.add_figure("Endurance margin", plots.endurance_margin(table), section=sec)
+        caption = f"Projected lifetime assumes the same schedule ({epochs} epochs) repeated. " + (
+            "It rests on an ASSUMED lifetime: the wear model was off in this run, so the "
+            "card's median endurance stands in for every device."
+            if lifetime_assumed(table)
+            else "Lifetimes were drawn per device from the card's endurance spread."
         )
+        report.add_table("Endurance by layer", table, section=sec, caption=caption)
     energy = run.energy
     if energy is not None and len(energy):
         report.add_figure(
             "Energy by layer, kind and phase", plots.energy_breakdown(energy), section=sec
         )
         totals = energy.groupby(["phase", "kind"])["energy_j"].sum().reset_index()
-        report.add_table("Energy totals (J)", totals, section=sec)
+        report.add_table("Energy totals", totals, section=sec)
     sstl = run.sstl
     if len(sstl):
         report.add_figure("SSTL accuracy per subject", plots.sstl_before_after(sstl), section=sec)
-        per = sstl.groupby("subject")[["acc_before", "acc_after", "ltp_pulses", "ltd_pulses"]]
-        report.add_table("SSTL by subject", per.mean().reset_index(), section=sec)
+        counts = ["ltp_pulses", "ltd_pulses"]
+        per = sstl.groupby("subject")[["acc_before", "acc_after", *counts]].mean().reset_index()
+        per["subject"] = [plots.subject_label(x) for x in per["subject"]]
+        per = per.rename(columns={c: f"{c} (mean over folds)" for c in counts})
+        report.add_table(
+            "SSTL by subject",
+            per,
+            section=sec,
+            caption=f"Accuracies and pulse counts are means over each subject's "
+            f"{sstl.groupby('subject')['fold'].nunique().max()} SSTL folds.",
+        )
     if run.run.card.is_file():
         from ferrocim.reports.calibration import add_calibration_section
 
@@ -180,7 +228,7 @@ def build_report(
     """Write the report of one or several runs; returns the HTML path.
 
     Default output: ``RUN/report.html`` for one run, ``report.html`` in the common parent
-    for several. PNG files of every figure go to ``<html stem>_figures/`` beside it.
+    for several. PNG and SVG files of every figure go to ``<html stem>_figures/`` beside it.
     """
     if not run_dirs:
         raise InputError("give at least one run directory")
@@ -194,6 +242,16 @@ def build_report(
     out = Path(out)
     title = "ferrocim run report" if len(runs) == 1 else f"ferrocim report: {len(runs)} runs"
     report = Report(title, subtitle=", ".join(r.name for r in runs))
+    if len(runs) == 1:
+        head = run_headline(runs[0])
+        for label, value in head.items:
+            report.add_headline(label, value)
+        for w in head.warnings:
+            report.add_warning(w)
+    else:
+        for r in runs:
+            for w in run_headline(r).warnings:
+                report.add_warning(f"{r.name}: {w}")
     table = pd.DataFrame([summary_row(r) for r in runs]).dropna(axis=1, how="all")
     report.add_table("Runs", table, section="Comparison")
     if "programming_events" in table and table["programming_events"].notna().sum() >= 2:
@@ -205,8 +263,10 @@ def build_report(
                 section="Comparison",
             )
     for r in runs:
-        _add_run_sections(report, r, prefix=r.name if len(runs) > 1 else "Run")
+        _add_run_sections(
+            report, r, prefix=r.name if len(runs) > 1 else "Run", single=len(runs) == 1
+        )
     return report.save(out, png_dir=out.parent / f"{out.stem}_figures")
 
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "run_headline"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ferrocim.checks import InputError
+from ferrocim.reports import formatting as fmt
 from ferrocim.reports import plots, sweep_plots
 from ferrocim.reports.html import Report
 
@@ -80,6 +81,18 @@ def build_sweep_report(
     report = Report(
         "ferrocim sweep report", subtitle=f"{sweep_dir}: {n_done}/{len(table)} points done"
     )
+    report.add_headline("points done", f"{fmt.count(n_done)} / {fmt.count(len(table))}")
+    accs = table[table["status"] == "done"].dropna(subset=["test_acc"])
+    if len(accs):
+        best = accs.loc[accs["test_acc"].idxmax()]
+        report.add_headline("best test accuracy (%)", f"{fmt.percent(best['test_acc'])}")
+        report.add_headline("best point", str(best["point"]))
+    if table["programming_events"].notna().any():
+        report.add_headline(
+            "programming events (all points)", fmt.count(table["programming_events"].sum())
+        )
+    if n_done < len(table):
+        report.add_warning(f"{len(table) - n_done} point(s) not done; see 'Points not done'.")
     varying = varying_columns(table)
     shown = [
         "index",

@@ -1,4 +1,4 @@
-"""The CUBA-LIF spiking CNN for EEG motor imagery (DESIGN.md, "The EEG network").
+"""The CUBA-LIF spiking CNN for EEG motor imagery (the paper's network).
 
 Input ``(B, 1, 10, 11, T)`` (64 EEG channels on a 10×11 scalp grid, ``T = 160`` samples,
 time last) → logits ``(B, 2)``.

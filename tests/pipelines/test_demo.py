@@ -66,6 +66,6 @@ def test_demo_ships_its_measurements_and_needs_no_click():
 
     # package data (found in a wheel install too), the same files as measurements/
     assert Path(ferrocim.__file__).parent in BUNDLED_MEASUREMENTS.parents
-    assert len(list(BUNDLED_MEASUREMENTS.rglob("*.csv"))) == 14
+    assert len(list(BUNDLED_MEASUREMENTS.rglob("*.csv"))) == 15  # 14 B1500 + csv-example
     code = "import sys, ferrocim.pipelines.demo; sys.exit('click' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -33,7 +33,7 @@ def test_parameter_counts_exact() -> None:
     assert m.conv1.neuron.beta.shape == (64, 8, 9) and m.conv2.neuron.gamma.shape == (128, 6, 7)
     assert m.fc2.synapse.bias is None
     assert torch.all(m.fc2.ts_weight == 1 / 160)
-    # PyTorch's default bound 1/sqrt(fan_in) = DESIGN's per-layer A
+    # PyTorch's default bound 1/sqrt(fan_in) = the paper's per-layer A
     assert m.conv1.synapse.weight.abs().max() <= 1 / 3
     assert 0.0625 * 0.99 < m.tc1.taps[2].weight.abs().max() <= 0.0625
 

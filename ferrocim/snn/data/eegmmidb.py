@@ -216,7 +216,7 @@ def prepare_eegmmidb(
     when any parameter, the subject list, or a source file's size or modification time
     differs from what it records (or when ``force``).
     """
-    from tqdm.auto import tqdm
+    from ferrocim.logs import progress as progress_bar
 
     check_range("l_freq", l_freq, 0.0, low_inclusive=False)
     check_range("h_freq", h_freq, l_freq, SFREQ / 2, low_inclusive=False, high_inclusive=False)
@@ -290,10 +290,10 @@ def prepare_eegmmidb(
         return cache_path
     stats = None
     if normalization == "global":
-        it = tqdm(stats_files, desc="channel statistics", unit="run", disable=not progress)
+        it = progress_bar(stats_files, desc="channel statistics", unit="run", disable=not progress)
         stats = channel_stats(list(it), l_freq=l_freq, h_freq=h_freq)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("eeg", "y", "subject", "run", "onset")}
-    for s, r, p in tqdm(files, desc="prepare", unit="run", disable=not progress):
+    for s, r, p in progress_bar(files, desc="prepare", unit="run", disable=not progress):
         eeg, y, onset = read_run(p, l_freq=l_freq, h_freq=h_freq, window=window, stats=stats)
         parts["eeg"].append(eeg)
         parts["y"].append(y)

@@ -280,13 +280,13 @@ def synthesize_edf(
     Returns ``out_root``. Same ``seed`` ⇒ identical files; subject ``k`` does not depend on
     how many subjects are written.
     """
-    from tqdm.auto import tqdm
+    from ferrocim.logs import progress as progress_bar
 
     root = Path(out_root)
     profiles = subject_profiles(n_subjects, seed=seed, weak_every=weak_every)
     pos = channel_positions()
     jobs = [(p, run) for p in profiles for run in RUNS]
-    for p, run in tqdm(jobs, desc="synthesize", unit="run", disable=not progress):
+    for p, run in progress_bar(jobs, desc="synthesize", unit="run", disable=not progress):
         eeg, ann = synthesize_run(p, run, seed=seed, positions=pos)
         sub = f"S{p.subject:03d}"
         write_run_edf(root / sub / f"{sub}R{run:02d}.edf", eeg, ann)
