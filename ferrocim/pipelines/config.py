@@ -96,6 +96,17 @@ class NetworkSettings(_Section):
     mode: Literal["parallel", "loop"] = Field(
         default="parallel", description="time-parallel path or the step-by-step oracle"
     )
+    surrogate_window: float = Field(
+        default=0.3,
+        gt=0,
+        description="half-width of the rectangular surrogate around the threshold "
+        "(published 0.3; ferrocim's unit-area option: 0.15)",
+    )
+    surrogate_height: float = Field(
+        default=0.3,
+        gt=0,
+        description="ds/dv inside the window (published 0.3; unit-area option: 1/0.3)",
+    )
 
 
 class TrainConfig(_Section):

@@ -202,6 +202,8 @@ def build_model(
         "dropout": net.dropout,
         "mode": net.mode,
         "w_max_rule": net.w_max_rule,
+        "surrogate_window": net.surrogate_window,
+        "surrogate_height": net.surrogate_height,
     }
     if analog:
         if card is None:

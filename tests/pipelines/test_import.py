@@ -50,8 +50,8 @@ def _import_float(published, data_dir, out) -> RunDir:
 @pytest.mark.slow
 def test_imported_float_run_is_a_retune_and_sstl_base(published, data_dir, tiny, tmp_path):
     out = _import_float(published, data_dir, tmp_path / "imported").path
-    rt = retune(tiny("retune", retune__float_run=str(out), array__q=2), run_dir=tmp_path / "rt")
-    assert rt.read_summary()["q"] == 2
+    rt = retune(tiny("retune", retune__float_run=str(out), transfer__q=2), run_dir=tmp_path / "rt")
+    assert rt.read_summary().q == 2
     s = sstl(
         tiny("sstl", sstl__base_run=str(out), sstl__subjects=[1], sstl__folds=2, sstl__epochs=1),
         run_dir=tmp_path / "sstl",
