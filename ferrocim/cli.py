@@ -19,6 +19,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
+from ferrocim.cli_errors import friendly
 from ferrocim.cli_import import import_group
 from ferrocim.cli_study import study as study_group
 from ferrocim.cli_sweep import sweep_cmd
@@ -26,17 +27,6 @@ from ferrocim.cli_sweep import sweep_cmd
 log = logging.getLogger("ferrocim")
 
 
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library input errors into click errors (message, exit code 2)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FerrocimError as exc:
-            raise click.UsageError(str(exc)) from None
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -119,7 +109,7 @@ def devices_list(folders: tuple[str, ...]) -> None:
 @devices.command("show")
 @click.argument("card")
 @click.option("--json", "as_json", is_flag=True, help="print the whole card as JSON")
-@_friendly
+@friendly
 def devices_show(card: str, as_json: bool) -> None:
     """Summarise a card (preset name or card JSON path); --json prints all of it."""
     from ferrocim.calibration.card import resolve_card
@@ -233,7 +223,7 @@ def _pm(x: float, err: float | None) -> str:
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.pass_context
-@_friendly
+@friendly
 def calibrate_cmd(
     ctx: click.Context,
     paths: tuple[str, ...],
@@ -308,7 +298,7 @@ def data() -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="folder")
 @click.option("--subjects", "n_subjects", default=6, show_default=True, help="how many")
 @click.option("--seed", default=0, show_default=True, help="random seed")
-@_friendly
+@friendly
 def data_synth(out: str, n_subjects: int, seed: int) -> None:
     """Write synthetic motor-imagery EEG in the PhysioNet EEGMMIDB EDF layout."""
     from ferrocim.snn.data import synthesize_edf
@@ -337,7 +327,7 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
     show_default=True,
     help="runs giving the global statistics: 1-14 (published) or a list such as 4,8,12",
 )
-@_friendly
+@friendly
 def data_prepare(
     root: str,
     out: str,
@@ -548,7 +538,7 @@ def train() -> None:
 
 @train.command("float")
 @_run_options(analog=False)
-@_friendly
+@friendly
 def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
     """Adam pretraining of the float network; best model by validation accuracy.
 
@@ -562,7 +552,7 @@ def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
 
 @train.command("device")
 @_run_options
-@_friendly
+@friendly
 def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
     """On-device training from scratch with threshold-accumulated pulse updates."""
     from ferrocim.pipelines.train import train as run_train
@@ -580,7 +570,7 @@ def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
 )
 @click.option("--unfreeze", default=None, help="comma-separated layers to fine-tune (default all)")
 @_run_options
-@_friendly
+@friendly
 def retune_cmd(
     resume: bool, run_dir: str | None, float_run: str | None, unfreeze: str | None, **kw: Any
 ) -> None:
@@ -612,7 +602,7 @@ def retune_cmd(
     help="keep dropout in frozen layers (published code; disables the prefix cache)",
 )
 @_run_options
-@_friendly
+@friendly
 def sstl_cmd(
     resume: bool,
     run_dir: str | None,
@@ -645,7 +635,7 @@ def sstl_cmd(
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
-@_friendly
+@friendly
 def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
     """Accuracy of a run's best model on its fold's test (or val/train) trials."""
     from ferrocim.pipelines.evaluate import evaluate_run
@@ -665,7 +655,7 @@ def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="HTML file (default: RUN/report.html, or report.html in the common parent)",
 )
-@_friendly
+@friendly
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
     """One HTML page (figures also as PNG and SVG) from run directories, or from a sweep
     directory."""
@@ -689,7 +679,7 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
     show_default=True,
     help="network channel multiplier (1 = the paper's network, about 6x slower)",
 )
-@_friendly
+@friendly
 def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
     """Calibrate → synthetic EEG → float → on-device → SSTL → report (a few minutes)."""
     from dataclasses import replace

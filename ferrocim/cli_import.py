@@ -26,7 +26,7 @@ def eeg_ferro(
     checkpoint: str, out: str, kind: str, config_path: str | None, sets: tuple[str, ...]
 ) -> None:
     """Import CHECKPOINT (``torch.save(net.state_dict())`` of the published code)."""
-    from ferrocim.cli import _friendly
+    from ferrocim.cli_errors import friendly
 
     def run() -> None:
         from ferrocim.pipelines.config import parse_set_options
@@ -37,4 +37,4 @@ def eeg_ferro(
         )
         click.echo(f"imported {checkpoint} as a {kind} run: {rd.path}")
 
-    _friendly(run)()
+    friendly(run)()

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
-from ferrocim.checks import FerrocimError, InputError
-
-
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Library input errors as click usage errors (exit status 2, no traceback)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FerrocimError as exc:
-            raise click.UsageError(str(exc)) from None
-
-    return wrapper
+from ferrocim.checks import InputError
+from ferrocim.cli_errors import friendly
 
 
 def _floats(flag: str, text: str) -> tuple[float, ...]:
@@ -67,7 +54,7 @@ def study() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @_card_options
-@_friendly
+@friendly
 def cards_cmd(
     paths: tuple[str, ...],
     out_dir: str,
@@ -127,7 +114,7 @@ def cards_cmd(
 )
 @click.option("--no-report", is_flag=True, help="Skip report.html (results.parquet only).")
 @_card_options
-@_friendly
+@friendly
 def energy_convergence_cmd(
     cards_dir: str,
     out_dir: str,

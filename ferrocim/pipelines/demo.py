@@ -53,6 +53,13 @@ class DemoSize:
     sstl_lr: float = 1e-4
     #: the paper anneals the rate (cosine, T_max 20); the demo keeps it constant
     lr_schedule: str = "constant"
+    #: ferrocim's unit-area surrogate (window ±0.15, height 1/0.3) instead of the published
+    #: 0.3·1[|v−θ|<0.3], and per-run normalisation instead of the published global one: with
+    #: the published pair the quarter-width network stays at chance for 20 epochs on the
+    #: synthetic data; with both options it reaches 77.8 % test (measured, seed 0)
+    surrogate_window: float = 0.15
+    surrogate_height: float = 1 / 0.3
+    normalization: str = "per_run"
 
     def paper_differences(self) -> list[str]:
         """What this demo does differently from the published method (for the log)."""
@@ -64,6 +71,8 @@ class DemoSize:
             f"lr {lr:g} {self.lr_schedule} (paper 1e-4, cosine)",
             f"{self.float_epochs}/{self.device_epochs} float/device epochs (paper 20), "
             f"SSTL lr {self.sstl_lr:g} on {self.sstl_subjects} subjects (paper 6e-4, all)",
+            f"surrogate window ±{self.surrogate_window:g}, height {self.surrogate_height:.3g} "
+            f"(paper ±0.3, 0.3); {self.normalization} normalisation (paper: global)",
         ]
         return out
 
@@ -142,6 +151,9 @@ def run_demo(
         "network.width": size.width,
         "network.dropout": size.dropout,
         "train.lr_schedule": size.lr_schedule,
+        "network.surrogate_window": size.surrogate_window,
+        "network.surrogate_height": size.surrogate_height,
+        "data.normalization": size.normalization,
         "array.card": card,
     }
     echo("[2/5] synthetic EEG + float pretraining")
