@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ferrocim.checks import FerrocimError
+from ferrocim.cli_errors import friendly
 
 
 @click.command("sweep")
@@ -40,6 +40,7 @@ from ferrocim.checks import FerrocimError
 )
 @click.option("--dry-run", is_flag=True, help="validate and list the points; run nothing")
 @click.pass_context
+@friendly
 def sweep_cmd(
     ctx: click.Context,
     sweep_file: str,
@@ -59,24 +60,21 @@ def sweep_cmd(
     from ferrocim.pipelines.sweep import point_state, run_dir_of, run_sweep
     from ferrocim.pipelines.sweep_spec import read_sweep
 
-    try:
-        sweep = read_sweep(sweep_file)
-        if dry_run:
-            for p in sweep.points:
-                state = point_state(run_dir_of(out, p))
-                click.echo(f"{p.index:4d} {p.id} {state:8} {p.describe()}")
-            return
-        result = run_sweep(
-            sweep,
-            out,
-            workers=workers,
-            threads_per_worker=threads_per_worker,
-            scheduler=scheduler,
-            retries=retries,
-            echo=click.echo,
-        )
-    except FerrocimError as exc:
-        raise click.UsageError(str(exc)) from None
+    sweep = read_sweep(sweep_file)
+    if dry_run:
+        for p in sweep.points:
+            state = point_state(run_dir_of(out, p))
+            click.echo(f"{p.index:4d} {p.id} {state:8} {p.describe()}")
+        return
+    result = run_sweep(
+        sweep,
+        out,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        scheduler=scheduler,
+        retries=retries,
+        echo=click.echo,
+    )
     click.echo(
         f"{result.done}/{len(sweep.points)} points done ({result.ran} run now, "
         f"{result.skipped} already done), {len(result.failed)} failed; "
