@@ -27,16 +27,12 @@ from ferrocim.cli_sweep import sweep_cmd
 log = logging.getLogger("ferrocim")
 
 
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="ferrocim")
 @click.option(
     "-v", "--verbose", count=True, show_default=False, help="more messages (-vv: with sources)"
 )
-@click.option(
-    "-q", "--quiet", is_flag=True, help="warnings and results only, no progress bars"
-)
+@click.option("-q", "--quiet", is_flag=True, help="warnings and results only, no progress bars")
 def main(verbose: int, quiet: bool) -> None:
     """ferrocim: ferroelectric-synapse calibration, crossbar simulation and SNN training.
 
@@ -86,10 +82,7 @@ def devices_list(folders: tuple[str, ...]) -> None:
         click.echo(line(name, preset(name), "(default)" if name == DEFAULT_PRESET else ""))
     if folders:
         paths = sorted(
-            p
-            for f in folders
-            for p in Path(f).rglob("*.json")
-            if p.parent.name == "cards"
+            p for f in folders for p in Path(f).rglob("*.json") if p.parent.name == "cards"
         )
     else:
         paths = sorted({p for g in CARD_GLOBS for p in Path().glob(g)})

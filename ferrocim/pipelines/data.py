@@ -50,8 +50,7 @@ def check_prepared_path(path: str | None) -> Path:
     """
     if path is None:
         raise InputError(
-            "data.path (--data FILE.h5) must name a prepared HDF5 file when "
-            "data.source='prepared'"
+            "data.path (--data FILE.h5) must name a prepared HDF5 file when data.source='prepared'"
         )
     p = Path(path)
     if p.is_dir():

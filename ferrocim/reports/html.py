@@ -141,9 +141,7 @@ class Report:
             [str(c) for c in df.columns], df.astype(object).to_numpy().tolist(), formats
         )
         head = markupsafe.Markup("").join(markupsafe.Markup("<th>{}</th>").format(c) for c in heads)
-        text = [
-            all(isinstance(v, str) or v is None for v in df[c].tolist()) for c in df.columns
-        ]
+        text = [all(isinstance(v, str) or v is None for v in df[c].tolist()) for c in df.columns]
         td = (markupsafe.Markup("<td>{}</td>"), markupsafe.Markup('<td class="text">{}</td>'))
         rows = markupsafe.Markup("").join(
             markupsafe.Markup("<tr>{}</tr>").format(

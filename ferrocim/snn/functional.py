@@ -26,10 +26,12 @@ maths.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
+
+from ferrocim.checks import check_option
 
 __all__ = [
     "AdaptiveLIFState",
@@ -203,6 +205,7 @@ def cuba_lif_scan(
     state: LIFState | None = None,
     *,
     dropout_mask: Tensor | None = None,
+    backend: ScanBackend = "auto",
 ) -> tuple[Tensor, LIFState]:
     """Run :func:`cuba_lif_step` over the leading (time) axis of ``currents``.
 
@@ -213,7 +216,12 @@ def cuba_lif_scan(
     avoids per-step autograd bookkeeping); tests check it against the step loop.
     A ``dropout_mask`` ``m`` (constant over time) enters as ``c_t = (m beta) c_{t-1} + m I_t``,
     which is ``(beta c_{t-1} + I_t) m`` exactly.
+
+    ``backend``: "auto" runs the fused kernels of :mod:`ferrocim.snn.kernels` on CPU
+    tensors (one pass over memory per direction; bit-identical spikes) and the eager loop
+    elsewhere (CUDA); "eager" always runs the eager loop.
     """
+    check_option("backend", backend, ("auto", "eager"))
     if state is None:
         state = init_state(currents[0])
     beta = params.beta
@@ -230,6 +238,7 @@ def cuba_lif_scan(
         float(params.threshold),
         float(params.surrogate_window),
         float(params.surrogate_height),
+        backend,
     )
     return spikes, LIFState(c, v, spikes[-1])
 
@@ -250,6 +259,10 @@ def cuba_lif_scan_reference(
         s, state = cuba_lif_step(current, state, params, dropout_mask=dropout_mask)
         out.append(s)
     return torch.stack(out), state
+
+
+_Saved = tuple[Tensor, ...]
+ScanBackend = Literal["auto", "eager"]
 
 
 class _LIFScan(torch.autograd.Function):
@@ -278,22 +291,24 @@ class _LIFScan(torch.autograd.Function):
         threshold: float,
         window: float,
         height: float,
+        backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
         n = currents.shape[0]
         shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
-        cs = currents.new_empty((n, *shape))
-        vs = currents.new_empty((n, *shape))
-        spikes = currents.new_empty((n, *shape))
-        c, vr = c0, v0 * (1.0 - s0)  # vr: voltage after the reset, v (1 - s)
-        for t in range(n):  # four fused ops per step, no temporaries but vr
-            c = torch.addcmul(currents[t], beta, c, out=cs[t])  # c = beta c + I
-            v = torch.addcmul(c, gamma, vr, out=vs[t])  # v = gamma v (1 - s) + c
-            s = torch.gt(v, threshold, out=spikes[t])
-            vr = torch.addcmul(v, v, s, value=-1.0)  # exact: s is 0 or 1
-        # spikes are exactly 0/1: keep them as bool for backward (a quarter of the bytes)
-        ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, spikes.to(torch.bool), grad_mask)
+        # outputs in the memory order of the currents (e.g. channels-last conv output)
+        like = _dense(currents.broadcast_to((n, *shape)))
+        cs, vs = torch.empty_like(like), torch.empty_like(like)
+        fired = torch.empty_like(like, dtype=torch.bool)
+        vr0 = v0 * (1.0 - s0)  # v (1 - s) after the reset
+        if _fused(currents, backend):
+            _kernel_forward(currents, beta, gamma, c0, vr0, threshold, cs, vs, fired)
+        else:
+            _eager_forward(currents, beta, gamma, c0, vr0, threshold, cs, vs, fired)
+        # spikes are exactly 0/1: kept as bool for backward (a quarter of the bytes)
+        ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, fired, grad_mask)
         ctx.threshold, ctx.window, ctx.height = threshold, window, height
-        ctx.current_shape = currents.shape
+        ctx.current_shape, ctx.backend = currents.shape, backend
+        spikes = fired.to(currents.dtype)
         return spikes, cs[-1].clone(), vs[-1].clone()
 
     @staticmethod
@@ -301,15 +316,16 @@ class _LIFScan(torch.autograd.Function):
         ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor
     ) -> tuple[Tensor | None, ...]:
         beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
-        if cs[0].numel() >= _LARGE_STEP:
-            g_cur, g_v, g_beta, g_gamma = _backward_large_steps(
-                ctx, g_spikes, g_c_last, g_v_last, beta, gamma, c0, v0, s0, cs, vs, spikes, mask
+        saved = (beta, gamma, c0, v0, s0, cs, vs, spikes, mask)
+        if _fused(cs, ctx.backend):
+            g_cur, g_v_first, g_beta, g_gamma = _kernel_backward(
+                ctx, g_spikes, g_c_last, g_v_last, *saved
             )
         else:
-            g_cur, g_v, g_beta, g_gamma = _backward_blocks(
-                ctx, g_spikes, g_c_last, g_v_last, beta, gamma, c0, v0, s0, cs, vs, spikes, mask
-            )
-        gv_next, gc_next = g_v[0], g_cur[0]
+            backward = _backward_large_steps if cs[0].numel() >= _LARGE_STEP else _backward_blocks
+            g_cur, g_v, g_beta, g_gamma = backward(ctx, g_spikes, g_c_last, g_v_last, *saved)
+            g_v_first = g_v[0]
+        gv_next, gc_next = g_v_first, g_cur[0]
         needs = ctx.needs_input_grad
         g_c0 = (beta * gc_next).sum_to_size(c0.shape) if needs[3] else None
         g_v0 = (gamma * (1.0 - s0) * gv_next).sum_to_size(v0.shape) if needs[4] else None
@@ -325,15 +341,112 @@ class _LIFScan(torch.autograd.Function):
             None,
             None,
             None,
+            None,
         )
+
+
+def _fused(t: Tensor, backend: str) -> bool:
+    """True when the fused CPU kernels run this scan (CPU float32/float64, ``auto``)."""
+    return backend == "auto" and t.device.type == "cpu" and t.dtype in _KERNEL_DTYPES
+
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _dense(t: Tensor) -> Tensor:
+    """``t`` itself when its memory is dense in some order of its dimensions, else a
+    contiguous copy (broadcast or sliced tensors)."""
+    return t if t.permute(_memory_order(t)).is_contiguous() else t.contiguous()
+
+
+def _memory_order(t: Tensor) -> list[int]:
+    """Dimensions of ``t`` from the largest stride to the smallest (its memory order)."""
+    return sorted(range(t.dim()), key=t.stride, reverse=True)
+
+
+class _Layout:
+    """Numpy views of a scan's tensors, all flattened in the memory order of ``like``
+    ``(n, *shape)`` (time first), as the kernels take them."""
+
+    def __init__(self, like: Tensor) -> None:
+        self.order = _memory_order(like)
+        if self.order[0] != 0:  # time must stay the outer dimension
+            self.order = [0, *(d for d in self.order if d != 0)]
+        self.neuron_order = [d - 1 for d in self.order[1:]]
+        self.shape = like.shape[1:]
+
+    def steps(self, t: Tensor, *, out: bool = False) -> Any:
+        """``(n, *shape)`` → ``(n, M)``; ``out``: must be a view (written by the kernel)."""
+        p = t.detach().broadcast_to((t.shape[0], *self.shape)).permute(self.order)
+        if out and not p.is_contiguous():
+            raise RuntimeError("LIF kernel output is not in the scan's memory order")
+        return p.contiguous().view(t.shape[0], -1).numpy()
+
+    def values(self, t: Tensor, *, out: bool = False) -> Any:
+        """A per-neuron tensor broadcastable to ``shape`` → ``(M,)``."""
+        p = t.detach().broadcast_to(self.shape).permute(self.neuron_order)
+        if out and not p.is_contiguous():
+            raise RuntimeError("LIF kernel output is not in the scan's memory order")
+        return p.contiguous().view(-1).numpy()
+
+
+def _kernel_forward(
+    currents: Tensor, beta: Tensor, gamma: Tensor, c0: Tensor, vr0: Tensor,
+    threshold: float, cs: Tensor, vs: Tensor, fired: Tensor,
+) -> None:  # fmt: skip
+    """Forward scan by :func:`ferrocim.snn.kernels.lif_forward` (fills cs, vs, fired)."""
+    from ferrocim.snn.kernels import lif_forward
+
+    lay = _Layout(cs)
+    lif_forward(
+        lay.steps(currents), lay.values(beta), lay.values(gamma), lay.values(c0),
+        lay.values(vr0), threshold, lay.steps(cs, out=True), lay.steps(vs, out=True),
+        lay.steps(fired, out=True),
+    )  # fmt: skip
+
+
+def _eager_forward(
+    currents: Tensor, beta: Tensor, gamma: Tensor, c0: Tensor, vr0: Tensor,
+    threshold: float, cs: Tensor, vs: Tensor, fired: Tensor,
+) -> None:  # fmt: skip
+    """Forward scan as four fused tensor operations per step (any device)."""
+    # step views made once (unbind), not indexed per step
+    cur, c_t, v_t, s_t = currents.unbind(0), cs.unbind(0), vs.unbind(0), fired.unbind(0)
+    c, zero = c0, currents.new_zeros(())
+    vr = torch.broadcast_to(vr0, cs.shape[1:]).clone()
+    for t in range(cs.shape[0]):
+        c = torch.addcmul(cur[t], beta, c, out=c_t[t])  # c = beta c + I
+        v = torch.addcmul(c, gamma, vr, out=v_t[t])  # v = gamma v (1 - s) + c
+        torch.gt(v, threshold, out=s_t[t])
+        torch.where(s_t[t], zero, v, out=vr)  # exact v (1 - s): s is 0 or 1
+
+
+def _kernel_backward(
+    ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, *saved: Any
+) -> _Saved:
+    """Backward by :func:`ferrocim.snn.kernels.lif_backward`; returns dL/dI, dL/dv at the
+    first step, dL/dbeta and dL/dgamma (the last three unreduced, neuron-shaped)."""
+    from ferrocim.snn.kernels import lif_backward
+
+    beta, gamma, c0, v0, s0, cs, vs, fired, mask = saved
+    lay = _Layout(cs)
+    keep = torch.ones((), dtype=torch.bool) if mask is None else mask != 0
+    g_cur = torch.empty_like(cs)
+    g_v0, g_beta, g_gamma = (torch.empty_like(cs[0]) for _ in range(3))
+    lif_backward(
+        lay.steps(g_spikes), lay.values(g_c_last), lay.values(g_v_last), lay.values(beta),
+        lay.values(gamma), lay.values(c0), lay.values(v0 * (1.0 - s0)), lay.steps(cs),
+        lay.steps(vs), lay.steps(fired), lay.values(keep), ctx.threshold, ctx.window,
+        ctx.height, lay.steps(g_cur, out=True), lay.values(g_v0, out=True),
+        lay.values(g_beta, out=True), lay.values(g_gamma, out=True),
+    )  # fmt: skip
+    return g_cur, g_v0, g_beta, g_gamma
 
 
 _LARGE_STEP = 1 << 15
 """Neurons per time step from which the scan's backward goes step by step with the fewest
 passes over memory (conv layers); smaller layers batch the step-independent work in blocks
 of steps instead (Python overhead dominates them, e.g. an SSTL update at batch 1)."""
-
-_Saved = tuple[Tensor, ...]
 
 
 def _backward_blocks(
@@ -355,6 +468,7 @@ def _backward_blocks(
     g_v = torch.empty_like(cs)  # dL/dv_t
     g_beta = torch.zeros_like(cs[0])
     g_gamma = torch.zeros_like(cs[0])
+    gsp, gv, gc = g_spikes.unbind(0), g_v.unbind(0), g_cur.unbind(0)  # step views, made once
     c_first = torch.broadcast_to(c0, cs.shape[1:])
     v_first = torch.broadcast_to(v0 * (1.0 - s0), cs.shape[1:])
     for stop in range(n, 0, -block):
@@ -363,15 +477,16 @@ def _backward_blocks(
         h = surrogate(v_blk - thr, ctx.window, ctx.height, mask)
         gam_v = gamma * v_blk  # s_t feeds v_{t+1} through -gamma v_t
         gam_ns = gamma * (1.0 - spikes[lo:stop])  # dv_{t+1}/dv_t = gamma (1 - s_t)
+        hs, gvs, gss = h.unbind(0), gam_v.unbind(0), gam_ns.unbind(0)
         for t in range(stop - 1, lo - 1, -1):
             k = t - lo
             if t == n - 1:
-                torch.add(h[k] * g_spikes[t], g_v_last, out=g_v[t])
-                torch.add(g_v[t], g_c_last, out=g_cur[t])
+                torch.add(hs[k] * gsp[t], g_v_last, out=gv[t])
+                torch.add(gv[t], g_c_last, out=gc[t])
                 continue
-            gs = torch.addcmul(g_spikes[t], gam_v[k], g_v[t + 1], value=-1.0)
-            torch.addcmul(h[k] * gs, gam_ns[k], g_v[t + 1], out=g_v[t])
-            torch.addcmul(g_v[t], beta, g_cur[t + 1], out=g_cur[t])
+            gs = torch.addcmul(gsp[t], gvs[k], gv[t + 1], value=-1.0)
+            torch.addcmul(hs[k] * gs, gss[k], gv[t + 1], out=gv[t])
+            torch.addcmul(gv[t], beta, gc[t + 1], out=gc[t])
         # dL/dbeta = sum_t gc_t c_{t-1};  dL/dgamma = sum_t gv_t v_{t-1} (1 - s_{t-1})
         if lo > 0:
             c_prev, vns_prev = (

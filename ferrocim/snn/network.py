@@ -30,10 +30,11 @@ Two evaluation paths give the same results: ``mode="loop"`` steps every layer th
 time steps one by one (the readable oracle); ``mode="parallel"`` (default) runs each
 stateless synapse on a chunk of time steps at once (time folded into the batch) and scans
 only the neuron states over time, chunk after chunk with states carried over
-(``config.time_chunk``: 8 steps on the CPU, where that keeps the working set in cache and
-was fastest measured; all steps on CUDA). Weight layers are float
-``nn.Conv2d``/``nn.Linear`` or, for the names in ``config.analog_layers`` when
-``config.analog`` is set, the crossbar's
+(``config.time_chunk``; by default on the CPU as many steps as keep about
+``CPU_CHUNK_VALUES`` neuron values of the largest layer in flight — 8 steps of conv2 at
+batch 64, all 160 steps of fc1 for an SSTL update at batch 1 — and all steps on CUDA).
+Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the names in
+``config.analog_layers`` when ``config.analog`` is set, the crossbar's
 ``AnalogConv2d``/``AnalogLinear`` (imported only then).
 
 Parameter count: 721,312 in all, of which 697,408 are device-mapped weights.
@@ -51,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.convolution import conv2d
 from ferrocim.snn.compact import saved_as_bool
 from ferrocim.snn.modules import AdaptiveCubaLIF, CubaLIF
 
@@ -90,8 +92,10 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 N_PARAMETERS = 721_312
 N_DEVICE_WEIGHTS = 697_408
-CPU_TIME_CHUNK = 8
-"""Time steps per chunk of the parallel path on the CPU (fastest measured, benchmarks/)."""
+CPU_CHUNK_VALUES = 8 * 64 * 128 * 6 * 7
+"""Neuron values per chunk of the parallel path on the CPU: 8 time steps of conv2 at batch 64
+(about 11 MB of float32, the fastest chunk measured there, benchmarks/). Smaller batches and
+layers get proportionally more time steps per chunk (fewer, larger operations)."""
 PUBLISHED_W_MAX: dict[str, float] = {
     "conv1": 0.3330,
     "conv2": 0.0417,
@@ -124,7 +128,8 @@ class NetworkConfig:
     n_steps: time steps per input window (samples). mode: "parallel" or "loop".
     time_chunk: in the parallel path, how many time steps each layer folds into one batch
         before the next layer runs on them (neuron states carry over between chunks); None:
-        ``CPU_TIME_CHUNK`` on the CPU (keeps the working set in cache), all steps on CUDA.
+        on the CPU, as many steps as keep ``CPU_CHUNK_VALUES`` values of the largest layer run
+        (keeps the working set in cache), all steps on CUDA.
     compact_spikes: in the parallel path, spike tensors saved for backward are stored as
         ``bool`` (lossless; :mod:`ferrocim.snn.compact`).
     width: channel multiplier (1.0 = the paper's 64/128/256 channels and 256 hidden
@@ -506,7 +511,7 @@ class EEGSNN(nn.Module):
             return self._run_loop(a, start, stop, masks)
         names = LAYER_ORDER[start : stop + 1]
         T = a.shape[0]
-        chunk = self.config.time_chunk or (T if a.device.type == "cuda" else CPU_TIME_CHUNK)
+        chunk = self.config.time_chunk or self._default_chunk(names, T, a.shape[1], a.device)
         states: dict[str, Any] = {}
         outs = []
         for t0 in range(0, T, chunk):
@@ -517,6 +522,15 @@ class EEGSNN(nn.Module):
         if names[-1] == "fc2":
             return outs[0] if len(outs) == 1 else torch.stack(outs).sum(0)
         return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def _default_chunk(
+        self, names: tuple[str, ...], T: int, batch: int, device: torch.device
+    ) -> int:
+        """Time steps per chunk when ``config.time_chunk`` is None (see ``CPU_CHUNK_VALUES``)."""
+        if device.type == "cuda":
+            return T
+        widest = max(math.prod(self.layer_shapes[n]) for n in names)
+        return max(1, min(T, CPU_CHUNK_VALUES // (batch * widest)))
 
     # time-parallel path -------------------------------------------------------------
     def _parallel_layer(
@@ -536,7 +550,7 @@ class EEGSNN(nn.Module):
         compact = self.config.compact_spikes and name in SPIKE_INPUT_LAYERS
         if name in ("conv1", "conv2", "conv3"):
             with saved_as_bool(a, compact):
-                i = block.synapse(a.reshape(n * B, *a.shape[2:]))
+                i = self._conv(block.synapse, a.reshape(n * B, *a.shape[2:]))
             spikes, states[name] = block.neuron(i.view(n, B, *i.shape[1:]), states.get(name))
             return spikes
         a = a.reshape(n, B, -1)
@@ -569,6 +583,14 @@ class EEGSNN(nn.Module):
             shifted = self._linear_all(block.taps[k], ext[lo : lo + n - missing])
             i = i + (F.pad(shifted, (0, 0, 0, 0, missing, 0)) if missing else shifted)
         return i
+
+    @staticmethod
+    def _conv(layer: nn.Module, x: Tensor) -> Tensor:
+        """A float conv layer through :func:`ferrocim.convolution.conv2d` (faster, same
+        maths); analog layers run their own forward (which uses it too)."""
+        if type(layer) is nn.Conv2d:
+            return conv2d(x, layer.weight, layer.bias)
+        return layer(x)
 
     @staticmethod
     def _linear_all(layer: nn.Module, a: Tensor) -> Tensor:
