@@ -2,10 +2,12 @@
 
 Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoopSNN``):
 
-- ``train``: forward + backward + Adam step; ``inference``: forward in eval mode. Models
-  run interleaved, one iteration each in turn, so all see the same machine load; each
-  ratio is published time / ferrocim time (> 1: ferrocim faster). ferrocim runs its
-  default path (``mode="parallel"``, time folded in chunks) and the step-by-step oracle.
+- ``train``: forward + backward + Adam step; ``inference``: forward in eval mode. Each
+  model runs in a process of its own (so one model's memory churn does not cost the
+  next one page faults), after two warm-up iterations; the processes take turns, one
+  iteration each, so all see the same machine load; the median over the turns is
+  printed. Each ratio is published time / ferrocim time (> 1: ferrocim faster).
+  ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle.
 - ``sstl``: one online SSTL update at batch 1: ferrocim (fc1 + fc2 on device, frozen
   prefix cached, PulseOptimizer(Adam)) against the published way (whole network forward +
   backward at batch 1, Adam on fc1 + fc2).
@@ -102,6 +104,50 @@ def _interleaved(fns: dict[str, Any], reps: int, device: torch.device) -> dict[s
             _sync(device)
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _turns(args: argparse.Namespace, case: str, names: list[str], threads: int) -> dict:
+    """Median seconds per iteration of each model, each in its own worker process; the
+    workers take turns (one iteration each) ``args.reps`` times after two warm-ups."""
+    procs = {}
+    for k in names:
+        cmd = [sys.executable, __file__, "--worker", case, k, "--device", args.device]
+        cmd += ["--batch", str(args.batch), "--steps", str(args.steps)]
+        cmd += ["--threads", str(threads)]
+        procs[k] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    try:
+        for k, p in procs.items():  # wait until every worker has built and warmed up
+            if p.stdout.readline().strip() != "ready":
+                raise SystemExit(f"benchmark worker {k} failed to start")
+        for _ in range(args.reps):
+            for k, p in procs.items():
+                p.stdin.write("step\n")
+                p.stdin.flush()
+                times[k].append(float(p.stdout.readline()))
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def worker(args: argparse.Namespace) -> None:
+    """``--worker CASE MODEL``: build, warm up twice, then time one iteration per line read."""
+    case, name = args.worker
+    device = torch.device(args.device)
+    model = _models([name], device, args.steps)[name]
+    x, y = _data(args.batch, args.steps, device)
+    fn = _step_fn(model, case, x, y)
+    for _ in range(2):
+        fn()
+    _sync(device)
+    print("ready", flush=True)
+    for _line in sys.stdin:
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        print(time.perf_counter() - t0, flush=True)
 
 
 def _sstl_fns(device: torch.device, n_steps: int) -> dict[str, Any]:
@@ -211,28 +257,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=2, metavar=("CASE", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.batch = args.batch or (8 if args.quick else 64)
     args.steps = args.steps or (40 if args.quick else 160)
-    args.reps = args.reps or (1 if args.quick else 3)
+    args.reps = args.reps or (3 if args.quick else 5)
     from ferrocim.threads import configure_threads, physical_cores
 
     threads = configure_threads(args.threads)
     if args.child:
         print(json.dumps(child(args)))
         return {}
+    if args.worker:
+        worker(args)
+        return {}
     device = torch.device(args.device)
     res: dict[str, Any] = {"device": args.device, "threads": threads, "batch": args.batch}
     print(
         f"EEG SNN benchmark on {args.device} ({threads} threads), batch {args.batch}, "
-        f"{args.steps} time steps, median of {args.reps} interleaved repeats"
+        f"{args.steps} time steps, median of {args.reps} turns (one worker process per model)"
     )
-    x, y = _data(args.batch, args.steps, device)
     names = ["published", "parallel", "loop"]
     print(f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}")
     for case in ("train", "inference"):
-        models = _models(names, device, args.steps)
-        t = _interleaved({k: _step_fn(m, case, x, y) for k, m in models.items()}, args.reps, device)
+        t = _turns(args, case, names, threads)
         res[case] = t
         for k in names:
             label = {"published": "published loop (restated)", "parallel": "ferrocim default"}

@@ -227,6 +227,11 @@ def cuba_lif_scan(
     beta = params.beta
     if dropout_mask is not None:
         beta, currents = beta * dropout_mask, currents * dropout_mask
+    inputs = (currents, beta, params.gamma, state.c, state.v, state.s)
+    if _fused(currents, backend) and not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    ):
+        return _kernel_spikes(currents, beta, params, state)
     spikes, c, v = _LIFScan.apply(
         currents,
         beta,
@@ -403,6 +408,25 @@ def _kernel_forward(
         lay.values(vr0), threshold, lay.steps(cs, out=True), lay.steps(vs, out=True),
         lay.steps(fired, out=True),
     )  # fmt: skip
+
+
+def _kernel_spikes(
+    currents: Tensor, beta: Tensor, params: LIFParameters, state: LIFState
+) -> tuple[Tensor, LIFState]:
+    """The scan without autograd by :func:`ferrocim.snn.kernels.lif_spikes` (inference)."""
+    from ferrocim.snn.kernels import lif_spikes
+
+    n = currents.shape[0]
+    shape = torch.broadcast_shapes(currents.shape[1:], state.c.shape)
+    spikes = torch.empty_like(_dense(currents.broadcast_to((n, *shape))))
+    lay = _Layout(spikes)
+    c, v = torch.empty_like(spikes[0]), torch.empty_like(spikes[0])
+    lif_spikes(
+        lay.steps(currents), lay.values(beta), lay.values(params.gamma), lay.values(state.c),
+        lay.values(state.v * (1.0 - state.s)), params.threshold, lay.steps(spikes, out=True),
+        lay.values(c, out=True), lay.values(v, out=True),
+    )  # fmt: skip
+    return spikes, LIFState(c, v, spikes[-1])
 
 
 def _eager_forward(

@@ -6,9 +6,9 @@ each a pass over the layer's neurons (the conv layers) or a few microseconds of 
 and dispatch overhead (small layers: fc1 alone in an online SSTL update at batch 1).
 These kernels run the same recursion with each neuron's state in registers: forward
 reads the currents once and writes ``c``, ``v`` and the spikes once; backward reads them
-once and writes ``dL/dI`` once. Neurons are split into blocks run in parallel
-(``numba.prange``); within a block the time loop is outside the neuron loop, so every
-step reads and writes contiguous memory.
+once and writes ``dL/dI`` once. Neurons are split into blocks; within a block the time
+loop is outside the neuron loop, so every step reads and writes contiguous memory.
+Large layers are split among torch's threads (see :func:`_run`).
 
 Arithmetic is that of the eager path in the array's own dtype (float32 or float64, no
 fast-math): products and sums in the same order, the threshold, window and height cast
@@ -21,23 +21,20 @@ values, per-neuron vectors ``(M,)``.
 
 from __future__ import annotations
 
-import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-__all__ = ["PARALLEL_MIN", "lif_backward", "lif_forward", "set_kernel_threads"]
+import numpy as np
+import torch
+from numba import njit
+
+__all__ = ["PARALLEL_MIN", "lif_backward", "lif_forward", "lif_spikes"]
 
 BLOCK = 512
 """Neurons per parallel block (a few KiB of state per array, in L1)."""
 PARALLEL_MIN = 1 << 14
-"""Neurons per step from which the kernels run on several threads; below, one thread
+"""Neurons (times batch) from which the kernels run on several threads; below, one thread
 (an SSTL update at batch 1 has 256: thread start-up would cost more than the work)."""
-
-
-def set_kernel_threads(n: int) -> None:
-    """Threads of the parallel kernels (:func:`ferrocim.threads.configure_threads` calls it)."""
-    n = max(1, int(n))
-    if get_num_threads() != n:
-        set_num_threads(n)
 
 
 def _forward_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, lo, hi):
@@ -130,114 +127,75 @@ def _backward_block(
     g_gamma[lo:hi] = gg
 
 
+def _spikes_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, lo, hi):
+    """:func:`_forward_block` keeping only the spikes (as floats) and the last state."""
+    n = cur.shape[0]
+    c = c0[lo:hi].copy()
+    vr = vr0[lo:hi].copy()
+    v = vr0[lo:hi].copy()
+    be = beta[lo:hi]
+    ga = gamma[lo:hi]
+    zero = vr.dtype.type(0)
+    one = vr.dtype.type(1)
+    for t in range(n):
+        i_t = cur[t, lo:hi]
+        s_t = spikes[t, lo:hi]
+        for k in range(hi - lo):
+            ck = be[k] * c[k] + i_t[k]
+            vk = ga[k] * vr[k] + ck
+            s = vk > thr
+            c[k] = ck
+            v[k] = vk
+            s_t[k] = one if s else zero
+            vr[k] = zero if s else vk
+    c_last[lo:hi] = c
+    v_last[lo:hi] = v
+
+
 _fwd_block = njit(cache=True, nogil=True)(_forward_block)
+_spk_block = njit(cache=True, nogil=True)(_spikes_block)
 _bwd_block = njit(cache=True, nogil=True)(_backward_block)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _forward_parallel(cur, beta, gamma, c0, vr0, thr, cs, vs, fired):
-    M = cur.shape[1]
-    for b in prange((M + BLOCK - 1) // BLOCK):
-        _fwd_block(
-            cur, beta, gamma, c0, vr0, thr, cs, vs, fired, b * BLOCK, min(M, b * BLOCK + BLOCK)
-        )
+@njit(cache=True, nogil=True)
+def _forward_range(lo, hi, cur, beta, gamma, c0, vr0, thr, cs, vs, fired):
+    for b in range(lo, hi, BLOCK):
+        _fwd_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, b, min(hi, b + BLOCK))
 
 
 @njit(cache=True, nogil=True)
-def _forward_serial(cur, beta, gamma, c0, vr0, thr, cs, vs, fired):
-    _fwd_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, 0, cur.shape[1])
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _backward_parallel(
-    g_spikes,
-    g_c_last,
-    g_v_last,
-    beta,
-    gamma,
-    c0,
-    vr0,
-    cs,
-    vs,
-    fired,
-    keep,
-    thr,
-    window,
-    height,
-    g_cur,
-    g_v0,
-    g_beta,
-    g_gamma,
-):
-    M = cs.shape[1]
-    for b in prange((M + BLOCK - 1) // BLOCK):
-        _bwd_block(
-            g_spikes,
-            g_c_last,
-            g_v_last,
-            beta,
-            gamma,
-            c0,
-            vr0,
-            cs,
-            vs,
-            fired,
-            keep,
-            thr,
-            window,
-            height,
-            g_cur,
-            g_v0,
-            g_beta,
-            g_gamma,
-            b * BLOCK,
-            min(M, b * BLOCK + BLOCK),
-        )
+def _spikes_range(lo, hi, cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last):
+    for b in range(lo, hi, BLOCK):
+        _spk_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, b, min(hi, b + BLOCK))
 
 
 @njit(cache=True, nogil=True)
-def _backward_serial(
-    g_spikes,
-    g_c_last,
-    g_v_last,
-    beta,
-    gamma,
-    c0,
-    vr0,
-    cs,
-    vs,
-    fired,
-    keep,
-    thr,
-    window,
-    height,
-    g_cur,
-    g_v0,
-    g_beta,
-    g_gamma,
-):
-    _bwd_block(
-        g_spikes,
-        g_c_last,
-        g_v_last,
-        beta,
-        gamma,
-        c0,
-        vr0,
-        cs,
-        vs,
-        fired,
-        keep,
-        thr,
-        window,
-        height,
-        g_cur,
-        g_v0,
-        g_beta,
-        g_gamma,
-        0,
-        cs.shape[1],
-    )
+def _backward_range(lo, hi, g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, keep, thr, win,
+                    height, g_cur, g_v0, g_beta, g_gamma):  # fmt: skip
+    for b in range(lo, hi, BLOCK):
+        _bwd_block(g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, keep, thr, win, height,
+                   g_cur, g_v0, g_beta, g_gamma, b, min(hi, b + BLOCK))  # fmt: skip
+
+
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _run(kernel: Any, m: int, *args: Any) -> None:
+    """``kernel(lo, hi, *args)`` over the neuron range ``[0, m)``: in the calling thread
+    when ``m < PARALLEL_MIN`` or torch uses one thread, else split into as many contiguous
+    ranges as torch has threads (``configure_threads``), run by a thread pool (the
+    kernels release the GIL). Plain threads, not numba's parallel layer: that one resets
+    the OpenMP thread count torch shares (measured: two trainings at once 5× slower)."""
+    n = torch.get_num_threads()
+    if m < PARALLEL_MIN or n == 1:
+        kernel(0, m, *args)
+        return
+    if not _pool or _pool[0]._max_workers != n:
+        _pool[:] = [ThreadPoolExecutor(max_workers=n, thread_name_prefix="ferrocim-lif")]
+    step = -(-m // n // BLOCK) * BLOCK  # ceil(m / n), rounded up to whole blocks
+    futures = [_pool[0].submit(kernel, lo, min(m, lo + step), *args) for lo in range(0, m, step)]
+    for f in futures:
+        f.result()
 
 
 def lif_forward(
@@ -258,8 +216,25 @@ def lif_forward(
     ``v0 (1 - s0)``. All float arrays share one dtype; ``threshold`` in model units.
     """
     thr = cur.dtype.type(threshold)
-    kernel = _forward_parallel if cur.shape[1] >= PARALLEL_MIN else _forward_serial
-    kernel(cur, beta, gamma, c0, vr0, thr, cs, vs, fired)
+    _run(_forward_range, cur.shape[1], cur, beta, gamma, c0, vr0, thr, cs, vs, fired)
+
+
+def lif_spikes(
+    cur: np.ndarray,
+    beta: np.ndarray,
+    gamma: np.ndarray,
+    c0: np.ndarray,
+    vr0: np.ndarray,
+    threshold: float,
+    spikes: np.ndarray,
+    c_last: np.ndarray,
+    v_last: np.ndarray,
+) -> None:
+    """:func:`lif_forward` without a backward pass to come (inference): fills ``spikes``
+    ``(n, M)`` with 0/1 in the currents' dtype and the state after the last step,
+    ``c_last`` and ``v_last`` ``(M,)``; no per-step currents or voltages are stored."""
+    thr = cur.dtype.type(threshold)
+    _run(_spikes_range, cur.shape[1], cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last)
 
 
 def lif_backward(
@@ -290,24 +265,8 @@ def lif_backward(
     and the per-value (unreduced) ``g_beta``, ``g_gamma`` ``(M,)``.
     """
     dt = cs.dtype.type
-    kernel = _backward_parallel if cs.shape[1] >= PARALLEL_MIN else _backward_serial
-    kernel(
-        g_spikes,
-        g_c_last,
-        g_v_last,
-        beta,
-        gamma,
-        c0,
-        vr0,
-        cs,
-        vs,
-        fired,
-        keep,
-        dt(threshold),
-        dt(window),
-        dt(height),
-        g_cur,
-        g_v0,
-        g_beta,
+    _run(
+        _backward_range, cs.shape[1], g_spikes, g_c_last, g_v_last, beta, gamma, c0, vr0,
+        cs, vs, fired, keep, dt(threshold), dt(window), dt(height), g_cur, g_v0, g_beta,
         g_gamma,
-    )
+    )  # fmt: skip

@@ -31,7 +31,7 @@ time steps one by one (the readable oracle); ``mode="parallel"`` (default) runs 
 stateless synapse on a chunk of time steps at once (time folded into the batch) and scans
 only the neuron states over time, chunk after chunk with states carried over
 (``config.time_chunk``; by default on the CPU as many steps as keep about
-``CPU_CHUNK_VALUES`` neuron values of the largest layer in flight — 8 steps of conv2 at
+``CPU_CHUNK_VALUES`` neuron values of the largest layer in flight — 16 steps of conv2 at
 batch 64, all 160 steps of fc1 for an SSTL update at batch 1 — and all steps on CUDA).
 Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the names in
 ``config.analog_layers`` when ``config.analog`` is set, the crossbar's
@@ -92,10 +92,12 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 N_PARAMETERS = 721_312
 N_DEVICE_WEIGHTS = 697_408
-CPU_CHUNK_VALUES = 8 * 64 * 128 * 6 * 7
-"""Neuron values per chunk of the parallel path on the CPU: 8 time steps of conv2 at batch 64
-(about 11 MB of float32, the fastest chunk measured there, benchmarks/). Smaller batches and
-layers get proportionally more time steps per chunk (fewer, larger operations)."""
+CPU_CHUNK_VALUES = 16 * 64 * 128 * 6 * 7
+"""Neuron values per chunk of the parallel path on the CPU: 16 time steps of conv2 at batch
+64 (22 MB of float32 currents). Measured on a 2-core AVX-512 CPU: inference 0.44 s at 16
+steps against 0.46-0.54 s at 8 and 0.7 s at 32 or more (out of cache); training about the
+same at 8-24. Smaller batches and layers get proportionally more time steps per chunk
+(fewer, larger operations)."""
 PUBLISHED_W_MAX: dict[str, float] = {
     "conv1": 0.3330,
     "conv2": 0.0417,
