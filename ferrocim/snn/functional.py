@@ -298,10 +298,9 @@ class _LIFScan(torch.autograd.Function):
         height: float,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        n = currents.shape[0]
         shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
         # outputs in the memory order of the currents (e.g. channels-last conv output)
-        like = _dense(currents.broadcast_to((n, *shape)))
+        like = _dense(_over_time(currents, shape))
         cs, vs = torch.empty_like(like), torch.empty_like(like)
         fired = torch.empty_like(like, dtype=torch.bool)
         vr0 = v0 * (1.0 - s0)  # v (1 - s) after the reset
@@ -364,6 +363,15 @@ def _dense(t: Tensor) -> Tensor:
     return t if t.permute(_memory_order(t)).is_contiguous() else t.contiguous()
 
 
+def _over_time(t: Tensor, shape: torch.Size) -> Tensor:
+    """Time-major ``t`` ``(n, *s)`` broadcast to ``(n, *shape)`` (``s`` broadcastable to
+    ``shape`` as one step's currents are to the state)."""
+    extra = len(shape) - (t.dim() - 1)
+    if extra > 0:
+        t = t.view(t.shape[0], *([1] * extra), *t.shape[1:])
+    return t.broadcast_to((t.shape[0], *shape))
+
+
 def _memory_order(t: Tensor) -> list[int]:
     """Dimensions of ``t`` from the largest stride to the smallest (its memory order)."""
     return sorted(range(t.dim()), key=t.stride, reverse=True)
@@ -382,7 +390,7 @@ class _Layout:
 
     def steps(self, t: Tensor, *, out: bool = False) -> Any:
         """``(n, *shape)`` → ``(n, M)``; ``out``: must be a view (written by the kernel)."""
-        p = t.detach().broadcast_to((t.shape[0], *self.shape)).permute(self.order)
+        p = _over_time(t.detach(), self.shape).permute(self.order)
         if out and not p.is_contiguous():
             raise RuntimeError("LIF kernel output is not in the scan's memory order")
         return p.contiguous().view(t.shape[0], -1).numpy()
@@ -416,9 +424,8 @@ def _kernel_spikes(
     """The scan without autograd by :func:`ferrocim.snn.kernels.lif_spikes` (inference)."""
     from ferrocim.snn.kernels import lif_spikes
 
-    n = currents.shape[0]
     shape = torch.broadcast_shapes(currents.shape[1:], state.c.shape)
-    spikes = torch.empty_like(_dense(currents.broadcast_to((n, *shape))))
+    spikes = torch.empty_like(_dense(_over_time(currents, shape)))
     lay = _Layout(spikes)
     c, v = torch.empty_like(spikes[0]), torch.empty_like(spikes[0])
     lif_spikes(

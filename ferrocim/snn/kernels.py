@@ -10,10 +10,12 @@ once and writes ``dL/dI`` once. Neurons are split into blocks; within a block th
 loop is outside the neuron loop, so every step reads and writes contiguous memory.
 Large layers are split among torch's threads (see :func:`_run`).
 
-Arithmetic is that of the eager path in the array's own dtype (float32 or float64, no
-fast-math): products and sums in the same order, the threshold, window and height cast
-to the array dtype as torch casts a Python scalar. Forward results (currents, voltages,
-spikes) are bit-identical to the eager scan (tested); gradients agree to rounding.
+Arithmetic is that of the eager path in the array's own dtype (float32 or float64): the
+same products and sums in the same order, ``a * b + c`` contracted to a fused
+multiply-add as torch's ``addcmul`` computes it (the only fast-math flag), the
+threshold, window and height cast to the array dtype as torch casts a Python scalar.
+Forward results (currents, voltages, spikes) are bit-identical to the eager scan
+(tested); gradients agree to rounding.
 
 Arrays are flat over neurons: ``(n, M)`` for ``n`` time steps of ``M = batch × neurons``
 values, per-neuron vectors ``(M,)``.
@@ -152,24 +154,24 @@ def _spikes_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, lo, hi
     v_last[lo:hi] = v
 
 
-_fwd_block = njit(cache=True, nogil=True)(_forward_block)
-_spk_block = njit(cache=True, nogil=True)(_spikes_block)
-_bwd_block = njit(cache=True, nogil=True)(_backward_block)
+_fwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_forward_block)
+_spk_block = njit(cache=True, nogil=True, fastmath={"contract"})(_spikes_block)
+_bwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_backward_block)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _forward_range(lo, hi, cur, beta, gamma, c0, vr0, thr, cs, vs, fired):
     for b in range(lo, hi, BLOCK):
         _fwd_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, b, min(hi, b + BLOCK))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _spikes_range(lo, hi, cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last):
     for b in range(lo, hi, BLOCK):
         _spk_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, b, min(hi, b + BLOCK))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _backward_range(lo, hi, g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, keep, thr, win,
                     height, g_cur, g_v0, g_beta, g_gamma):  # fmt: skip
     for b in range(lo, hi, BLOCK):
