@@ -53,12 +53,15 @@ class DemoSize:
     sstl_lr: float = 1e-4
     #: the paper anneals the rate (cosine, T_max 20); the demo keeps it constant
     lr_schedule: str = "constant"
-    #: ferrocim's unit-area surrogate (window ±0.15, height 1/0.3) instead of the published
+    #: a wide unit-area surrogate (window ±0.5, height 1) instead of the published
     #: 0.3·1[|v−θ|<0.3], and per-run normalisation instead of the published global one: with
     #: the published pair the quarter-width network stays at chance for 20 epochs on the
-    #: synthetic data; with both options it reaches 77.8 % test (measured, seed 0)
-    surrogate_window: float = 0.15
-    surrogate_height: float = 1 / 0.3
+    #: synthetic data. The network first sits at chance (loss log 2) for 10-20 epochs and
+    #: when it leaves depends on rounding; the narrower ±0.15 / 1/0.3 left it after 10 or
+    #: after 25 epochs depending on the convolution kernels, ±0.5 / 1 after 16-18 in both
+    #: (measured, seed 0, 20 epochs: 75.6 % / 74.4 % test)
+    surrogate_window: float = 0.5
+    surrogate_height: float = 1.0
     normalization: str = "per_run"
 
     def paper_differences(self) -> list[str]:
