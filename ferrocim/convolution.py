@@ -9,7 +9,9 @@ Two cases of the EEG network run much faster than ``F.conv2d`` on its default pa
   kernels: conv2 forward + backward 1.5×, conv1 forward about 10×); the output stays
   channels-last, so the layers after it keep that order without copies.
 
-Same maths as ``F.conv2d``; sums may be ordered differently (float rounding).
+Both apply to stride 1, no padding or dilation, one group (the network's convolutions);
+any other geometry goes to ``F.conv2d`` as it is. Same maths as ``F.conv2d``; sums may be
+ordered differently (float rounding).
 """
 
 from __future__ import annotations
@@ -17,13 +19,32 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.modules.utils import _pair
 
 __all__ = ["conv2d"]
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.conv2d(x, weight, bias)`` (stride 1, no padding) for ``x`` ``(N, C, H, W)``."""
-    if x.dim() == 4 and tuple(x.shape[-2:]) == tuple(weight.shape[-2:]):
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | str | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)``, ``x`` ``(N, C, H, W)``."""
+    plain = (
+        x.dim() == 4
+        and _pair(stride) == (1, 1)
+        and not isinstance(padding, str)
+        and _pair(padding) == (0, 0)
+        and _pair(dilation) == (1, 1)
+        and groups == 1
+    )
+    if not plain:
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    if tuple(x.shape[-2:]) == tuple(weight.shape[-2:]):
         n, co = x.shape[0], weight.shape[0]
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             # flatten the window in the input's (H, W, C) memory order: no copy of x
@@ -32,6 +53,6 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         else:
             xf, wf = x.reshape(n, -1), weight.reshape(co, -1)
         return F.linear(xf, wf, bias).view(n, co, 1, 1)
-    if x.device.type == "cpu" and x.dim() == 4:
+    if x.device.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)
     return F.conv2d(x, weight, bias)

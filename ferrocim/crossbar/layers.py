@@ -149,10 +149,8 @@ class AnalogConv2d(AnalogModule):
         w = self._noisy_weight()
         if cfg.dac_bits is not None:
             x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
-        if cfg.adc_bits is None and self._plain_geometry():
-            y = conv2d(x, w, self.bias)
-        elif cfg.adc_bits is None:
-            y = F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if cfg.adc_bits is None:
+            y = conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
         else:
             y = self._conv_adc(x, w)
         positions = y.numel() // self.out_channels
@@ -163,15 +161,6 @@ class AnalogConv2d(AnalogModule):
             y.numel() * self.layout.n_row_tiles,
         )
         return y
-
-    def _plain_geometry(self) -> bool:
-        """Stride 1, no padding or dilation, one group (what ``convolution.conv2d`` takes)."""
-        return (
-            self.stride == (1, 1)
-            and self.padding == (0, 0)
-            and self.dilation == (1, 1)
-            and self.groups == 1
-        )
 
     def _conv_adc(self, x: Tensor, w: Tensor) -> Tensor:
         cfg = self.analog_config

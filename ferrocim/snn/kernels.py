@@ -39,6 +39,14 @@ PARALLEL_MIN = 1 << 14
 (an SSTL update at batch 1 has 256: thread start-up would cost more than the work)."""
 
 
+def _lif_update(c, vr, beta, gamma, current, thr):
+    """One neuron, one step: ``c = beta c + I``, ``v = gamma v (1 - s) + c``, ``s = v > thr``;
+    returns ``(c, v, s)`` (``vr`` is the previous ``v (1 - s)``)."""
+    c = beta * c + current
+    v = gamma * vr + c
+    return c, v, v > thr
+
+
 def _forward_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, lo, hi):
     n = cur.shape[0]
     c = c0[lo:hi].copy()
@@ -52,9 +60,7 @@ def _forward_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, lo, hi):
         v_t = vs[t, lo:hi]
         f_t = fired[t, lo:hi]
         for k in range(hi - lo):
-            ck = be[k] * c[k] + i_t[k]  # c = beta c + I
-            v = ga[k] * vr[k] + ck  # v = gamma v (1 - s) + c
-            s = v > thr
+            ck, v, s = _update(c[k], vr[k], be[k], ga[k], i_t[k], thr)
             c[k] = ck
             c_t[k] = ck
             v_t[k] = v
@@ -143,9 +149,7 @@ def _spikes_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, lo, hi
         i_t = cur[t, lo:hi]
         s_t = spikes[t, lo:hi]
         for k in range(hi - lo):
-            ck = be[k] * c[k] + i_t[k]
-            vk = ga[k] * vr[k] + ck
-            s = vk > thr
+            ck, vk, s = _update(c[k], vr[k], be[k], ga[k], i_t[k], thr)
             c[k] = ck
             v[k] = vk
             s_t[k] = one if s else zero
@@ -154,6 +158,7 @@ def _spikes_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, lo, hi
     v_last[lo:hi] = v
 
 
+_update = njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")(_lif_update)
 _fwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_forward_block)
 _spk_block = njit(cache=True, nogil=True, fastmath={"contract"})(_spikes_block)
 _bwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_backward_block)
@@ -179,7 +184,7 @@ def _backward_range(lo, hi, g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, kee
                    g_cur, g_v0, g_beta, g_gamma, b, min(hi, b + BLOCK))  # fmt: skip
 
 
-_pool: list[ThreadPoolExecutor] = []
+_pool: list[tuple[int, ThreadPoolExecutor]] = []  # (threads, pool) once one is needed
 
 
 def _run(kernel: Any, m: int, *args: Any) -> None:
@@ -192,10 +197,13 @@ def _run(kernel: Any, m: int, *args: Any) -> None:
     if m < PARALLEL_MIN or n == 1:
         kernel(0, m, *args)
         return
-    if not _pool or _pool[0]._max_workers != n:
-        _pool[:] = [ThreadPoolExecutor(max_workers=n, thread_name_prefix="ferrocim-lif")]
+    if not _pool or _pool[0][0] != n:
+        if _pool:
+            _pool[0][1].shutdown(wait=False)
+        _pool[:] = [(n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="ferrocim-lif"))]
+    pool = _pool[0][1]
     step = -(-m // n // BLOCK) * BLOCK  # ceil(m / n), rounded up to whole blocks
-    futures = [_pool[0].submit(kernel, lo, min(m, lo + step), *args) for lo in range(0, m, step)]
+    futures = [pool.submit(kernel, lo, min(m, lo + step), *args) for lo in range(0, m, step)]
     for f in futures:
         f.result()
 

@@ -590,8 +590,9 @@ class EEGSNN(nn.Module):
     def _conv(layer: nn.Module, x: Tensor) -> Tensor:
         """A float conv layer through :func:`ferrocim.convolution.conv2d` (faster, same
         maths); analog layers run their own forward (which uses it too)."""
-        if type(layer) is nn.Conv2d:
-            return conv2d(x, layer.weight, layer.bias)
+        if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros":
+            return conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
+                          layer.dilation, layer.groups)  # fmt: skip
         return layer(x)
 
     @staticmethod
