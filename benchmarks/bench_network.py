@@ -109,12 +109,7 @@ def _interleaved(fns: dict[str, Any], reps: int, device: torch.device) -> dict[s
 def _turns(args: argparse.Namespace, case: str, names: list[str], threads: int) -> dict:
     """Median seconds per iteration of each model, each in its own worker process; the
     workers take turns (one iteration each) ``args.reps`` times after two warm-ups."""
-    procs = {}
-    for k in names:
-        cmd = [sys.executable, __file__, "--worker", case, k, "--device", args.device]
-        cmd += ["--batch", str(args.batch), "--steps", str(args.steps)]
-        cmd += ["--threads", str(threads)]
-        procs[k] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs = {k: _spawn(args, "--worker", case, k, threads) for k in names}
     times: dict[str, list[float]] = {k: [] for k in names}
     try:
         for k, p in procs.items():  # wait until every worker has built and warmed up
@@ -132,13 +127,17 @@ def _turns(args: argparse.Namespace, case: str, names: list[str], threads: int) 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def worker(args: argparse.Namespace) -> None:
-    """``--worker CASE MODEL``: build, warm up twice, then time one iteration per line read."""
-    case, name = args.worker
+def _build(args: argparse.Namespace, case: str, name: str) -> tuple[torch.device, Any, Any]:
+    """Device, model ``name`` and its ``case`` step function on the benchmark's input."""
     device = torch.device(args.device)
     model = _models([name], device, args.steps)[name]
     x, y = _data(args.batch, args.steps, device)
-    fn = _step_fn(model, case, x, y)
+    return device, model, _step_fn(model, case, x, y)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """``--worker CASE MODEL``: build, warm up twice, then time one iteration per line read."""
+    device, _, fn = _build(args, *args.worker)
     for _ in range(2):
         fn()
     _sync(device)
@@ -205,10 +204,7 @@ def _rss() -> int:
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement in a fresh process (``--child KIND NAME``)."""
     kind, name = args.child
-    device = torch.device(args.device)
-    model = _models([name], device, args.steps)[name]
-    x, y = _data(args.batch, args.steps, device)
-    fn = _step_fn(model, "train", x, y)
+    device, model, fn = _build(args, "train", name)
     if kind == "memory":
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -227,14 +223,17 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - t0, "threads": torch.get_num_threads()}
 
 
-def _spawn(args: argparse.Namespace, kind: str, name: str, threads: int | None) -> Any:
-    cmd = [sys.executable, __file__, "--child", kind, name, "--device", args.device]
+def _spawn(args: argparse.Namespace, role: str, kind: str, name: str, threads: int | None) -> Any:
+    """This script as a ``role`` (``--child``: one measurement; ``--worker``: steps on
+    request, read from its stdin) for ``kind`` and model ``name``."""
+    cmd = [sys.executable, __file__, role, kind, name, "--device", args.device]
     cmd += ["--batch", str(args.batch), "--steps", str(args.steps), "--reps", str(args.reps)]
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
     if threads is not None:
         cmd += ["--threads", str(threads)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    stdin = subprocess.PIPE if role == "--worker" else None
+    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, text=True, env=env)
 
 
 def _collect(procs: list[Any]) -> list[dict[str, Any]]:
@@ -306,7 +305,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"float32 matmul {peak:.1f} GFLOP/s ({100 * g_tr / peak:.0f} % / "
         f"{100 * g_inf / peak:.0f} % of it)"
     )
-    mem = {k: _collect([_spawn(args, "memory", k, threads)])[0]["peak_bytes"] for k in names}
+    mem = {
+        k: _collect([_spawn(args, "--child", "memory", k, threads)])[0]["peak_bytes"] for k in names
+    }
     res["train_peak_bytes"] = mem
     print(
         "peak memory growth of one training step: "
@@ -314,9 +315,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     full = threads if args.threads else physical_cores()
     split = max(1, full // 2)  # what configure_threads(workers=2) gives
-    solo = _collect([_spawn(args, "time", "parallel", full)])[0]["wall_s"]
-    pair = _collect([_spawn(args, "time", "parallel", full) for _ in range(2)])
-    pair_w = _collect([_spawn(args, "time", "parallel", split) for _ in range(2)])
+    solo = _collect([_spawn(args, "--child", "time", "parallel", full)])[0]["wall_s"]
+    pair = _collect([_spawn(args, "--child", "time", "parallel", full) for _ in range(2)])
+    pair_w = _collect([_spawn(args, "--child", "time", "parallel", split) for _ in range(2)])
     res["two_at_once"] = {
         "full_threads_each": max(p["wall_s"] for p in pair) / solo,
         "split_threads": max(p["wall_s"] for p in pair_w) / solo,
