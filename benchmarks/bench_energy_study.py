@@ -23,23 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ferrocim.calibration.card import preset
 from ferrocim.pipelines.energy_study import StudyConfig, load_data, run_study
-from ferrocim.pipelines.width_cards import WidthCard, with_energy, write_index
-
-
-def preset_cards(folder: Path, widths: tuple[float, ...]) -> Path:
-    """dut2 at every width with the published energy per pulse (a width index)."""
-    cards = []
-    for w in widths:
-        c = preset("dut2")
-        c = c.model_copy(
-            update={"name": f"dut2-{w:g}", "pulse": c.pulse.model_copy(update={"width_s": w})}
-        )
-        c = with_energy(c, w)
-        cards.append(WidthCard(w, c, c.save(folder / "cards" / f"{c.name}.json")))
-    write_index(folder, cards)
-    return folder
+from ferrocim.pipelines.width_cards import preset_width_cards
 
 
 def float_baseline(cfg: StudyConfig) -> float:
@@ -80,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         cfg = StudyConfig(device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "study"
-        cards = args.cards or preset_cards(Path(tmp) / "cards", cfg.widths)
+        cards = args.cards or preset_width_cards(Path(tmp) / "cards", cfg.widths)
         t_base = float_baseline(cfg)
         t0, c0 = time.perf_counter(), time.process_time()
         res = run_study(cfg, cards, out, device_id=args.dut, report=False, progress=False)

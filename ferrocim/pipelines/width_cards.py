@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from ferrocim.atomic import write_json
-from ferrocim.calibration.card import DeviceCard
+from ferrocim.calibration.card import DeviceCard, preset
 from ferrocim.calibration.device import CalibrationOptions, width_tag
 from ferrocim.checks import InputError
 from ferrocim.crossbar.energy import WIDTH_SCALING, width_factor
@@ -162,6 +162,22 @@ def calibrate_by_width(
         cards.append(WidthCard(d.pulse_width_s, card, path))
     write_index(out_dir, cards)
     return cards
+
+
+def preset_width_cards(
+    out_dir: str | os.PathLike[str], widths: tuple[float, ...], name: str = "dut2"
+) -> Path:
+    """A width index in ``out_dir`` of preset card ``name`` at every pulse width ``widths``
+    (s), each with the published energy per pulse (assumed): a study without measured
+    cards (tests, benchmarks). Cards are ``out_dir/cards/NAME-WIDTH.json``."""
+    cards = []
+    for w in widths:
+        c = preset(name)
+        pulse = c.pulse.model_copy(update={"width_s": w})
+        c = with_energy(c.model_copy(update={"name": f"{name}-{w:g}", "pulse": pulse}), w)
+        cards.append(WidthCard(w, c, c.save(Path(out_dir) / "cards" / f"{c.name}.json")))
+    write_index(out_dir, cards)
+    return Path(out_dir)
 
 
 def write_index(out_dir: str | os.PathLike[str], cards: list[WidthCard]) -> Path:

@@ -19,12 +19,11 @@ from ferrocim.cli import main
 from ferrocim.pipelines import energy_study
 from ferrocim.pipelines.energy_study import StudyConfig, read_idx, run_study
 from ferrocim.pipelines.width_cards import (
-    WidthCard,
     assumed_energy,
     load_width_cards,
+    preset_width_cards,
     read_energy_table,
     with_energy,
-    write_index,
 )
 
 
@@ -35,17 +34,7 @@ def _write_idx(path: Path, arr: np.ndarray, code: int = 0x08) -> Path:
     return path
 
 
-def _preset_cards(folder: Path, widths=(2e-8, 2e-6)) -> Path:
-    cards = []
-    for w in widths:
-        c = preset("dut2")
-        c = c.model_copy(
-            update={"name": f"dut2_{w:g}", "pulse": c.pulse.model_copy(update={"width_s": w})}
-        )
-        c = with_energy(c, w)
-        cards.append(WidthCard(w, c, c.save(folder / "cards" / f"{c.name}.json")))
-    write_index(folder, cards)
-    return folder
+WIDTHS = (2e-8, 2e-6)
 
 
 def test_published_width_factors():
@@ -101,7 +90,7 @@ def _cfg(**kw) -> StudyConfig:
 
 
 def test_study_two_widths_three_rules(tmp_path):
-    cards = _preset_cards(tmp_path / "cards")
+    cards = preset_width_cards(tmp_path / "cards", WIDTHS)
     out = tmp_path / "study"
     res = run_study(_cfg(), cards, out, report=False, progress=False)
     df = pd.read_parquet(out / "results.parquet")
@@ -135,7 +124,7 @@ def test_study_two_widths_three_rules(tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    cards = _preset_cards(tmp_path / "cards", widths=(2e-8,))
+    cards = preset_width_cards(tmp_path / "cards", (2e-8,))
     cfg = _cfg(widths=(2e-8,), rules=("plain",), epochs=3, samples=60)
     whole = run_study(cfg, cards, tmp_path / "a", report=False, progress=False).results
     calls = {"n": 0}
@@ -168,7 +157,7 @@ def test_mnist_idx_through_the_cli(tmp_path):
             root / f"{stem}-images-idx3-ubyte", rng.integers(0, 256, (n, 4, 4), dtype=np.uint8)
         )
         _write_idx(root / f"{stem}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
-    cards = _preset_cards(tmp_path / "cards", widths=(2e-8,))
+    cards = preset_width_cards(tmp_path / "cards", (2e-8,))
     out = tmp_path / "out"
     r = CliRunner().invoke(
         main,
@@ -214,7 +203,7 @@ def test_mnist_idx_through_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_study_few_hundred_samples_with_report(tmp_path):
-    cards = _preset_cards(tmp_path / "cards")
+    cards = preset_width_cards(tmp_path / "cards", WIDTHS)
     res = run_study(_cfg(samples=300, epochs=3), cards, tmp_path / "s", progress=False)
     assert len(res.results) == 6
     html = res.report_path.read_text()
