@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ferrocim.calibration.device import width_tag
 from ferrocim.reports.html import Report
+from ferrocim.reports.plots import label_points
 
 RULE_STYLE = {"plain": ("#d62728", "o"), "symmetry": ("#ff7f0e", "s"), "mixed": ("#2ca02c", "^")}
 
@@ -89,14 +90,7 @@ def pareto(results: pd.DataFrame) -> Figure:
         ax.scatter(
             df["total_energy_j"], 100 * df["final_acc"], color=color, marker=marker, label=str(rule)
         )
-        for r in df.itertuples():
-            ax.annotate(
-                width_tag(r.width_s),
-                (r.total_energy_j, 100 * r.final_acc),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+        label_points(ax, df["total_energy_j"], 100 * df["final_acc"], map(width_tag, df["width_s"]))
     ax.set(
         xscale="log",
         xlabel="total training energy (J)",

@@ -7,9 +7,12 @@ renders and closes it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
@@ -250,18 +253,17 @@ def sstl_before_after(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def label_points(ax: Axes, xs: Iterable[float], ys: Iterable[float], labels: Iterable) -> None:
+    """Write ``labels`` in small type just above-right of the points ``(xs, ys)``."""
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        ax.annotate(str(label), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
 def accuracy_vs_events(summary: pd.DataFrame) -> Figure:
     """Test accuracy against programming events, one point per run (paper's sweeps)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(summary["programming_events"], summary["test_acc"], color="#4c72b0")
-    for _, r in summary.iterrows():
-        ax.annotate(
-            str(r["run"]),
-            (r["programming_events"], r["test_acc"]),
-            fontsize=7,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
+    label_points(ax, summary["programming_events"], summary["test_acc"], summary["run"])
     ax.set(
         xlabel="programming events (crossings)",
         ylabel="test accuracy (%)",
