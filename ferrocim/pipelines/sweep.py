@@ -25,6 +25,7 @@ import logging
 import os
 import time
 import traceback
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,16 +59,9 @@ METRIC_COLUMNS = (
     "ltd_pulses",
     "failed_devices",
 )
-COUNT_COLUMNS = (
-    "best_epoch",
-    "steps",
-    "programming_events",
-    "ltp_crossings",
-    "ltd_crossings",
-    "pulses",
-    "ltp_pulses",
-    "ltd_pulses",
-    "failed_devices",
+#: the whole-number ones among them (``int`` fields of RunSummary): nullable Int64 columns
+COUNT_COLUMNS = tuple(
+    c for c in METRIC_COLUMNS if typing.get_type_hints(RunSummary)[c] == (int | None)
 )
 PointState = Literal["done", "started", "new"]
 
