@@ -6,7 +6,9 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   model runs in a process of its own (so one model's memory churn does not cost the
   next one page faults), after two warm-up iterations; the processes take turns, one
   iteration each, so all see the same machine load; the median over the turns is
-  printed. Each ratio is published time / ferrocim time (> 1: ferrocim faster).
+  printed. Each ratio is published time / ferrocim time (> 1: ferrocim faster). Every
+  process runs with the settings of a ``ferrocim`` command: ``configure_threads`` and
+  ``ferrocim.allocator.keep_freed_memory`` (the published loop's too).
   ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle.
 - ``sstl``: one online SSTL update at batch 1: ferrocim (fc1 + fc2 on device, frozen
   prefix cached, PulseOptimizer(Adam)) against the published way (whole network forward +
@@ -261,8 +263,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.batch = args.batch or (8 if args.quick else 64)
     args.steps = args.steps or (40 if args.quick else 160)
     args.reps = args.reps or (3 if args.quick else 5)
+    from ferrocim.allocator import keep_freed_memory
     from ferrocim.threads import configure_threads, physical_cores
 
+    keep_freed_memory()  # as every ferrocim command; both models' processes alike
     threads = configure_threads(args.threads)
     if args.child:
         print(json.dumps(child(args)))

@@ -688,7 +688,9 @@ main.add_command(sweep_cmd)
 
 def _add_threads_option(group: click.Group) -> None:
     """``--threads N`` on every command that has no own (run commands map it to the config
-    field ``threads``): torch's CPU threads, set before the command runs."""
+    field ``threads``): torch's CPU threads, set before the command runs, as is
+    :func:`ferrocim.allocator.keep_freed_memory`."""
+    from ferrocim.allocator import keep_freed_memory
     from ferrocim.threads import configure_threads
 
     for cmd in group.commands.values():
@@ -707,6 +709,7 @@ def _add_threads_option(group: click.Group) -> None:
         )
 
         def run(*args: Any, _cb: Any = cmd.callback, threads: int | None = None, **kw: Any) -> Any:
+            keep_freed_memory()
             configure_threads(threads)
             return _cb(*args, **kw)
 

@@ -54,5 +54,16 @@ def conv2d(
             xf, wf = x.reshape(n, -1), weight.reshape(co, -1)
         return F.linear(xf, wf, bias).view(n, co, 1, 1)
     if x.device.type == "cpu":
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = _channels_last(x)
     return F.conv2d(x, weight, bias)
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``x`` ``(N, C, H, W)`` with channels-last strides. A one-channel tensor is dense in
+    both orders and ``contiguous(memory_format=channels_last)`` leaves its strides as they
+    are, so oneDNN would see it (and write the output) channels-first: it gets the
+    channels-last strides of the same memory instead (no copy)."""
+    n, c, h, w = x.shape
+    if c == 1 and x.is_contiguous():
+        return x.as_strided(x.shape, (h * w, 1, w, 1))
+    return x.contiguous(memory_format=torch.channels_last)

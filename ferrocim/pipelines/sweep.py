@@ -75,9 +75,12 @@ def point_state(run_dir: str | os.PathLike[str]) -> PointState:
 
 
 def use_threads(n: int) -> None:
-    """Torch threads of the calling worker process (one place for the sweep's setting)."""
+    """Torch threads of the calling worker process (one place for the sweep's setting);
+    also keeps freed memory in it (:func:`ferrocim.allocator.keep_freed_memory`)."""
+    from ferrocim.allocator import keep_freed_memory
     from ferrocim.threads import configure_threads
 
+    keep_freed_memory()
     configure_threads(n)
 
 

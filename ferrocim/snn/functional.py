@@ -232,7 +232,7 @@ def cuba_lif_scan(
         torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
     ):
         return _kernel_spikes(currents, beta, params, state)
-    spikes, c, v = _LIFScan.apply(
+    spikes, c, v, s = _LIFScan.apply(
         currents,
         beta,
         params.gamma,
@@ -245,7 +245,7 @@ def cuba_lif_scan(
         float(params.surrogate_height),
         backend,
     )
-    return spikes, LIFState(c, v, spikes[-1])
+    return spikes, LIFState(c, v, s)
 
 
 def cuba_lif_scan_reference(
@@ -297,35 +297,42 @@ class _LIFScan(torch.autograd.Function):
         window: float,
         height: float,
         backend: str,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
         # outputs in the memory order of the currents (e.g. channels-last conv output)
         like = _dense(_over_time(currents, shape))
         cs, vs = torch.empty_like(like), torch.empty_like(like)
-        fired = torch.empty_like(like, dtype=torch.bool)
         vr0 = v0 * (1.0 - s0)  # v (1 - s) after the reset
         if _fused(currents, backend):
-            _kernel_forward(currents, beta, gamma, c0, vr0, threshold, cs, vs, fired)
+            # the kernel writes the float spikes; its backward recomputes s = v > thr
+            spikes, fired = torch.empty_like(like), None
+            _kernel_forward(currents, beta, gamma, c0, vr0, threshold, cs, vs, spikes)
         else:
+            fired = torch.empty_like(like, dtype=torch.bool)
             _eager_forward(currents, beta, gamma, c0, vr0, threshold, cs, vs, fired)
-        # spikes are exactly 0/1: kept as bool for backward (a quarter of the bytes)
+            spikes = fired.to(currents.dtype)
+        # spikes are exactly 0/1: the eager path keeps them as bool for backward
         ctx.save_for_backward(beta, gamma, c0, v0, s0, cs, vs, fired, grad_mask)
         ctx.threshold, ctx.window, ctx.height = threshold, window, height
         ctx.current_shape, ctx.backend = currents.shape, backend
-        spikes = fired.to(currents.dtype)
-        return spikes, cs[-1].clone(), vs[-1].clone()
+        # the last state is returned apart from the outputs (not as views of them): its
+        # gradient then arrives as one step's values, not as a full-size zero-filled
+        # tensor that autograd adds to the spikes' gradient
+        return spikes, cs[-1].clone(), vs[-1].clone(), spikes[-1].clone()
 
     @staticmethod
     def backward(  # type: ignore[override]
-        ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor
+        ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, g_s_last: Tensor
     ) -> tuple[Tensor | None, ...]:
         beta, gamma, c0, v0, s0, cs, vs, spikes, mask = ctx.saved_tensors
         saved = (beta, gamma, c0, v0, s0, cs, vs, spikes, mask)
         if _fused(cs, ctx.backend):
             g_cur, g_v_first, g_beta, g_gamma = _kernel_backward(
-                ctx, g_spikes, g_c_last, g_v_last, *saved
+                ctx, g_spikes, g_c_last, g_v_last, g_s_last, *saved
             )
         else:
+            g_spikes = g_spikes.clone()
+            g_spikes[-1] += g_s_last
             backward = _backward_large_steps if cs[0].numel() >= _LARGE_STEP else _backward_blocks
             g_cur, g_v, g_beta, g_gamma = backward(ctx, g_spikes, g_c_last, g_v_last, *saved)
             g_v_first = g_v[0]
@@ -405,16 +412,16 @@ class _Layout:
 
 def _kernel_forward(
     currents: Tensor, beta: Tensor, gamma: Tensor, c0: Tensor, vr0: Tensor,
-    threshold: float, cs: Tensor, vs: Tensor, fired: Tensor,
+    threshold: float, cs: Tensor, vs: Tensor, spikes: Tensor,
 ) -> None:  # fmt: skip
-    """Forward scan by :func:`ferrocim.snn.kernels.lif_forward` (fills cs, vs, fired)."""
+    """Forward scan by :func:`ferrocim.snn.kernels.lif_forward` (fills cs, vs, spikes)."""
     from ferrocim.snn.kernels import lif_forward
 
     lay = _Layout(cs)
     lif_forward(
         lay.steps(currents), lay.values(beta), lay.values(gamma), lay.values(c0),
         lay.values(vr0), threshold, lay.steps(cs, out=True), lay.steps(vs, out=True),
-        lay.steps(fired, out=True),
+        lay.steps(spikes, out=True),
     )  # fmt: skip
 
 
@@ -453,21 +460,23 @@ def _eager_forward(
 
 
 def _kernel_backward(
-    ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, *saved: Any
-) -> _Saved:
+    ctx: Any, g_spikes: Tensor, g_c_last: Tensor, g_v_last: Tensor, g_s_last: Tensor,
+    *saved: Any,
+) -> _Saved:  # fmt: skip
     """Backward by :func:`ferrocim.snn.kernels.lif_backward`; returns dL/dI, dL/dv at the
     first step, dL/dbeta and dL/dgamma (the last three unreduced, neuron-shaped)."""
     from ferrocim.snn.kernels import lif_backward
 
-    beta, gamma, c0, v0, s0, cs, vs, fired, mask = saved
+    beta, gamma, c0, v0, s0, cs, vs, _, mask = saved
     lay = _Layout(cs)
     keep = torch.ones((), dtype=torch.bool) if mask is None else mask != 0
     g_cur = torch.empty_like(cs)
     g_v0, g_beta, g_gamma = (torch.empty_like(cs[0]) for _ in range(3))
     lif_backward(
-        lay.steps(g_spikes), lay.values(g_c_last), lay.values(g_v_last), lay.values(beta),
+        lay.steps(g_spikes), lay.values(g_c_last), lay.values(g_v_last), lay.values(g_s_last),
+        lay.values(beta),
         lay.values(gamma), lay.values(c0), lay.values(v0 * (1.0 - s0)), lay.steps(cs),
-        lay.steps(vs), lay.steps(fired), lay.values(keep), ctx.threshold, ctx.window,
+        lay.steps(vs), lay.values(keep), ctx.threshold, ctx.window,
         ctx.height, lay.steps(g_cur, out=True), lay.values(g_v0, out=True),
         lay.values(g_beta, out=True), lay.values(g_gamma, out=True),
     )  # fmt: skip

@@ -47,24 +47,25 @@ def _lif_update(c, vr, beta, gamma, current, thr):
     return c, v, v > thr
 
 
-def _forward_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, lo, hi):
+def _forward_block(cur, beta, gamma, c0, vr0, thr, cs, vs, spikes, lo, hi):
     n = cur.shape[0]
     c = c0[lo:hi].copy()
     vr = vr0[lo:hi].copy()
     be = beta[lo:hi]
     ga = gamma[lo:hi]
     zero = vr.dtype.type(0)
+    one = vr.dtype.type(1)
     for t in range(n):
         i_t = cur[t, lo:hi]
         c_t = cs[t, lo:hi]
         v_t = vs[t, lo:hi]
-        f_t = fired[t, lo:hi]
+        s_t = spikes[t, lo:hi]
         for k in range(hi - lo):
             ck, v, s = _update(c[k], vr[k], be[k], ga[k], i_t[k], thr)
             c[k] = ck
             c_t[k] = ck
             v_t[k] = v
-            f_t[k] = s
+            s_t[k] = one if s else zero
             vr[k] = zero if s else v
 
 
@@ -72,13 +73,13 @@ def _backward_block(
     g_spikes,
     g_c_last,
     g_v_last,
+    g_s_last,
     beta,
     gamma,
     c0,
     vr0,
     cs,
     vs,
-    fired,
     keep,
     thr,
     window,
@@ -98,36 +99,37 @@ def _backward_block(
     gb = np.zeros(m, cs.dtype)
     gg = np.zeros(m, cs.dtype)
     zeros = np.zeros(m, cs.dtype)
-    no_spike = np.zeros(m, np.bool_)
     be = beta[lo:hi]
     ga = gamma[lo:hi]
     kp = keep[lo:hi]
     for t in range(n - 1, -1, -1):
         gs_t = g_spikes[t, lo:hi]
         v_t = vs[t, lo:hi]
-        f_t = fired[t, lo:hi]
         gc_t = g_cur[t, lo:hi]
         # the last step also receives the gradients of the returned state (+ 0 elsewhere)
         ev = g_v_last[lo:hi] if t == n - 1 else zeros
         ec = g_c_last[lo:hi] if t == n - 1 else zeros
+        es = g_s_last[lo:hi] if t == n - 1 else zeros
+        # spikes are recomputed, s = v > thr (the forward's test, exactly); before the
+        # first step vr0 = v0 (1 - s0) already holds the reset
+        first = t == 0
         if t > 0:
             c_p = cs[t - 1, lo:hi]
             v_p = vs[t - 1, lo:hi]
-            f_p = fired[t - 1, lo:hi]
         else:
             c_p = c0[lo:hi]
             v_p = vr0[lo:hi]
-            f_p = no_spike
         for k in range(m):
             v = v_t[k]
             h = height * dt((abs(v - thr) < window) & kp[k])
             a = ga[k] * gv_next[k]
-            gs = gs_t[k] - ga[k] * v * gv_next[k]  # dL/ds_t
-            gv = h * gs + (dt(0) if f_t[k] else a) + ev[k]  # + gamma (1 - s_t) dL/dv'
+            gs = (gs_t[k] + es[k]) - ga[k] * v * gv_next[k]  # dL/ds_t
+            gv = h * gs + (dt(0) if v > thr else a) + ev[k]  # + gamma (1 - s_t) dL/dv'
             gc = gv + be[k] * gc_next[k] + ec[k]
             gc_t[k] = gc
             gb[k] += gc * c_p[k]  # dL/dbeta = sum_t gc_t c_{t-1}
-            gg[k] += gv * (dt(0) if f_p[k] else v_p[k])  # dL/dgamma: v_{t-1} (1 - s_{t-1})
+            vp = v_p[k]
+            gg[k] += gv * (vp if first or not vp > thr else dt(0))  # v_{t-1} (1 - s_{t-1})
             gv_next[k] = gv
             gc_next[k] = gc
     g_v0[lo:hi] = gv_next
@@ -165,9 +167,9 @@ _bwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_backward_block
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _forward_range(lo, hi, cur, beta, gamma, c0, vr0, thr, cs, vs, fired):
+def _forward_range(lo, hi, cur, beta, gamma, c0, vr0, thr, cs, vs, spikes):
     for b in range(lo, hi, BLOCK):
-        _fwd_block(cur, beta, gamma, c0, vr0, thr, cs, vs, fired, b, min(hi, b + BLOCK))
+        _fwd_block(cur, beta, gamma, c0, vr0, thr, cs, vs, spikes, b, min(hi, b + BLOCK))
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -177,10 +179,10 @@ def _spikes_range(lo, hi, cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _backward_range(lo, hi, g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, keep, thr, win,
+def _backward_range(lo, hi, g_s, g_cl, g_vl, g_sl, be, ga, c0, vr0, cs, vs, keep, thr, win,
                     height, g_cur, g_v0, g_beta, g_gamma):  # fmt: skip
     for b in range(lo, hi, BLOCK):
-        _bwd_block(g_s, g_cl, g_vl, be, ga, c0, vr0, cs, vs, fired, keep, thr, win, height,
+        _bwd_block(g_s, g_cl, g_vl, g_sl, be, ga, c0, vr0, cs, vs, keep, thr, win, height,
                    g_cur, g_v0, g_beta, g_gamma, b, min(hi, b + BLOCK))  # fmt: skip
 
 
@@ -217,16 +219,16 @@ def lif_forward(
     threshold: float,
     cs: np.ndarray,
     vs: np.ndarray,
-    fired: np.ndarray,
+    spikes: np.ndarray,
 ) -> None:
-    """Scan ``n`` steps: fills ``cs``, ``vs`` ``(n, M)`` and ``fired`` (bool) in place.
+    """Scan ``n`` steps: fills ``cs``, ``vs`` and ``spikes`` (0/1) ``(n, M)`` in place.
 
     ``cur``: currents ``(n, M)``; ``beta``, ``gamma``: decays ``(M,)``; ``c0``: current
     before the first step; ``vr0``: voltage after the reset before the first step,
     ``v0 (1 - s0)``. All float arrays share one dtype; ``threshold`` in model units.
     """
     thr = cur.dtype.type(threshold)
-    _run(_forward_range, cur.shape[1], cur, beta, gamma, c0, vr0, thr, cs, vs, fired)
+    _run(_forward_range, cur.shape[1], cur, beta, gamma, c0, vr0, thr, cs, vs, spikes)
 
 
 def lif_spikes(
@@ -251,13 +253,13 @@ def lif_backward(
     g_spikes: np.ndarray,
     g_c_last: np.ndarray,
     g_v_last: np.ndarray,
+    g_s_last: np.ndarray,
     beta: np.ndarray,
     gamma: np.ndarray,
     c0: np.ndarray,
     vr0: np.ndarray,
     cs: np.ndarray,
     vs: np.ndarray,
-    fired: np.ndarray,
     keep: np.ndarray,
     threshold: float,
     window: float,
@@ -269,14 +271,15 @@ def lif_backward(
 ) -> None:
     """Backpropagation through the scan of :func:`lif_forward` (see ``_LIFScan``).
 
-    Inputs: ``dL/ds`` ``(n, M)``, ``dL/dc`` and ``dL/dv`` of the last step ``(M,)``, the
+    Inputs: ``dL/ds`` ``(n, M)``, ``dL/dc``, ``dL/dv`` and ``dL/ds`` of the returned last
+    state ``(M,)`` (the latter added to the last step's ``dL/ds``), the
     forward's inputs and outputs, ``keep`` (bool ``(M,)``: False where dropout zeroes the
     surrogate). Fills ``g_cur`` = dL/dI ``(n, M)``, ``g_v0`` = dL/dv at the first step,
     and the per-value (unreduced) ``g_beta``, ``g_gamma`` ``(M,)``.
     """
     dt = cs.dtype.type
     _run(
-        _backward_range, cs.shape[1], g_spikes, g_c_last, g_v_last, beta, gamma, c0, vr0,
-        cs, vs, fired, keep, dt(threshold), dt(window), dt(height), g_cur, g_v0, g_beta,
+        _backward_range, cs.shape[1], g_spikes, g_c_last, g_v_last, g_s_last, beta, gamma, c0, vr0,
+        cs, vs, keep, dt(threshold), dt(window), dt(height), g_cur, g_v0, g_beta,
         g_gamma,
     )  # fmt: skip
