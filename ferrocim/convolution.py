@@ -63,7 +63,7 @@ def _channels_last(x: Tensor) -> Tensor:
     both orders and ``contiguous(memory_format=channels_last)`` leaves its strides as they
     are, so oneDNN would see it (and write the output) channels-first: it gets the
     channels-last strides of the same memory instead (no copy)."""
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     if c == 1 and x.is_contiguous():
         return x.as_strided(x.shape, (h * w, 1, w, 1))
     return x.contiguous(memory_format=torch.channels_last)
