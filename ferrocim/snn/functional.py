@@ -39,6 +39,7 @@ __all__ = [
     "LIFState",
     "ThresholdAdaptation",
     "adaptive_lif_step",
+    "adaptive_recurrent_scan",
     "cuba_lif_scan",
     "cuba_lif_step",
     "init_adaptive_state",
@@ -197,6 +198,42 @@ def adaptive_lif_step(
         adaptation.decay * th, min=adaptation.base
     )
     return s, AdaptiveLIFState(c, v, s, th)
+
+
+def adaptive_recurrent_scan(
+    inputs: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    params: LIFParameters,
+    adaptation: ThresholdAdaptation = DEFAULT_ADAPTATION,
+    state: AdaptiveLIFState | None = None,
+    *,
+    dropout_mask: Tensor | None = None,
+    backend: ScanBackend = "auto",
+) -> tuple[Tensor, AdaptiveLIFState]:
+    """An adaptive-threshold layer fed by its own previous spikes, over the leading (time)
+    axis of ``inputs`` ``(T, B, H)``: step ``t`` is :func:`adaptive_lif_step` with current
+    ``inputs[t] + F.linear(s_{t-1}, weight, bias)`` (r1 of the paper's network).
+
+    Returns the spikes ``(T, B, H)`` and the final state (continue from it with the next
+    steps). When autograd needs the result, on CUDA or with ``backend="eager"`` this is
+    that step loop; otherwise (CPU float32/float64, inference) the same loop with the
+    neuron update fused into one kernel, :func:`ferrocim.snn.kernels.adaptive_step`
+    (the same operations: bit-identical results).
+    """
+    check_option("backend", backend, ("auto", "eager"))
+    if state is None:
+        state = init_adaptive_state(inputs[0], params.threshold)
+    tensors = (inputs, weight, bias, params.beta, params.gamma, *state, dropout_mask)
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if grad or not _fused(inputs, backend):
+        out = []
+        for a_t in inputs.unbind(0):
+            i = a_t + torch.nn.functional.linear(state.s, weight, bias)
+            s, state = adaptive_lif_step(i, state, params, adaptation, dropout_mask=dropout_mask)
+            out.append(s)
+        return torch.stack(out), state
+    return _kernel_adaptive(inputs, weight, bias, params, adaptation, state, dropout_mask)
 
 
 def cuba_lif_scan(
@@ -441,6 +478,42 @@ def _kernel_spikes(
         lay.values(c, out=True), lay.values(v, out=True),
     )  # fmt: skip
     return spikes, LIFState(c, v, spikes[-1])
+
+
+def _kernel_adaptive(
+    inputs: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    params: LIFParameters,
+    adaptation: ThresholdAdaptation,
+    state: AdaptiveLIFState,
+    mask: Tensor | None,
+) -> tuple[Tensor, AdaptiveLIFState]:
+    """:func:`adaptive_recurrent_scan` as a loop of ``F.linear`` and the fused step
+    :func:`ferrocim.snn.kernels.adaptive_step` (two calls per step instead of about 20)."""
+    from ferrocim.snn.kernels import adaptive_step
+
+    n, b, h = inputs.shape
+
+    def dense(t: Tensor | None, shape: tuple[int, ...], fill: float) -> Tensor:
+        """A contiguous copy of ``t`` broadcast to ``shape`` (``fill`` where None)."""
+        if t is None:
+            return inputs.new_full(shape, fill)
+        return t.detach().to(inputs.dtype).broadcast_to(shape).contiguous()
+
+    st = torch.stack([dense(t, (b, h), 0.0) for t in state])  # c, v, s, th: advanced in place
+    spikes = inputs.new_empty((n, b, h))
+    x = inputs.detach().contiguous()
+    w, bias = weight.detach(), None if bias is None else bias.detach()
+    par = [dense(t, (h,), 0.0).numpy() for t in (params.beta, params.gamma)]
+    m = dense(mask, (b, h), 1.0).numpy()
+    st_np, x_np, sp_np = st.numpy(), x.numpy(), spikes.numpy()
+    inc, decay, base = adaptation
+    for t in range(n):
+        recurrent = torch.nn.functional.linear(st[2], w, bias)  # the eager step's product
+        adaptive_step(x_np[t], recurrent.numpy(), *par, m, st_np, inc, decay, base, sp_np[t])
+    c, v, s, th = st.unbind(0)
+    return spikes, AdaptiveLIFState(c, v, s, th)
 
 
 def _eager_forward(

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["PARALLEL_MIN", "lif_backward", "lif_forward", "lif_spikes"]
+__all__ = ["PARALLEL_MIN", "adaptive_step", "lif_backward", "lif_forward", "lif_spikes"]
 
 BLOCK = 512
 """Neurons per parallel block (a few KiB of state per array, in L1)."""
@@ -160,10 +160,30 @@ def _spikes_block(cur, beta, gamma, c0, vr0, thr, spikes, c_last, v_last, lo, hi
     v_last[lo:hi] = v
 
 
+def _adaptive_step(inp, cur, beta, gamma, mask, state, inc, decay, base, spikes):
+    """One step of :func:`adaptive_step` (the state ``(4, B, H)`` advanced in place)."""
+    dt = inp.dtype.type
+    c, v, s, th = state[0], state[1], state[2], state[3]
+    for b in range(inp.shape[0]):
+        cb, vb, sb, tb, mb, out = c[b], v[b], s[b], th[b], mask[b], spikes[b]
+        for k in range(inp.shape[1]):
+            i = inp[b, k] + cur[b, k]
+            ck = (beta[k] * cb[k] + i) * mb[k]
+            vk = gamma[k] * vb[k] * (dt(1) - sb[k]) + ck
+            fired = vk - tb[k] > 0
+            cb[k] = ck
+            vb[k] = vk
+            sb[k] = dt(1) if fired else dt(0)
+            out[k] = sb[k]
+            tb[k] = tb[k] + inc if fired else max(decay * tb[k], base)
+
+
 _update = njit(cache=True, nogil=True, fastmath={"contract"}, inline="always")(_lif_update)
 _fwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_forward_block)
 _spk_block = njit(cache=True, nogil=True, fastmath={"contract"})(_spikes_block)
 _bwd_block = njit(cache=True, nogil=True, fastmath={"contract"})(_backward_block)
+# no fast-math: the products and sums of the eager step, one rounding each
+_adaptive_step_nb = njit(cache=True, nogil=True)(_adaptive_step)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -283,3 +303,32 @@ def lif_backward(
         cs, vs, keep, dt(threshold), dt(window), dt(height), g_cur, g_v0, g_beta,
         g_gamma,
     )  # fmt: skip
+
+
+def adaptive_step(
+    inputs: np.ndarray,
+    recurrent: np.ndarray,
+    beta: np.ndarray,
+    gamma: np.ndarray,
+    mask: np.ndarray,
+    state: np.ndarray,
+    increment: float,
+    decay: float,
+    base: float,
+    spikes: np.ndarray,
+) -> None:
+    """One step of r1 without a backward pass to come (its Python loop calls this once
+    per step after the recurrent matrix product).
+
+    ``inputs`` and ``recurrent`` ``(B, H)``: the input and ``F.linear(s_{t-1}, W, b)``;
+    ``beta``, ``gamma`` ``(H,)``; ``mask`` ``(B, H)`` (ones without dropout); ``state``
+    ``(4, B, H)``: ``c``, ``v``, ``s``, ``th``, advanced in place; ``spikes`` ``(B, H)``
+    gets the 0/1 spikes. As :func:`ferrocim.snn.functional.adaptive_lif_step`, operation
+    for operation (no fused multiply-add): ``c = (beta c + I) m``,
+    ``v = gamma v (1 - s) + c``, ``s = v - th > 0``, ``th = th + increment`` where it
+    fired else ``max(decay th, base)``.
+    """
+    dt = inputs.dtype.type
+    _adaptive_step_nb(
+        inputs, recurrent, beta, gamma, mask, state, dt(increment), dt(decay), dt(base), spikes
+    )

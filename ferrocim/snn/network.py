@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from ferrocim.checks import InputError, check_option, check_range
 from ferrocim.convolution import conv2d
 from ferrocim.snn.compact import saved_as_bool
+from ferrocim.snn.functional import adaptive_recurrent_scan
 from ferrocim.snn.modules import AdaptiveCubaLIF, CubaLIF
 
 if TYPE_CHECKING:  # pragma: no cover - the crossbar is optional at import time
@@ -601,9 +602,18 @@ class EEGSNN(nn.Module):
         return layer(a.reshape(T * B, -1)).view(T, B, -1)
 
     def _run_r1(self, a: Tensor, states: dict[str, Any], mask: Tensor | None) -> Tensor:
-        """r1 stays a step loop (recurrent); ``a`` = tc1 spikes ``(n, B, hidden)``."""
+        """r1 over the steps of ``a`` = tc1 spikes ``(n, B, hidden)``: a float recurrent
+        layer by :func:`~ferrocim.snn.functional.adaptive_recurrent_scan` (one kernel at
+        inference on the CPU), an analog one as a step loop of its own forward."""
         block = self.r1
         state = states.get("r1") or block.neuron.init_state(a[0])
+        rec, neuron = block.recurrent, block.neuron
+        if isinstance(rec, nn.Linear):
+            spikes, states["r1"] = adaptive_recurrent_scan(
+                a, rec.weight, rec.bias, neuron.params(), neuron.adaptation, state,
+                dropout_mask=mask,
+            )  # fmt: skip
+            return spikes
         out = []
         for a_t in a.unbind(0):
             i = a_t + block.recurrent(state.s)
