@@ -249,8 +249,9 @@ def cuba_lif_scan(
     ``currents`` has shape ``(T, *neuron_batch_shape)``; returns spikes of the same shape
     and the final state, so that scanning ``a`` then ``b`` from the returned state equals
     scanning ``cat(a, b)``. Same maths as the step loop, but one fused autograd node with a
-    hand-written backward pass through time (saves only ``c``, ``v`` and the spikes, and
-    avoids per-step autograd bookkeeping); tests check it against the step loop.
+    hand-written backward pass through time (saves only ``c`` and ``v`` — the eager path
+    also the spikes, as bool — and avoids per-step autograd bookkeeping); tests check it
+    against the step loop.
     A ``dropout_mask`` ``m`` (constant over time) enters as ``c_t = (m beta) c_{t-1} + m I_t``,
     which is ``(beta c_{t-1} + I_t) m`` exactly.
 
