@@ -56,3 +56,21 @@ def test_opt_out_leaves_glibc_defaults() -> None:
     assert kept == "False"
     assert int(mapped_mib) >= 64  # glibc default: its own mapping ...
     assert int(free_kept_mib) < 64  # ... handed back by free
+
+
+def test_every_command_keeps_freed_memory(monkeypatch) -> None:
+    import torch
+    from click.testing import CliRunner
+
+    from ferrocim import allocator, threads
+    from ferrocim.cli import main
+
+    monkeypatch.setattr(allocator, "_done", [])  # as in a fresh process
+    monkeypatch.setattr(threads, "_chosen", [])
+    before = torch.get_num_threads()
+    try:
+        res = CliRunner().invoke(main, ["devices", "list", "--threads", "1"])
+    finally:
+        torch.set_num_threads(before)
+    assert res.exit_code == 0, res.output
+    assert len(allocator._done) == 1  # the command called keep_freed_memory once
