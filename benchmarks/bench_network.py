@@ -12,7 +12,8 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle.
 - ``sstl``: one online SSTL update at batch 1: ferrocim (fc1 + fc2 on device, frozen
   prefix cached, PulseOptimizer(Adam)) against the published way (whole network forward +
-  backward at batch 1, Adam on fc1 + fc2).
+  backward at batch 1, Adam on fc1 + fc2); worker processes as above, ferrocim's timed
+  over 20 updates in a row per turn (an SSTL session runs them back to back).
 - ``memory``: peak RSS growth of one training step, each model in a fresh process.
 - ``two at once``: the same training steps in one process, then in two processes at the
   same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)`` and
@@ -93,33 +94,26 @@ def _step_fn(model: Any, case: str, x: torch.Tensor, y: torch.Tensor):
     return train
 
 
-def _interleaved(fns: dict[str, Any], reps: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved (one warm-up each)."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(reps):
-        for k, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def _turns(args: argparse.Namespace, case: str, names: list[str], threads: int) -> dict:
+def _turns(
+    args: argparse.Namespace,
+    case: str,
+    names: list[str],
+    threads: int,
+    reps: int | None = None,
+    burst: dict[str, int] | None = None,
+) -> dict:
     """Median seconds per iteration of each model, each in its own worker process; the
-    workers take turns (one iteration each) ``args.reps`` times after two warm-ups."""
+    workers take turns ``reps`` (default ``args.reps``) times after two warm-ups, each turn
+    ``burst[name]`` iterations in a row (default 1), timed together."""
     procs = {k: _spawn(args, "--worker", case, k, threads) for k in names}
     times: dict[str, list[float]] = {k: [] for k in names}
     try:
         for k, p in procs.items():  # wait until every worker has built and warmed up
             if p.stdout.readline().strip() != "ready":
                 raise SystemExit(f"benchmark worker {k} failed to start")
-        for _ in range(args.reps):
+        for _ in range(reps or args.reps):
             for k, p in procs.items():
-                p.stdin.write("step\n")
+                p.stdin.write(f"{(burst or {}).get(k, 1)}\n")
                 p.stdin.flush()
                 times[k].append(float(p.stdout.readline()))
     finally:
@@ -132,26 +126,33 @@ def _turns(args: argparse.Namespace, case: str, names: list[str], threads: int) 
 def _build(args: argparse.Namespace, case: str, name: str) -> tuple[torch.device, Any, Any]:
     """Device, model ``name`` and its ``case`` step function on the benchmark's input."""
     device = torch.device(args.device)
+    if case == "sstl":
+        return device, None, _sstl_fn(device, args.steps, name)
     model = _models([name], device, args.steps)[name]
     x, y = _data(args.batch, args.steps, device)
     return device, model, _step_fn(model, case, x, y)
 
 
 def worker(args: argparse.Namespace) -> None:
-    """``--worker CASE MODEL``: build, warm up twice, then time one iteration per line read."""
+    """``--worker CASE MODEL``: build, warm up twice, then per line read (a count ``n``)
+    run ``n`` iterations and print the seconds per iteration."""
     device, _, fn = _build(args, *args.worker)
     for _ in range(2):
         fn()
     _sync(device)
     print("ready", flush=True)
-    for _line in sys.stdin:
+    for line in sys.stdin:
+        n = int(line)
         t0 = time.perf_counter()
-        fn()
+        for _ in range(n):
+            fn()
         _sync(device)
-        print(time.perf_counter() - t0, flush=True)
+        print((time.perf_counter() - t0) / n, flush=True)
 
 
-def _sstl_fns(device: torch.device, n_steps: int) -> dict[str, Any]:
+def _sstl_fn(device: torch.device, n_steps: int, name: str) -> Any:
+    """One online SSTL update at batch 1: ``"parallel"`` ferrocim's, ``"published"`` the
+    published way."""
     from ferrocim.crossbar import AnalogConfig, PulseOptimizer
     from ferrocim.pipelines.optim import param_groups
     from ferrocim.pipelines.prefix import PrefixForward
@@ -159,6 +160,17 @@ def _sstl_fns(device: torch.device, n_steps: int) -> dict[str, Any]:
     from ferrocim.snn import EEGSNN, NetworkConfig
 
     x, y = _data(1, n_steps, device)
+    if name == "published":
+        pub = PublishedLoopSNN(n_steps).to(device)
+        pub_opt = torch.optim.Adam([*pub.fc1.parameters(), *pub.fc2.parameters()], lr=6e-4)
+
+        def published() -> None:
+            pub.train()
+            pub_opt.zero_grad(set_to_none=True)
+            F.cross_entropy(pub(x), y).backward()
+            pub_opt.step()
+
+        return published
     cfg = NetworkConfig(analog=AnalogConfig(card="dut2"), n_steps=n_steps, dropout=0.3)
     model = EEGSNN(cfg, generator=torch.Generator().manual_seed(0)).to(device)
     forward = PrefixForward(model, x, y, "r1")
@@ -172,16 +184,7 @@ def _sstl_fns(device: torch.device, n_steps: int) -> dict[str, Any]:
         F.cross_entropy(forward(idx), y).backward()
         opt.step()
 
-    pub = PublishedLoopSNN(n_steps).to(device)
-    pub_opt = torch.optim.Adam([*pub.fc1.parameters(), *pub.fc2.parameters()], lr=6e-4)
-
-    def published() -> None:
-        pub.train()
-        pub_opt.zero_grad(set_to_none=True)
-        F.cross_entropy(pub(x), y).backward()
-        pub_opt.step()
-
-    return {"published": published, "parallel": ours}
+    return ours
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 2048) -> float:
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{case:10} {label.get(k, 'ferrocim loop (oracle)'):26} {t[k]:9.3f} "
                 f"{args.batch / t[k]:10.1f} {t['published'] / t[k]:12.2f}×"
             )
-    t = _interleaved(_sstl_fns(device, args.steps), max(5, 3 * args.reps), device)
+    t = _turns(args, "sstl", ["published", "parallel"], threads, 3 * args.reps, {"parallel": 20})
     res["sstl"] = t
     print(
         f"{'sstl':10} batch-1 update: ferrocim {1e3 * t['parallel']:.2f} ms (fc1+fc2 on device, "

@@ -19,6 +19,10 @@ Forward results (currents, voltages, spikes) are bit-identical to the eager scan
 
 Arrays are flat over neurons: ``(n, M)`` for ``n`` time steps of ``M = batch × neurons``
 values, per-neuron vectors ``(M,)``.
+
+r1 (recurrent, adaptive threshold) cannot be scanned without its matrix product between
+steps; at inference :func:`adaptive_step` replaces its ~20 tensor operations per step
+after the product by one call, operation for operation (bit-identical).
 """
 
 from __future__ import annotations
