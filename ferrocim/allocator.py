@@ -20,7 +20,7 @@ import ctypes.util
 import os
 import platform
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["keep_freed_memory", "keeps_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1
 """``mallopt`` parameter: free bytes at the top of the heap above which it is trimmed."""
@@ -50,3 +50,8 @@ def keep_freed_memory() -> bool:
         ok = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _NEVER))
     _done.append(ok)
     return ok
+
+
+def keeps_freed_memory() -> bool:
+    """True when :func:`keep_freed_memory` took effect in this process."""
+    return bool(_done and _done[0])

@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ferrocim.allocator import keeps_freed_memory
 from ferrocim.checks import InputError, check_option, check_range
 from ferrocim.convolution import conv2d
 from ferrocim.snn.compact import saved_as_bool
@@ -96,9 +97,16 @@ N_DEVICE_WEIGHTS = 697_408
 CPU_CHUNK_VALUES = 16 * 64 * 128 * 6 * 7
 """Neuron values per chunk of the parallel path on the CPU: 16 time steps of conv2 at batch
 64 (22 MB of float32 currents). Measured on a 2-core AVX-512 CPU: inference 0.44 s at 16
-steps against 0.46-0.54 s at 8 and 0.7 s at 32 or more (out of cache); training about the
-same at 8-24. Smaller batches and layers get proportionally more time steps per chunk
-(fewer, larger operations)."""
+steps against 0.46-0.54 s at 8 and 0.7 s at 32 or more (out of cache, and every chunk's
+fresh tensors page-faulting); training about the same at 8-24. Smaller batches and layers
+get proportionally more time steps per chunk (fewer, larger operations)."""
+CPU_INFERENCE_CHUNK_VALUES = 160 * 64 * 128 * 6 * 7
+"""The same without autograd when freed memory stays in the process
+(:func:`ferrocim.allocator.keep_freed_memory`, which every command calls): all 160 steps
+of conv2 at batch 64 at once. Measured there: inference 0.36 s against 0.50 s at 16 steps
+(maximum resident size 1.4 GB against 0.6 GB); without kept memory 0.57 s against 0.48 s,
+hence the condition. Training stays at :data:`CPU_CHUNK_VALUES` (all steps: 1.2 s against
+1.5 s, but 2.7-3.2 GB against 2.1 GB resident)."""
 PUBLISHED_W_MAX: dict[str, float] = {
     "conv1": 0.3330,
     "conv2": 0.0417,
@@ -529,11 +537,15 @@ class EEGSNN(nn.Module):
     def _default_chunk(
         self, names: tuple[str, ...], T: int, batch: int, device: torch.device
     ) -> int:
-        """Time steps per chunk when ``config.time_chunk`` is None (see ``CPU_CHUNK_VALUES``)."""
+        """Time steps per chunk when ``config.time_chunk`` is None (see ``CPU_CHUNK_VALUES``
+        and ``CPU_INFERENCE_CHUNK_VALUES``)."""
         if device.type == "cuda":
             return T
+        values = CPU_CHUNK_VALUES
+        if not torch.is_grad_enabled() and keeps_freed_memory():
+            values = CPU_INFERENCE_CHUNK_VALUES
         widest = max(math.prod(self.layer_shapes[n]) for n in names)
-        return max(1, min(T, CPU_CHUNK_VALUES // (batch * widest)))
+        return max(1, min(T, values // (batch * widest)))
 
     # time-parallel path -------------------------------------------------------------
     def _parallel_layer(

@@ -124,15 +124,23 @@ def test_conv2d_equals_torch(hw, channels_last) -> None:
         torch.testing.assert_close(a, b0, rtol=1e-12, atol=1e-12)
 
 
-def test_cpu_time_chunk_follows_the_widest_layer() -> None:
+@pytest.mark.parametrize("kept", [False, True])
+def test_cpu_time_chunk_follows_the_widest_layer(kept: bool, monkeypatch) -> None:
     """16 steps of conv2 at batch 64 (the measured best); an SSTL update at batch 1 that
-    runs fc1 and fc2 only does all 160 steps at once."""
+    runs fc1 and fc2 only does all 160 steps at once; inference with freed memory kept
+    in the process takes ten times the values per chunk."""
+    import ferrocim.allocator
+
+    monkeypatch.setattr(ferrocim.allocator, "_done", [kept])
     model = EEGSNN(NetworkConfig())
     cpu = torch.device("cpu")
     assert model._default_chunk(("conv1", "conv2", "fc2"), 160, 64, cpu) == 16
     assert model._default_chunk(("fc1", "fc2"), 160, 1, cpu) == 160
     assert model._default_chunk(("conv1", "conv2"), 160, 8, cpu) == 128
     assert model._default_chunk(("conv2",), 160, 64, torch.device("cuda")) == 160
+    with torch.no_grad():
+        assert model._default_chunk(("conv1", "conv2"), 160, 64, cpu) == (160 if kept else 16)
+        assert model._default_chunk(("conv1", "conv2"), 160, 256, cpu) == (40 if kept else 4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
