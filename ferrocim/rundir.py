@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -261,15 +263,26 @@ class RunDir:
             pd.DataFrame(list(rows)).to_csv(tmp, index=False)
 
     def append_events(self, rows: Iterable[EventRow]) -> None:
-        """Append programming-event rows (append-only log; truncated on resume)."""
+        """Append programming-event rows (append-only log; truncated on resume).
+
+        The rows go out in one ``write`` of whole lines to a file opened for appending, so
+        an interrupted run leaves at most one unfinished last line, which
+        :meth:`read_events` drops (and says so)."""
         new = not self.events.exists()
         self.events.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.events, "a", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")  # as pandas writes it on resume
-            if new:
-                w.writerow(EVENT_FIELDS)
-            for r in rows:
-                w.writerow(dataclasses.astuple(r))
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")  # as pandas writes it on resume
+        if new:
+            w.writerow(EVENT_FIELDS)
+        for r in rows:
+            w.writerow(dataclasses.astuple(r))
+        data = buf.getvalue().encode("utf-8")
+        fd = os.open(self.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # umask applies
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def keep_events(self, keep: pd.Series) -> None:
         """Rewrite the event log with the rows where ``keep`` is true (resume)."""
@@ -313,9 +326,22 @@ class RunDir:
         return pd.read_csv(self.metrics) if self.metrics.exists() else pd.DataFrame()
 
     def read_events(self) -> pd.DataFrame:
+        """``events.csv`` as a table; an unfinished last line (a run stopped while
+        appending) is left out with a warning naming the file."""
         if not self.events.exists():
             return pd.DataFrame(columns=list(EVENT_FIELDS))
-        return pd.read_csv(self.events)
+        text = self.events.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            cut = text.rfind("\n") + 1
+            warnings.warn(
+                f"{self.events}: unfinished last line {text[cut:]!r} left out (the run stopped "
+                "while writing it)",
+                stacklevel=2,
+            )
+            text = text[:cut]
+        if not text:
+            return pd.DataFrame(columns=list(EVENT_FIELDS))
+        return pd.read_csv(io.StringIO(text))
 
     def read_energy(self) -> pd.DataFrame | None:
         return pd.read_csv(self.energy) if self.energy.is_file() else None

@@ -102,6 +102,22 @@ def test_resume_by_name_and_one_line_ending(tiny, tmp_path):
     assert b"\r" not in data and data.count(b"\n") == 3
 
 
+def test_unfinished_event_line_is_left_out_with_a_warning(tiny, tmp_path):
+    cfg = tiny("device", name="r", out_dir=str(tmp_path))
+    run, _ = open_run(cfg)
+    row = EventRow(step=0, epoch=0, phase="device", layer="fc2", ltp_pulses=1,
+                   ltd_pulses=0, ltp_crossings=1, ltd_crossings=0)  # fmt: skip
+    run.append_events([row, dataclasses.replace(row, step=1)])
+    with open(run.events, "a", encoding="utf-8") as fh:  # a run stopped mid-write
+        fh.write("2,0,device,fc")
+    with pytest.warns(UserWarning, match=r"events.csv: unfinished last line '2,0,device,fc'"):
+        events = run.read_events()
+    assert events["step"].tolist() == [0, 1]
+    run.truncate_events(1)  # a resume rewrites the complete rows only
+    assert run.events.read_text(encoding="utf-8").endswith("\n")
+    assert run.read_events()["step"].tolist() == [0, 1]
+
+
 def test_progress_and_epoch_line(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert logs.progress_disabled() is True
