@@ -26,6 +26,7 @@ maths.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -202,8 +203,7 @@ def adaptive_lif_step(
 
 def adaptive_recurrent_scan(
     inputs: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
+    recurrent: Callable[[Tensor], Tensor],
     params: LIFParameters,
     adaptation: ThresholdAdaptation = DEFAULT_ADAPTATION,
     state: AdaptiveLIFState | None = None,
@@ -213,10 +213,12 @@ def adaptive_recurrent_scan(
 ) -> tuple[Tensor, AdaptiveLIFState]:
     """An adaptive-threshold layer fed by its own previous spikes, over the leading (time)
     axis of ``inputs`` ``(T, B, H)``: step ``t`` is :func:`adaptive_lif_step` with current
-    ``inputs[t] + F.linear(s_{t-1}, weight, bias)`` (r1 of the paper's network).
+    ``inputs[t] + recurrent(s_{t-1})`` (r1 of the paper's network: ``recurrent`` is its
+    ``nn.Linear`` or analog layer, called once per step in order).
 
     Returns the spikes ``(T, B, H)`` and the final state (continue from it with the next
-    steps). When autograd needs the result, on CUDA or with ``backend="eager"`` this is
+    steps). When autograd needs the result (the inputs, the neuron parameters, the state
+    or ``recurrent``'s output require grad), on CUDA or with ``backend="eager"`` this is
     that step loop; otherwise (CPU float32/float64, inference) the same loop with the
     neuron update fused into one kernel, :func:`ferrocim.snn.kernels.adaptive_step`
     (the same operations: bit-identical results).
@@ -224,16 +226,20 @@ def adaptive_recurrent_scan(
     check_option("backend", backend, ("auto", "eager"))
     if state is None:
         state = init_adaptive_state(inputs[0], params.threshold)
-    tensors = (inputs, weight, bias, params.beta, params.gamma, *state, dropout_mask)
+    product = recurrent(state.s)  # step 0's; whether it needs grad tells for the layer
+    tensors = (inputs, product, params.beta, params.gamma, *state, dropout_mask)
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if grad or not _fused(inputs, backend):
-        out = []
-        for a_t in inputs.unbind(0):
-            i = a_t + torch.nn.functional.linear(state.s, weight, bias)
-            s, state = adaptive_lif_step(i, state, params, adaptation, dropout_mask=dropout_mask)
-            out.append(s)
-        return torch.stack(out), state
-    return _kernel_adaptive(inputs, weight, bias, params, adaptation, state, dropout_mask)
+    if not grad and _fused(inputs, backend):
+        return _kernel_adaptive(inputs, recurrent, product, params, adaptation, state, dropout_mask)
+    out = []
+    for t, a_t in enumerate(inputs.unbind(0)):
+        if t:
+            product = recurrent(state.s)
+        s, state = adaptive_lif_step(
+            a_t + product, state, params, adaptation, dropout_mask=dropout_mask
+        )
+        out.append(s)
+    return torch.stack(out), state
 
 
 def cuba_lif_scan(
@@ -483,15 +489,16 @@ def _kernel_spikes(
 
 def _kernel_adaptive(
     inputs: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
+    recurrent: Callable[[Tensor], Tensor],
+    product: Tensor,
     params: LIFParameters,
     adaptation: ThresholdAdaptation,
     state: AdaptiveLIFState,
     mask: Tensor | None,
 ) -> tuple[Tensor, AdaptiveLIFState]:
-    """:func:`adaptive_recurrent_scan` as a loop of ``F.linear`` and the fused step
-    :func:`ferrocim.snn.kernels.adaptive_step` (two calls per step instead of about 20)."""
+    """:func:`adaptive_recurrent_scan` as a loop of ``recurrent`` and the fused step
+    :func:`ferrocim.snn.kernels.adaptive_step` (two calls per step instead of about 20);
+    ``product`` is step 0's ``recurrent(state.s)``."""
     from ferrocim.snn.kernels import adaptive_step
 
     n, b, h = inputs.shape
@@ -505,14 +512,15 @@ def _kernel_adaptive(
     st = torch.stack([dense(t, (b, h), 0.0) for t in state])  # c, v, s, th: advanced in place
     spikes = inputs.new_empty((n, b, h))
     x = inputs.detach().contiguous()
-    w, bias = weight.detach(), None if bias is None else bias.detach()
     par = [dense(t, (h,), 0.0).numpy() for t in (params.beta, params.gamma)]
     m = dense(mask, (b, h), 1.0).numpy()
     st_np, x_np, sp_np = st.numpy(), x.numpy(), spikes.numpy()
     inc, decay, base = adaptation
     for t in range(n):
-        recurrent = torch.nn.functional.linear(st[2], w, bias)  # the eager step's product
-        adaptive_step(x_np[t], recurrent.numpy(), *par, m, st_np, inc, decay, base, sp_np[t])
+        if t:
+            product = recurrent(st[2])  # the eager step's product, from the spikes so far
+        p_np = product.detach().to(inputs.dtype).contiguous().numpy()
+        adaptive_step(x_np[t], p_np, *par, m, st_np, inc, decay, base, sp_np[t])
     c, v, s, th = st.unbind(0)
     return spikes, AdaptiveLIFState(c, v, s, th)
 

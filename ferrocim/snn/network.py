@@ -614,25 +614,17 @@ class EEGSNN(nn.Module):
         return layer(a.reshape(T * B, -1)).view(T, B, -1)
 
     def _run_r1(self, a: Tensor, states: dict[str, Any], mask: Tensor | None) -> Tensor:
-        """r1 over the steps of ``a`` = tc1 spikes ``(n, B, hidden)``: a float recurrent
-        layer by :func:`~ferrocim.snn.functional.adaptive_recurrent_scan` (one kernel at
-        inference on the CPU), an analog one as a step loop of its own forward."""
+        """r1 over the steps of ``a`` = tc1 spikes ``(n, B, hidden)`` by
+        :func:`~ferrocim.snn.functional.adaptive_recurrent_scan` (its float or analog
+        recurrent layer called once per step; one fused neuron update per step at
+        inference on the CPU)."""
         block = self.r1
         state = states.get("r1") or block.neuron.init_state(a[0])
-        rec, neuron = block.recurrent, block.neuron
-        if isinstance(rec, nn.Linear):
-            spikes, states["r1"] = adaptive_recurrent_scan(
-                a, rec.weight, rec.bias, neuron.params(), neuron.adaptation, state,
-                dropout_mask=mask,
-            )  # fmt: skip
-            return spikes
-        out = []
-        for a_t in a.unbind(0):
-            i = a_t + block.recurrent(state.s)
-            s, state = block.neuron.step(i, state, dropout_mask=mask)
-            out.append(s)
-        states["r1"] = state
-        return torch.stack(out)
+        neuron = block.neuron
+        spikes, states["r1"] = adaptive_recurrent_scan(
+            a, block.recurrent, neuron.params(), neuron.adaptation, state, dropout_mask=mask
+        )
+        return spikes
 
     # step-by-step oracle -------------------------------------------------------------
     def _run_loop(self, a: Tensor, start: int, stop: int, masks: dict[str, Tensor]) -> Tensor:

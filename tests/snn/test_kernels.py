@@ -154,12 +154,16 @@ def test_recurrent_adaptive_kernel_equals_step_loop(dtype, masked) -> None:
     params = LIFParameters(torch.rand(h, generator=g).to(dtype), torch.rand(h).to(dtype))
     mask = (torch.rand(b, h, generator=g) > 0.3).to(dtype) / 0.7 if masked else None
     rule = ThresholdAdaptation(0.02, 0.5, 0.01)
+
+    def linear(s: torch.Tensor) -> torch.Tensor:
+        return F.linear(s, w, bias)
+
     runs = []
     for backend in ("eager", "auto"):
         with torch.no_grad():  # two chunks: the state carries over
-            first, st = adaptive_recurrent_scan(x[:5], w, bias, params, rule, dropout_mask=mask,
+            first, st = adaptive_recurrent_scan(x[:5], linear, params, rule, dropout_mask=mask,
                                                 backend=backend)  # fmt: skip
-            rest, st = adaptive_recurrent_scan(x[5:], w, bias, params, rule, st,
+            rest, st = adaptive_recurrent_scan(x[5:], linear, params, rule, st,
                                                dropout_mask=mask, backend=backend)  # fmt: skip
         runs.append((torch.cat((first, rest)), st))
     (s0, st0), (s1, st1) = runs
@@ -170,7 +174,7 @@ def test_recurrent_adaptive_kernel_equals_step_loop(dtype, masked) -> None:
     assert st0.th.max() > 0.1  # the threshold adapted
     # with autograd the same call is the differentiable step loop
     w.requires_grad_(True)
-    out, _ = adaptive_recurrent_scan(x, w, bias, params, rule, dropout_mask=mask)
+    out, _ = adaptive_recurrent_scan(x, linear, params, rule, dropout_mask=mask)
     assert torch.equal(out.detach(), s0)
     out.sum().backward()
     assert w.grad is not None
