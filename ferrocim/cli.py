@@ -304,8 +304,15 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
 @click.option("--root", required=True, type=click.Path(), help="EEGMMIDB (or synthetic) root")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="FILE.h5")
 @click.option("--subjects", default=None, help="comma-separated subject numbers, e.g. 1,2,3")
-@click.option("--l-freq", default=0.1, show_default=True, help="high-pass edge, Hz")
-@click.option("--h-freq", default=79.0, show_default=True, help="low-pass edge, Hz")
+@click.option(
+    "--l-freq",
+    default=0.1,
+    show_default=True,
+    help="high-pass edge, Hz, applied before normalisation (4: no slow or ocular content)",
+)
+@click.option(
+    "--h-freq", default=79.0, show_default=True, help="low-pass edge, Hz (4: slow content only)"
+)
 @click.option("--force", is_flag=True, help="rebuild even if the cache is current")
 @click.option(
     "--normalization",
@@ -320,6 +327,14 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
     show_default=True,
     help="runs giving the global statistics: 1-14 (published) or a list such as 4,8,12",
 )
+@click.option(
+    "--stats-from",
+    "stats_from",
+    default=None,
+    metavar="RUN_OR_CACHE",
+    help="z-score with the per-channel mean/s.d. recorded in a run (RUN/data.json) or a "
+    "prepared file, e.g. a training population's, instead of the subjects' own",
+)
 @friendly
 def data_prepare(
     root: str,
@@ -330,8 +345,13 @@ def data_prepare(
     force: bool,
     normalization: str,
     stats_runs: str,
+    stats_from: str | None,
 ) -> None:
-    """Band-pass, z-score and cut cue windows into an HDF5 cache (reused while current)."""
+    """Band-pass, z-score and cut cue windows into an HDF5 cache (reused while current).
+
+    The cache records the per-channel mean/s.d. it was z-scored with; --stats-from
+    normalises new subjects with another population's (a run's or a cache's).
+    """
     from ferrocim.checks import InputError
     from ferrocim.snn.data import load_prepared, prepare_eegmmidb
 
@@ -351,10 +371,16 @@ def data_prepare(
         raise InputError(
             f"--stats-runs: expected 1-14 or numbers like 4,8,12, got {stats_runs!r}"
         ) from None
+    stats = None
+    if stats_from is not None:
+        from ferrocim.pipelines.runs import population_stats
+
+        stats = population_stats(stats_from)
     path = prepare_eegmmidb(
         root,
         out,
         subjects=chosen,
+        stats=stats,
         l_freq=l_freq,
         h_freq=h_freq,
         progress=True,
@@ -368,6 +394,7 @@ def data_prepare(
         f"{path}: {len(ds)} trials ({n_left} left, {len(ds) - n_left} right) "
         f"from {len(ds.subjects)} subjects"
     )
+    click.echo(f"  z-scored {ds.meta['params']['zscore']}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -485,7 +512,7 @@ def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bo
     """Run ``pipeline``; a new run that fails before saving anything leaves no folder."""
     from pathlib import Path
 
-    from ferrocim.pipelines.runs import default_run_dir
+    from ferrocim.pipelines.runs import SETUP_FILES, default_run_dir
 
     target = None if resume else Path(run_dir) if run_dir else default_run_dir(cfg)
     existed = target is not None and target.exists()
@@ -494,7 +521,7 @@ def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bo
     except BaseException:
         if target is not None and not existed and target.is_dir():
             written = {p.name for p in target.iterdir()}
-            if written <= {"config.toml", "env.json"}:
+            if written <= SETUP_FILES:
                 shutil.rmtree(target, ignore_errors=True)
         raise
 
@@ -617,7 +644,7 @@ def sstl_cmd(
         "sstl.frozen_dropout": frozen_dropout,
     }
     if sstl_subjects:
-        extra["sstl.subjects"] = [int(s) for s in sstl_subjects.split(",") if s.strip()]
+        extra["sstl.subjects"] = _int_list(sstl_subjects, "--sstl-subjects")
     if layers:
         extra["sstl.layers"] = [s.strip() for s in layers.split(",") if s.strip()]
     cfg = _load_run_config("sstl", kw, extra)
@@ -628,16 +655,88 @@ def sstl_cmd(
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@click.option(
+    "--data",
+    "data_source",
+    default=None,
+    metavar="FILE.h5",
+    help="evaluate on this prepared file (all its trials) instead of the run's own data; "
+    "'synthetic': the run's synthetic settings",
+)
+@click.option(
+    "--subjects", default=None, help="comma-separated subjects (default: all in the split)"
+)
+@click.option(
+    "--exclude-channels",
+    default=None,
+    help="channels zeroed after normalisation, e.g. F7,F8 or frontal-temporal "
+    "(default: the run's data.exclude_channels)",
+)
 @friendly
-def evaluate_cmd(run_dir: str, split: str, device: str | None) -> None:
-    """Accuracy of a run's best model on its fold's test (or val/train) trials."""
+def evaluate_cmd(
+    run_dir: str,
+    split: str,
+    device: str | None,
+    data_source: str | None,
+    subjects: str | None,
+    exclude_channels: str | None,
+) -> None:
+    """Accuracy of a run's best model on its fold's test (or val/train) trials, or on
+    other data (--data: every trial, or those of --subjects)."""
+    from ferrocim.pipelines.config import load_config
+    from ferrocim.pipelines.data import check_prepared_path
     from ferrocim.pipelines.evaluate import evaluate_run
+    from ferrocim.pipelines.rundir import RunDir
 
-    out = evaluate_run(run_dir, device=device, split=split)
-    click.echo(
-        f"{out['split']} accuracy {out['acc']:.2f} % over {out['n']} trials "
-        f"(loss {out['loss']:.4f})"
+    data = None
+    if data_source is not None:
+        base = load_config(RunDir(run_dir).require().config).data.model_dump()
+        if data_source == "synthetic":
+            data = base | {"source": "synthetic", "path": None}
+        else:
+            check_prepared_path(data_source)
+            data = base | {"source": "prepared", "path": data_source}
+    from ferrocim.pipelines.config import DataConfig
+
+    out = evaluate_run(
+        run_dir,
+        data=None if data is None else DataConfig.model_validate(data),
+        device=device,
+        split=split,
+        subjects=_int_list(subjects, "--subjects"),
+        exclude_channels=None
+        if exclude_channels is None
+        else [c.strip() for c in exclude_channels.split(",") if c.strip()],
     )
+    where = "" if out["own_data"] else f" of {out['data']}"
+    excl = f", {len(out['exclude_channels'])} channels excluded" if out["exclude_channels"] else ""
+    click.echo(
+        f"{out['split']} accuracy {out['acc']:.2f} % over {out['n']} trials{where} "
+        f"(subjects {_ranges(out['subjects'])}{excl}; loss {out['loss']:.4f})"
+    )
+
+
+def _int_list(text: str | None, flag: str) -> list[int] | None:
+    """``"1,2,3"`` → ``[1, 2, 3]`` (None stays None); an error names ``flag``."""
+    from ferrocim.checks import InputError
+
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise InputError(f"{flag}: expected numbers like 1,2,3, got {text!r}") from None
+
+
+def _ranges(values: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``1-3,7``."""
+    out: list[str] = []
+    for v in values:
+        if out and v == int(out[-1].split("-")[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{v}"
+        else:
+            out.append(str(v))
+    return ",".join(out)
 
 
 @main.command("report")

@@ -57,6 +57,23 @@ class DataConfig(_Section):
     )
     max_train_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
     max_eval_trials: int | None = Field(default=None, ge=1, description="subsample (smoke)")
+    exclude_channels: list[str] = Field(
+        default_factory=list,
+        description="channels set to zero on the grid after normalisation (the input shape "
+        "is unchanged; 0 is the channel's mean): 10-10 names such as F7, or "
+        "'frontal-temporal' for the 18 channels that carry eye movements",
+    )
+
+    @field_validator("exclude_channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        from ferrocim.snn.data.eegmmidb import CHANNEL_GROUPS, expand_channels
+
+        try:
+            return expand_channels(v)
+        except InputError as exc:
+            groups = ", ".join(repr(g) for g in CHANNEL_GROUPS)
+            raise ValueError(f"{exc} (or a group: {groups})") from None
 
 
 class TransferConfig(_Section):

@@ -2,6 +2,12 @@
 
 The synthetic default is generated once into ``data.cache_dir`` as PhysioNet-layout EDF
 files and prepared by the real EEGMMIDB loader, so the real path is the tested path.
+
+``data.exclude_channels`` zeroes the named channels on the grid after normalisation, in
+every trial (the input keeps its shape; zero is the channel's mean, the value the unused
+grid cells hold): a measure of how much of a result rests on those channels. Which data
+a run was trained on, and on which it is evaluated or personalised, is compared with
+:func:`data_identity`.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,7 +77,33 @@ def check_prepared_path(path: str | None) -> Path:
 
 
 def load_dataset(cfg: DataConfig):  # -> EEGDataset
-    """The configured data set (synthesised and prepared on first use)."""
+    """The configured data set (synthesised and prepared on first use), with
+    ``cfg.exclude_channels`` zeroed."""
+    return exclude_channels(_load_source(cfg), cfg.exclude_channels)
+
+
+def exclude_channels(ds, names: list[str]):  # EEGDataset -> EEGDataset
+    """``ds`` with the channels ``names`` set to zero on the grid (a copy; ``ds`` if none).
+
+    Applied after normalisation, so zero is the channel's (training) mean; the names are
+    recorded in ``meta["exclude_channels"]``.
+    """
+    from ferrocim.snn.data import EEGDataset
+    from ferrocim.snn.data.grid import grid_position
+
+    if not names:
+        return ds
+    x = ds.x.copy()
+    for name in names:
+        r, c = grid_position(name)
+        x[:, :, r, c, :] = 0.0
+    meta = {**ds.meta, "exclude_channels": list(names)}
+    log.info("excluded %d channel(s) (zero after normalisation): %s", len(names), ", ".join(names))
+    return EEGDataset(x=x, y=ds.y, subject=ds.subject, meta=meta)
+
+
+def _load_source(cfg: DataConfig):  # -> EEGDataset
+    """The configured data set as prepared (synthesised and prepared on first use)."""
     from ferrocim.snn.data import load_prepared, prepare_eegmmidb, synthesize_edf
 
     if cfg.source == "prepared":
@@ -99,6 +132,16 @@ def fold_split(ds, cfg: DataConfig, seed: int) -> FoldSplit:
     """Contiguous-subject-block fold ``cfg.fold`` with a stratified validation split."""
     from ferrocim.snn.data import stratified_val_split, subject_block_folds
 
+    n_subjects = len(np.unique(ds.subject))
+    if cfg.n_folds > n_subjects:
+        where = ds.meta.get("path", "the data set")
+        raise InputError(
+            f"{where} holds {n_subjects} subject(s), fewer than data.n_folds = {cfg.n_folds} "
+            "cross-validation folds; training needs a file of several subjects. To evaluate "
+            "or personalise a finished run on subjects it never saw, pass the file to "
+            "`ferrocim evaluate RUN --data FILE.h5` or `ferrocim sstl --base-run RUN --data "
+            "FILE.h5` (they use all its trials and the subject's own folds)"
+        )
     if cfg.fold >= cfg.n_folds:
         raise InputError(
             f"data.fold (--fold) must be < data.n_folds = {cfg.n_folds} "
@@ -127,3 +170,58 @@ def to_tensors(ds, device: str | torch.device) -> Tensors:
         y=torch.as_tensor(ds.y, dtype=torch.long, device=device),
         subject=torch.as_tensor(ds.subject, dtype=torch.long, device=device),
     )
+
+
+def data_identity(cfg: DataConfig) -> str:
+    """What names the trials of ``cfg`` (not how they are split): the resolved prepared
+    file, or the synthetic set's size, seed, cache folder and normalisation."""
+    if cfg.source == "prepared":
+        return f"prepared:{Path(cfg.path).resolve() if cfg.path else None}"
+    return (
+        f"synthetic:n{cfg.n_subjects}:seed{cfg.synth_seed}:"
+        f"{Path(cfg.cache_dir).resolve()}:{cfg.normalization}"
+    )
+
+
+def describe_data(cfg: DataConfig) -> str:
+    """``cfg``'s data in words (for logs and errors)."""
+    if cfg.source == "prepared":
+        return f"prepared file {cfg.path}"
+    return f"synthetic EEG ({cfg.n_subjects} subjects, seed {cfg.synth_seed})"
+
+
+def prepared_data_file(cfg: DataConfig) -> Path:
+    """The prepared HDF5 file ``cfg`` reads (the synthetic one is made on first use)."""
+    if cfg.source == "prepared":
+        return check_prepared_path(cfg.path)
+    return Path(_load_source(cfg).meta["path"])
+
+
+def data_summary(cfg: DataConfig) -> dict[str, Any]:
+    """What ``RUN/data.json`` records about ``cfg``'s data: source, file, preprocessing,
+    subjects and the per-channel statistics it was z-scored with (global normalisation;
+    ``stats`` is None for per-run normalisation, whose statistics stay in the file)."""
+    import h5py
+
+    from ferrocim.snn.data.cache import read_cache_attrs, read_channel_stats
+
+    path = prepared_data_file(cfg)
+    attrs = read_cache_attrs(path)
+    with h5py.File(path, "r") as f:
+        subjects = sorted(int(s) for s in np.unique(f["subject"][()]))
+        n_trials = int(f["y"].shape[0])
+    try:
+        stats: dict[str, Any] | None = read_channel_stats(path).to_json()
+    except InputError:
+        stats = None
+    return {
+        "source": cfg.source,
+        "path": str(path.resolve()),
+        "identity": data_identity(cfg),
+        "params": attrs["params"],
+        "created": str(attrs.get("created", "")),
+        "subjects": subjects,
+        "n_trials": n_trials,
+        "exclude_channels": list(cfg.exclude_channels),
+        "stats": stats,
+    }

@@ -1,17 +1,28 @@
-"""Evaluate a finished run's best model on its fold's test set (or another data source)."""
+"""Evaluate a finished run's best model on its fold's test set, or on other data.
+
+On the data the run was trained on, the trials are its fold's ``split`` (test by
+default). On other data (``--data FILE.h5``, or the data an imported checkpoint was given)
+the run has no fold there: every trial of the file is used, or those of ``subjects``.
+Which data were used, and whether they are the run's own, goes into
+``RUN/evaluation.json`` (and a swap is logged).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ferrocim.atomic import write_json
+from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import DataConfig, load_config
-from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.data import describe_data, fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.prefix import InputForward
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, resolve_device
+from ferrocim.pipelines.runs import build_model, resolve_device, run_data
 from ferrocim.pipelines.training import evaluate
 
 
@@ -21,25 +32,64 @@ def evaluate_run(
     data: DataConfig | None = None,
     device: str | None = None,
     split: str = "test",
+    subjects: Sequence[int] | None = None,
+    exclude_channels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and loss of the run's best model; written to ``RUN/evaluation.json``."""
+    """Accuracy (%) and loss of the run's best model; written to ``RUN/evaluation.json``.
+
+    data: other data than the run's (``--data``). subjects: only these subjects' trials.
+    exclude_channels: zero these channels after normalisation (``data.exclude_channels``;
+    default: the run's own setting).
+    """
     run = RunDir(run_path).require()
     cfg = load_config(run.config)
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
-    if data is not None:
-        cfg = cfg.model_copy(update={"data": data})
+    chosen, other = run_data(run, cfg, data, what="evaluating")
+    if exclude_channels is not None:
+        chosen = DataConfig.model_validate(
+            {**chosen.model_dump(), "exclude_channels": list(exclude_channels)}
+        )
     dev = resolve_device(cfg.device)
-    ds = load_dataset(cfg.data)
-    fold = fold_split(ds, cfg.data, cfg.seed)
-    idx = {"test": fold.test, "val": fold.val, "train": fold.train}[split]
+    ds = load_dataset(chosen)
+    if other:
+        if split != "test":
+            raise InputError(
+                f"--split {split}: {describe_data(chosen)} is not the data {run.path} was "
+                "trained on, so it has no train/val split there; every trial is a test trial"
+            )
+        idx = np.arange(len(ds))
+    else:
+        fold = fold_split(ds, chosen, cfg.seed)
+        idx = {"test": fold.test, "val": fold.val, "train": fold.train}[split]
+    if subjects is not None:
+        wanted = sorted({int(s) for s in subjects})
+        have = {int(s) for s in np.unique(ds.subject[idx])}
+        missing = [s for s in wanted if s not in have]
+        if missing:
+            where = "" if other else f" of the run's {split} split"
+            raise InputError(
+                f"--subjects {missing}: not among the subjects{where} in "
+                f"{describe_data(chosen)} ({sorted(have)})"
+            )
+        idx = idx[np.isin(ds.subject[idx], wanted)]
     analog = cfg.kind in ("device", "retune")
     model = build_model(cfg, analog=analog, card=run.read_card() if analog else None)
     model.load_state_dict(load_checkpoint(run.best_checkpoint, str(dev))["model"])
-    data = to_tensors(ds, dev)
+    tensors = to_tensors(ds, dev)
     result = evaluate(
-        InputForward(model, data.x, data.y), idx, batch_size=cfg.train.eval_batch_size
+        InputForward(model, tensors.x, tensors.y), idx, batch_size=cfg.train.eval_batch_size
     )
-    out = {"run": str(run.path), "split": split, "device": cfg.device, **result}
+    out = {
+        "run": str(run.path),
+        "split": split,
+        "device": cfg.device,
+        **result,
+        "data": describe_data(chosen),
+        "data_path": ds.meta.get("path"),
+        "own_data": not other,
+        "subjects": sorted(int(s) for s in np.unique(ds.subject[idx])),
+        "exclude_channels": list(chosen.exclude_channels),
+    }
     write_json(run.path / "evaluation.json", out)
     return out

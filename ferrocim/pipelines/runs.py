@@ -4,11 +4,19 @@ A run resolves its device card once, when it opens, and stores it as ``RUN/card.
 building, resuming, finishing and reporting load that file. Runs built on another run
 (re-tuning on a float run, SSTL on a pooled run) take some fields from it
 (:func:`inherit`); their own config may repeat those values but not change them.
+
+Every new run also records its data in ``RUN/data.json`` (:data:`DATA_RECORD`): the
+prepared file, its preprocessing, subjects, the per-channel mean/s.d. it was z-scored
+with (what ``ferrocim data prepare --stats-from RUN`` reads), and ``trained_on`` (False
+for an imported checkpoint, trained elsewhere). Evaluating or personalising a run on
+other data is explicit (``--data``), logged, and written into the run that does it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
+from ferrocim.atomic import write_json
 from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError
 from ferrocim.pipelines.config import RunConfig, load_config
@@ -23,8 +32,17 @@ from ferrocim.pipelines.rundir import RunDir, environment
 from ferrocim.pipelines.seeding import torch_generator
 from ferrocim.threads import configure_threads
 
+log = logging.getLogger(__name__)
+
 #: Run kinds whose model lives on tiles (they record a card.json when they open).
 ARRAY_KINDS = ("device", "retune", "sstl")
+
+#: The file in a run directory that records the run's data (see module docstring).
+DATA_RECORD = "data.json"
+
+#: What :func:`open_run` writes before the run computes anything: a run that fails with
+#: only these files in its folder leaves no folder (``ferrocim.cli``).
+SETUP_FILES = frozenset({"config.toml", "env.json", "card.json", DATA_RECORD})
 
 #: What a run built on a float run takes from it: the weights fit only that network, and
 #: the trials are that run's (its test subjects stay unseen). The rest of ``network``
@@ -66,13 +84,15 @@ def open_run(
     run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     card: DeviceCard | None = None,
+    data: dict[str, Any] | None = None,
 ) -> tuple[RunDir, RunConfig]:
     """Create a new run directory, or reopen one to resume (its stored config wins, except
     a ``threads`` given now); sets torch's CPU threads for the run.
 
     A new array run stores ``card`` (default: the card ``cfg.array.card`` names) as
-    ``card.json``. Everything that can be checked (card, compute device, free directory)
-    is checked before anything is written.
+    ``card.json``. Every new run records ``data`` (default: :func:`data_record` of
+    ``cfg.data``, trained on) as ``data.json``. Everything that can be checked (card,
+    compute device, free directory, the data file) is checked before anything is written.
     """
     if resume:
         if run_dir is None and cfg.name:  # --resume --name X is --resume --run-dir OUT_DIR/X
@@ -94,9 +114,81 @@ def open_run(
             f"Run directory {run.path} exists already; pass --resume to continue it "
             "or choose another --run-dir/--name"
         )
+    if data is None:
+        data = data_record(cfg, trained_on=True)
     configure_threads(cfg.threads)
     run.start(cfg.to_toml(), environment(cfg.device), card if cfg.kind in ARRAY_KINDS else None)
+    write_json(run.path / DATA_RECORD, data)
     return run, cfg
+
+
+def data_record(cfg: RunConfig, *, trained_on: bool, **extra: Any) -> dict[str, Any]:
+    """``RUN/data.json`` for a run on ``cfg.data``: :func:`~ferrocim.pipelines.data.
+    data_summary` plus ``trained_on`` and ``extra`` (e.g. where the base run's data were)."""
+    from ferrocim.pipelines.data import data_summary
+
+    return {"trained_on": trained_on, **data_summary(cfg.data), **extra}
+
+
+def read_data_record(run: RunDir) -> dict[str, Any] | None:
+    """``RUN/data.json`` (None for a run made before ferrocim recorded it)."""
+    path = run.path / DATA_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable data record ({exc})") from None
+
+
+def trained_on_own_data(run: RunDir) -> bool:
+    """Whether the run's model was trained on the data its config names (False for an
+    imported checkpoint: it was trained elsewhere)."""
+    rec = read_data_record(run)
+    if rec is not None:
+        return bool(rec.get("trained_on", True))
+    return run.read_summary().imported_from is None if run.summary.is_file() else True
+
+
+def run_data(run: RunDir, cfg: RunConfig, given: Any = None, *, what: str) -> tuple[Any, bool]:
+    """The data to ``what`` (evaluate, personalise) run ``run`` on: ``given`` (a
+    DataConfig from ``--data``) or the run's own, and whether they are other than what it
+    was trained on. A swap is logged; a missing prepared file of the run is an error
+    naming it; an imported run whose data were never given needs ``--data``."""
+    from ferrocim.pipelines.data import data_identity, describe_data
+
+    own = trained_on_own_data(run)
+    rec = read_data_record(run)
+    if given is None:
+        if rec is not None and rec.get("source") is None:
+            raise InputError(
+                f"{run.path} holds an imported checkpoint ({rec.get('note', 'trained elsewhere')})"
+                f" and no data were given at import: {what} it on a prepared file with "
+                "--data FILE.h5 (or --data synthetic, explicitly)"
+            )
+        if cfg.data.source == "prepared" and not Path(str(cfg.data.path)).is_file():
+            raise InputError(
+                f"{run.path}: its data file {cfg.data.path} (data.path in its config.toml) is "
+                f"missing; restore it (`ferrocim data prepare` with the parameters recorded in "
+                f"{run.path / DATA_RECORD}), or {what} the run on other data with --data FILE.h5"
+            )
+        data, other = cfg.data, not own
+        if other:
+            log.info("%s %s on %s (given at import)", what, run.path, describe_data(data))
+        return data, other
+    if not own:
+        log.info("%s %s (an imported checkpoint) on %s", what, run.path, describe_data(given))
+        return given, True
+    same = data_identity(given) == data_identity(cfg.data)
+    if not same:
+        log.warning(
+            "%s %s on %s, not on the data it was trained on (%s); recorded in the run",
+            what,
+            run.path,
+            describe_data(given),
+            describe_data(cfg.data),
+        )
+    return given, not same
 
 
 def explicit_fields(model: BaseModel, prefix: str = "") -> dict[str, Any]:
@@ -214,3 +306,46 @@ def build_model(
     # built on the CPU from a CPU generator, so CPU and CUDA runs start identical
     model = EEGSNN(NetworkConfig(**kwargs), generator=torch_generator(cfg.seed, stream))
     return model.to(device)
+
+
+def population_stats(source: str | os.PathLike[str]):  # -> ChannelStats
+    """The per-channel mean/s.d. a run was trained with, or a prepared file was z-scored
+    with (``ferrocim data prepare --stats-from RUN_OR_CACHE``).
+
+    An imported checkpoint has none to give (the published code does not publish its
+    population's statistics): the error says so and what to do instead.
+    """
+    from ferrocim.pipelines.data import prepared_data_file
+    from ferrocim.snn.data.cache import ChannelStats, read_channel_stats
+
+    path = Path(source)
+    if path.is_dir():
+        run = RunDir(path).require("run directory (--stats-from)")
+        rec = read_data_record(run)
+        if rec is None:  # a run made before data.json: its config names the data
+            stats = read_channel_stats(prepared_data_file(load_config(run.config).data))
+            return _with_origin(stats, f"run {path} ({stats.origin})")
+        if not rec.get("trained_on", True):
+            raise InputError(
+                f"--stats-from {path}: an imported checkpoint ({rec.get('note', '')}); the "
+                "channel statistics of the population it was trained on are not published. "
+                "Leave out --stats-from: the subject is then normalised with its own "
+                "statistics over all its runs, as the published preprocessing does"
+            )
+        if rec.get("stats") is None:
+            raise InputError(
+                f"--stats-from {path}: the run's data ({rec.get('path')}) were z-scored per "
+                "run, so it has no population statistics to give"
+            )
+        stats = ChannelStats.from_json(rec["stats"], str(path / DATA_RECORD))
+        return _with_origin(stats, f"run {path} ({stats.origin})")
+    if not path.exists():
+        raise InputError(f"--stats-from {path}: no such run directory or prepared HDF5 file")
+    stats = read_channel_stats(path)
+    return _with_origin(stats, f"{path} ({stats.origin})")
+
+
+def _with_origin(stats: Any, origin: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(stats, origin=origin)

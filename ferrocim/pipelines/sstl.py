@@ -14,6 +14,13 @@ spread and endurance (the devices are loaded from its tiles, with their own card
 The SSTL config may override the rest of ``network`` and ``array`` (the programming rule
 above all: the paper's SSTL programs fc1 + fc2 on device, so ``array.programming.eps``
 applies); ``transfer`` applies only to a float base run.
+
+Data: by default the base run's; its fold's test subjects are personalised. Other data
+(``--data FILE.h5``, e.g. a new subject normalised with ``data prepare``), or the data an
+imported checkpoint was given, are explicit: the swap is logged and recorded in
+``RUN/data.json``, there is no base fold on them, and the subjects are ``sstl.subjects``
+(default: every subject in the file), each split into its own stratified
+``sstl.folds``-fold cross-validation as published.
 """
 
 from __future__ import annotations
@@ -32,15 +39,38 @@ from ferrocim.calibration.card import DeviceCard
 from ferrocim.checks import InputError
 from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint
-from ferrocim.pipelines.config import RunConfig, load_config
-from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.config import DataConfig, RunConfig, load_config
+from ferrocim.pipelines.data import data_identity, fold_split, load_dataset, to_tensors
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward, make_forward, split_layer
 from ferrocim.pipelines.retune import load_float_model, set_trainable, transfer_to_tiles
 from ferrocim.pipelines.rundir import EventRow, RunDir, RunSummary, SSTLRow, programming_totals
-from ferrocim.pipelines.runs import build_model, inherit_from_base, open_run, resolve_device
+from ferrocim.pipelines.runs import (
+    build_model,
+    data_record,
+    explicit_fields,
+    inherit_from_base,
+    open_run,
+    resolve_device,
+    run_data,
+)
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
+
+
+def _trained(base: RunDir) -> bool:
+    from ferrocim.pipelines.runs import trained_on_own_data
+
+    return trained_on_own_data(base)
+
+
+def _given_data(cfg: RunConfig, base_cfg: RunConfig) -> DataConfig | None:
+    """The base run's data with the fields the SSTL config sets explicitly (``--data``,
+    ``--set data.…``) on top, or None when it sets none."""
+    explicit = {k[5:]: v for k, v in explicit_fields(cfg).items() if k.startswith("data.")}
+    if not explicit:
+        return None
+    return DataConfig.model_validate({**base_cfg.data.model_dump(), **explicit})
 
 
 def base_config(base: RunDir) -> RunConfig:
@@ -113,20 +143,49 @@ def sstl(
 
     started = time.perf_counter()
     card = None
+    record = None
     if not resume:
         if cfg.sstl.base_run is None:
             raise InputError("sstl.base_run (--base-run) must name a finished float/device run")
         base = RunDir(cfg.sstl.base_run)
         base_cfg = base_config(base)
-        cfg = inherit_from_base(cfg, base_cfg, "SSTL")
+        given = _given_data(cfg, base_cfg)
+        data, other = run_data(base, base_cfg, given, what="personalising")
+        if not other:  # the base fold's test subjects: only the channel exclusion may change
+            for key, value in explicit_fields(cfg).items():
+                name = key.removeprefix("data.")
+                if key.startswith("data.") and name != "exclude_channels":
+                    if value != getattr(base_cfg.data, name):
+                        raise InputError(
+                            f"{key} = {value!r} cannot differ from the base run's "
+                            f"{getattr(base_cfg.data, name)!r}: SSTL on the base run's data "
+                            "personalises its fold's test subjects; other data are given "
+                            "with --data FILE.h5"
+                        )
+            data = base_cfg.data.model_copy(
+                update={"exclude_channels": list(data.exclude_channels)}
+            )
+        cfg = inherit_from_base(cfg.model_copy(update={"data": base_cfg.data}), base_cfg, "SSTL")
+        cfg = cfg.model_copy(update={"data": data})
         card = None if base_cfg.kind == "float" else base.read_card()
-    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, card=card)
+        record = data_record(
+            cfg,
+            trained_on=True,
+            base_run=str(base.path),
+            base_run_data=data_identity(base_cfg.data),
+            other_than_base=other,
+        )
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, card=card, data=record)
     device = resolve_device(cfg.device)
     base = RunDir(cfg.sstl.base_run)
     base_cfg = base_config(base)
+    other = data_identity(cfg.data) != data_identity(base_cfg.data) or not _trained(base)
     ds = load_dataset(cfg.data)
-    split = fold_split(ds, cfg.data, base_cfg.seed)  # the base run's test subjects
-    subjects = cfg.sstl.subjects or [int(s) for s in split.test_subjects]
+    if other:  # no base fold on these data: every subject in them, or the chosen ones
+        subjects = cfg.sstl.subjects or [int(s) for s in np.unique(ds.subject)]
+    else:
+        split = fold_split(ds, cfg.data, base_cfg.seed)  # the base run's test subjects
+        subjects = cfg.sstl.subjects or [int(s) for s in split.test_subjects]
     unknown = sorted(set(subjects) - {int(s) for s in np.unique(ds.subject)})
     if unknown:
         raise InputError(f"sstl.subjects {unknown} are not in the data set")

@@ -6,12 +6,21 @@ attributes ``format`` (:data:`CACHE_FORMAT`), ``params`` (JSON: the preprocessin
 parameters), ``source`` (JSON: root and the size/mtime of every file read),
 ``ch_names`` (JSON list) and ``created`` (ISO time). A cache is reused only when its
 ``params`` and ``source`` equal the requested ones; anything else rebuilds it.
+
+The statistics the windows were z-scored with are stored too (format 3): for global
+normalisation (published, or a population's statistics given with ``--stats-from``)
+datasets ``channel_mean`` and ``channel_std`` float64 ``(64,)`` in volts, channels in
+``ch_names`` order, and the attribute ``stats`` (JSON: the band they were computed on and
+where they came from); for per-run normalisation ``run_channel_mean`` / ``run_channel_std``
+``(K, 64)`` with ``run_channel_keys`` int64 ``(K, 2)`` = (subject, run). Every run records
+the statistics of its data in ``RUN/data.json`` (:mod:`ferrocim.pipelines.runs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +32,81 @@ from ferrocim.checks import InputError
 from ferrocim.snn.data.dataset import EEGDataset
 from ferrocim.snn.data.grid import to_grid
 
-__all__ = ["CACHE_FORMAT", "cache_is_current", "load_prepared", "read_cache_attrs", "write_cache"]
+__all__ = [
+    "CACHE_FORMAT",
+    "ChannelStats",
+    "cache_is_current",
+    "load_prepared",
+    "read_cache_attrs",
+    "read_channel_stats",
+    "write_cache",
+]
 
-CACHE_FORMAT = "ferrocim.eeg-windows/2"
-"""Version 2: global channel normalisation by default (version 1 z-scored per run)."""
+CACHE_FORMAT = "ferrocim.eeg-windows/3"
+"""Version 3: records the channel statistics the windows were z-scored with. Version 2
+(global normalisation, statistics not stored) and version 1 (z-scored per run) are
+refused by name."""
+
+_OLD_FORMATS = {
+    "ferrocim.eeg-windows/1": "its trials were z-scored per run, the published method uses "
+    "global channel statistics",
+    "ferrocim.eeg-windows/2": "it does not record the channel mean and s.d. it was "
+    "normalised with, which runs and `data prepare --stats-from` need",
+}
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """Per-channel mean and s.d. (volts, ``(64,)``) that EEG was z-scored with.
+
+    ``l_freq``/``h_freq`` (Hz): the band-pass the statistics were computed after (they
+    apply only to data filtered the same way); ``origin``: where they came from, in words.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    ch_names: tuple[str, ...]
+    l_freq: float
+    h_freq: float
+    origin: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``from_json`` reads it back exactly: float64 round-trips)."""
+        return {
+            "channel_mean": [float(v) for v in self.mean],
+            "channel_std": [float(v) for v in self.std],
+            "ch_names": list(self.ch_names),
+            "l_freq": float(self.l_freq),
+            "h_freq": float(self.h_freq),
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str) -> ChannelStats:
+        """The inverse of :meth:`to_json`; InputError naming ``source`` when malformed."""
+        try:
+            out = cls(
+                mean=np.asarray(data["channel_mean"], dtype=np.float64),
+                std=np.asarray(data["channel_std"], dtype=np.float64),
+                ch_names=tuple(data["ch_names"]),
+                l_freq=float(data["l_freq"]),
+                h_freq=float(data["h_freq"]),
+                origin=str(data["origin"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: malformed channel statistics ({exc!r})") from None
+        n = len(out.ch_names)
+        if out.mean.shape != (n,) or out.std.shape != (n,) or not (out.std >= 0).all():
+            raise InputError(f"{source}: channel statistics must be {n} means and {n} s.d. ≥ 0")
+        return out
+
+    def digest(self) -> str:
+        """A short hash of the values (keys the cache: other statistics rebuild it)."""
+        import hashlib
+
+        h = hashlib.sha256(np.ascontiguousarray(self.mean, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(self.std, dtype="<f8").tobytes())
+        return h.hexdigest()[:16]
 
 
 def write_cache(
@@ -36,8 +116,14 @@ def write_cache(
     params: dict[str, Any],
     source: dict[str, Any],
     ch_names: list[str],
+    stats: ChannelStats | None = None,
+    run_stats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """Write the arrays ``eeg, y, subject, run, onset`` and their provenance atomically."""
+    """Write the arrays ``eeg, y, subject, run, onset`` and their provenance atomically.
+
+    ``stats``: the global statistics the windows were z-scored with; ``run_stats``:
+    ``(keys (K, 2), mean (K, 64), std (K, 64))`` of per-run normalisation.
+    """
     import h5py
 
     path = Path(path)
@@ -48,6 +134,16 @@ def write_cache(
         )
         for key in ("y", "subject", "run", "onset"):
             f.create_dataset(key, data=np.asarray(arrays[key], dtype=np.int64))
+        if stats is not None:
+            f.create_dataset("channel_mean", data=np.asarray(stats.mean, dtype=np.float64))
+            f.create_dataset("channel_std", data=np.asarray(stats.std, dtype=np.float64))
+            meta = {k: v for k, v in stats.to_json().items() if not k.startswith("channel_")}
+            f.attrs["stats"] = json.dumps(meta, sort_keys=True)
+        if run_stats is not None:
+            keys, mean, std = run_stats
+            f.create_dataset("run_channel_keys", data=np.asarray(keys, dtype=np.int64))
+            f.create_dataset("run_channel_mean", data=np.asarray(mean, dtype=np.float64))
+            f.create_dataset("run_channel_std", data=np.asarray(std, dtype=np.float64))
         f.attrs["format"] = CACHE_FORMAT
         f.attrs["params"] = json.dumps(params, sort_keys=True)
         f.attrs["source"] = json.dumps(source, sort_keys=True)
@@ -71,10 +167,10 @@ def read_cache_attrs(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
     fmt = attrs.get("format")
     if isinstance(fmt, str) and fmt.startswith("ferrocim.eeg-windows/") and fmt != CACHE_FORMAT:
+        why = _OLD_FORMATS.get(fmt, "an unknown version")
         raise InputError(
             f"{path}: prepared by an older ferrocim (format {fmt!r}, expected "
-            f"{CACHE_FORMAT!r}: its trials were z-scored per run, the published method uses "
-            "global channel statistics); prepare it again with `ferrocim data prepare`"
+            f"{CACHE_FORMAT!r}: {why}); prepare it again with `ferrocim data prepare`"
         )
     if fmt != CACHE_FORMAT:
         raise InputError(
@@ -82,9 +178,34 @@ def read_cache_attrs(path: str | Path) -> dict[str, Any]:
             f"expected {CACHE_FORMAT!r})"
         )
     out = dict(attrs)
-    for key in ("params", "source", "ch_names"):
-        out[key] = json.loads(attrs[key])
+    for key in ("params", "source", "ch_names", "stats"):
+        if key in attrs:
+            out[key] = json.loads(attrs[key])
     return out
+
+
+def read_channel_stats(path: str | Path) -> ChannelStats:
+    """The global channel statistics a cache was z-scored with.
+
+    InputError naming the file when it was normalised per run (no population statistics).
+    """
+    import h5py
+
+    attrs = read_cache_attrs(path)
+    with h5py.File(path, "r") as f:
+        if "channel_mean" not in f or "stats" not in attrs:
+            how = attrs["params"].get("normalization")
+            raise InputError(
+                f"{path}: z-scored {'per run' if how == 'per_run' else how!r}, so it holds no "
+                "single per-channel mean/s.d. of a population (prepare the training data "
+                "with --normalization global)"
+            )
+        mean, std = f["channel_mean"][()], f["channel_std"][()]
+    meta = attrs["stats"]
+    return ChannelStats.from_json(
+        {**meta, "channel_mean": mean, "channel_std": std, "ch_names": attrs["ch_names"]},
+        str(path),
+    )
 
 
 def cache_is_current(path: str | Path, params: dict[str, Any], source: dict[str, Any]) -> bool:
@@ -118,4 +239,6 @@ def load_prepared(h5_path: str | Path) -> EEGDataset:
         "ferrocim_version": str(attrs.get("ferrocim_version", "")),
         "path": str(h5_path),
     }
+    if "stats" in attrs:
+        meta["stats"] = attrs["stats"]
     return EEGDataset(x=x, y=y, subject=subject, meta=meta)
