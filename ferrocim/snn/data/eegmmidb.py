@@ -130,10 +130,11 @@ def available_subjects(data_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in data_dir.iterdir() if (m := _SUBJECT_DIR.match(p.name)))
 
 
-def edf_record_counts(path: str | Path) -> tuple[int, int, float] | None:
-    """``(announced, found, record_s)``: data records the EDF header announces, whole
-    records the file holds, and the record duration (s); None when the header cannot be
-    read (the EDF reader then reports the problem)."""
+def edf_record_counts(path: str | Path) -> tuple[int, int, float, int] | None:
+    """``(announced, found, record_s, extra_bytes)``: data records the EDF header
+    announces, whole records the file holds, the record duration (s) and the bytes of an
+    incomplete last record; None when the header cannot be read (the EDF reader then
+    reports the problem)."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -149,8 +150,8 @@ def edf_record_counts(path: str | Path) -> tuple[int, int, float] | None:
     record_bytes = 2 * sum(samples)
     if record_bytes <= 0:
         return None
-    found = (path.stat().st_size - header_bytes) // record_bytes
-    return announced, int(found), record_s
+    found, extra = divmod(path.stat().st_size - header_bytes, record_bytes)
+    return announced, int(found), record_s, int(extra)
 
 
 def _check_records(path: Path) -> None:
@@ -158,12 +159,13 @@ def _check_records(path: Path) -> None:
     counts = edf_record_counts(path)
     if counts is None:
         return
-    announced, found, record_s = counts
+    announced, found, record_s, extra = counts
     if announced > 0 and found < announced:
+        part = f" and {extra} bytes of an incomplete one (ignored)" if extra else ""
         warnings.warn(
             f"{path}: truncated EDF file: its header announces {announced} data records "
             f"({announced * record_s:g} s), the file holds {found} "
-            f"({found * record_s:g} s); reading the {found} present",
+            f"({found * record_s:g} s){part}; reading the {found} whole records",
             stacklevel=3,
         )
 
