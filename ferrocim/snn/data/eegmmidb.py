@@ -402,8 +402,8 @@ def prepare_eegmmidb(
         "zscore": (
             f"per channel, with the given statistics ({stats.origin})"
             if stats is not None
-            else f"per channel, one mean and s.d. over the filtered runs {list(stats_runs)} of "
-            "all subjects"
+            else f"per channel, one mean and s.d. over the filtered runs "
+            f"{_runs_text(stats_runs)} of all subjects prepared"
             if normalization == "global"
             else "per channel over the whole filtered run"
         ),
