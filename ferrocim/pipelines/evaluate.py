@@ -47,9 +47,10 @@ def evaluate_run(
         cfg = cfg.model_copy(update={"device": device})
     chosen, other = run_data(run, cfg, data, what="evaluating")
     if exclude_channels is not None:
-        chosen = DataConfig.model_validate(
-            {**chosen.model_dump(), "exclude_channels": list(exclude_channels)}
-        )
+        from ferrocim.snn.data.eegmmidb import expand_channels
+
+        names = expand_channels(exclude_channels)  # InputError naming a wrong channel
+        chosen = chosen.model_copy(update={"exclude_channels": names})
     dev = resolve_device(cfg.device)
     ds = load_dataset(chosen)
     if other:

@@ -76,6 +76,7 @@ def test_import_evaluate_and_sstl_on_one_subject(one_subject, published, tmp_pat
     assert "over 45 trials" in out and "18 channels excluded" in out
     _fails(["evaluate", str(run), "--subjects", "2"], "--subjects [2]: not among the subjects")
     _fails(["evaluate", str(run), "--split", "val"], "no train/val split there")
+    _fails(["evaluate", str(run), "--exclude-channels", "F77"], "unknown EEG channel 'F77'")
     # SSTL: the subject's own stratified 4-fold split (12/11/11/11 test trials)
     sstl_dir = tmp_path / "sstl"
     out = _ok(["sstl", "--base-run", str(run), "--data", str(h5), "--sstl-subjects", "1",
