@@ -53,15 +53,10 @@ from ferrocim.pipelines.runs import (
     open_run,
     resolve_device,
     run_data,
+    trained_on_own_data,
 )
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
-
-
-def _trained(base: RunDir) -> bool:
-    from ferrocim.pipelines.runs import trained_on_own_data
-
-    return trained_on_own_data(base)
 
 
 def _given_data(cfg: RunConfig, base_cfg: RunConfig) -> DataConfig | None:
@@ -179,7 +174,7 @@ def sstl(
     device = resolve_device(cfg.device)
     base = RunDir(cfg.sstl.base_run)
     base_cfg = base_config(base)
-    other = data_identity(cfg.data) != data_identity(base_cfg.data) or not _trained(base)
+    other = data_identity(cfg.data) != data_identity(base_cfg.data) or not trained_on_own_data(base)
     ds = load_dataset(cfg.data)
     if other:  # no base fold on these data: every subject in them, or the chosen ones
         subjects = cfg.sstl.subjects or [int(s) for s in np.unique(ds.subject)]
