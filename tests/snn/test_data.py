@@ -34,9 +34,11 @@ from ferrocim.snn.data.synthetic import (
 
 def test_files_have_the_real_layout_and_quirks(synthetic_root: Path) -> None:
     for s in (1, 2, 3):
-        for r in (4, 8, 12):
+        for r in range(1, 15):  # all 14 runs, as in EEGMMIDB
             assert (synthetic_root / f"S{s:03d}" / f"S{s:03d}R{r:02d}.edf").is_file()
-    raw = mne.io.read_raw_edf(synthetic_root / "S002" / "S002R08.edf", verbose="error")
+    raw = mne.io.read_raw_edf(
+        synthetic_root / "S002" / "S002R08.edf", preload=True, verbose="error"
+    )
     assert raw.info["sfreq"] == 160.0
     assert tuple(raw.ch_names) == EDF_LABELS  # 'Fc5.', 'C3..', 'Iz..' — dot-padded
     desc = list(raw.annotations.description)
@@ -44,9 +46,12 @@ def test_files_have_the_real_layout_and_quirks(synthetic_root: Path) -> None:
     cues = raw.annotations[[d != "T0" for d in desc]]
     np.testing.assert_allclose(cues.duration, 4.1, atol=0.01)
     assert 115 < raw.times[-1] < 135  # about two minutes
-    uv = raw.get_data() * 1e6  # MNE reads volts
-    rms = uv.std(axis=1)
-    assert 10 < rms.min() and rms.max() < 100  # 10-100 µV scale
+    raw.filter(0.1, 79.0, verbose="error")
+    rms = raw.get_data().std(axis=1) * 1e6  # MNE reads volts
+    # S001 after the same band-pass: median 54 µV, 24-110 µV, largest at Fp1/AF7
+    assert 30 < np.median(rms) < 80 and rms.min() > 8 and rms.max() < 200
+    base = mne.io.read_raw_edf(synthetic_root / "S001" / "S001R02.edf", verbose="error")
+    assert 60 < base.times[-1] < 62 and list(base.annotations.description) == ["T0"]
 
 
 def test_generator_version_is_recorded_and_keys_the_cache(synthetic_root: Path) -> None:
@@ -57,14 +62,35 @@ def test_generator_version_is_recorded_and_keys_the_cache(synthetic_root: Path) 
     from ferrocim.snn.data.synthetic import GENERATOR_VERSION
 
     meta = json.loads((synthetic_root / "SYNTHETIC.json").read_text())
-    assert meta["generator_version"] == GENERATOR_VERSION == 2
+    assert meta["generator_version"] == GENERATOR_VERSION == 3
+    assert meta["runs"] == list(range(1, 15))
     path = synthetic_cache_path(DataConfig(n_subjects=7, synth_seed=3, cache_dir="c"))
-    assert path == Path("c") / "synthetic-v2-n7-seed3"
-    # version 2 amplitudes (µV): background and MRCP of strong and weak subjects
+    assert path == Path("c") / "synthetic-v3-n7-seed3"
+    # version 3 ranges: weak performers have little ocular signal, slow potential and ERD
     profiles = subject_profiles(8, seed=0)
-    assert all(10.5 <= p.background_uv <= 22.0 for p in profiles)
-    assert all(18.0 <= p.mrcp_uv <= 36.0 for p in profiles if not p.weak)
-    assert all(p.mrcp_uv <= 1.2 and p.erd_depth <= 0.1 for p in profiles if p.weak)
+    assert all(38.0 <= p.background_uv <= 66.0 for p in profiles)
+    assert [p.weak for p in profiles] == [k % 4 == 3 for k in range(8)]
+    assert all(p.heog_uv <= 8.0 and p.gaze_prob <= 0.6 and p.erd_depth <= 0.1
+               for p in profiles if p.weak)  # fmt: skip
+    assert all(p.heog_uv >= 15.0 and p.gaze_prob >= 0.8 for p in profiles if not p.weak)
+
+
+def test_eye_field_has_the_measured_shape() -> None:
+    """A rightward gaze: left frontal-temporal channels negative, right ones positive,
+    occipital channels negative through the right-ear reference (S001's class difference
+    0.2-0.4 s after the cue: F7 −95, AF7 −94, FT7 −80, F8 +42, Oz −30 µV)."""
+    from ferrocim.snn.data.grid import EEGMMIDB_CHANNELS as CH
+    from ferrocim.snn.data.synthetic import _geometry
+
+    field = _geometry().eye_field(0)
+    at = {c: field[CH.index(c)] for c in ("F7", "AF7", "FT7", "F8", "AF8", "Oz", "T10")}
+    assert at["F8"] - at["F7"] == pytest.approx(4.0)
+    assert at["F7"] < at["FT7"] < 0 < at["AF8"] and at["F8"] > 0
+    assert -0.5 < at["Oz"] / at["F7"] < 0 or at["Oz"] < 0
+    assert abs(at["T10"]) < abs(at["F7"]) / 4  # next to the reference: small
+    s001 = {"F7": -95, "AF7": -94, "FT7": -80, "F8": 42, "AF8": 27, "Oz": -30}
+    r = np.corrcoef([at[c] for c in s001], list(s001.values()))[0, 1]
+    assert r > 0.95
 
 
 def test_generator_is_seeded_and_subject_stable() -> None:
@@ -77,6 +103,10 @@ def test_generator_is_seeded_and_subject_stable() -> None:
     np.testing.assert_array_equal(a, b)
     assert ann_a == ann_b
     assert [p.weak for p in p5] == [False, False, False, True, False]
+    base, ann = synthesize_run(p3[0], 2, seed=7)  # eyes-closed baseline: 61 s, one T0
+    assert base.shape == (64, int(61 * 160)) and ann == [(0.0, 61.0, "T0")]
+    with pytest.raises(InputError, match="1-14"):
+        synthesize_run(p3[0], 15, seed=7)
     ids = subject_ids(90)
     assert ids[86:] == [87, 90, 91, 93]  # 88, 89, 92 skipped
     assert len(subject_ids(103)) == 103 and not set(subject_ids(103)) & {88, 89, 92, 100, 104, 106}
@@ -121,7 +151,7 @@ def test_mne_download_layout_gives_the_same_data(
     mne_root = tmp_path / "mne_data"
     dest = mne_root / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0"
     shutil.copytree(synthetic_root, dest)
-    h5 = prepare_eegmmidb(mne_root, tmp_path / "mne.h5", stats_runs=RUNS)
+    h5 = prepare_eegmmidb(mne_root, tmp_path / "mne.h5")
     np.testing.assert_array_equal(load_prepared(h5).x, load_prepared(prepared_h5).x)
 
 
@@ -255,8 +285,10 @@ def test_global_normalisation_uses_one_mean_and_sd_over_all_runs(
         synthetic_root, tmp_path / "run.h5", normalization="per_run", stats_runs=RUNS
     )
     assert not np.array_equal(load_prepared(per_run).x, ds.x)
+    imagery_only = synthesize_edf(tmp_path / "imagery", 1, seed=0, runs=RUNS)
     with pytest.raises(InputError, match="--stats-runs"):
-        prepare_eegmmidb(synthetic_root, tmp_path / "x.h5")  # runs 1-14 absent
+        prepare_eegmmidb(imagery_only, tmp_path / "x.h5")  # runs 1-3, 5-7, ... absent
+    prepare_eegmmidb(imagery_only, tmp_path / "x.h5", stats_runs=RUNS)  # stated: accepted
 
 
 def test_old_cache_format_is_rejected_with_a_clear_message(tmp_path: Path) -> None:
