@@ -104,7 +104,7 @@ def test_generator_is_seeded_and_subject_stable() -> None:
     assert ann_a == ann_b
     assert [p.weak for p in p5] == [False, False, False, True, False]
     base, ann = synthesize_run(p3[0], 2, seed=7)  # eyes-closed baseline: 61 s, one T0
-    assert base.shape == (64, int(61 * 160)) and ann == [(0.0, 61.0, "T0")]
+    assert base.shape == (64, 61 * 160) and ann == [(0.0, 61.0, "T0")]
     with pytest.raises(InputError, match="1-14"):
         synthesize_run(p3[0], 15, seed=7)
     ids = subject_ids(90)

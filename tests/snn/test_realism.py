@@ -116,7 +116,7 @@ def test_statistics_of_hand_made_windows() -> None:
     assert st.band_share["8-13"] == pytest.approx(1.0, abs=1e-3)
     assert st.lag1 == pytest.approx(np.cos(2 * np.pi * 10 / 160), abs=0.01)
     d = st.d_mean[8]
-    pooled = np.sqrt(((noise[y == 1].var(ddof=1) + noise[y == 0].var(ddof=1)) / 2))
+    pooled = np.sqrt((noise[y == 1].var(ddof=1) + noise[y == 0].var(ddof=1)) / 2)
     expected = (2.0 + noise[y == 1].mean() - noise[y == 0].mean()) / pooled
     assert d == pytest.approx(expected, rel=1e-6)
     assert st.rms_uv is None and st.diff_uv_early is None

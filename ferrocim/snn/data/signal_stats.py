@@ -163,7 +163,9 @@ def eeg_statistics(
     eeg = np.asarray(eeg, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     if eeg.ndim != 3 or eeg.shape[0] != len(y):
-        raise InputError(f"eeg must be (trials, channels, samples) with len(y) trials, got {eeg.shape}")
+        raise InputError(
+            f"eeg must be (trials, channels, samples) with len(y) trials, got {eeg.shape}"
+        )
     if list(ch_names) != list(EEGMMIDB_CHANNELS):
         order = [list(ch_names).index(c) for c in EEGMMIDB_CHANNELS]
         eeg = eeg[:, order]
@@ -265,9 +267,7 @@ def cache_statistics(
         if not keep.any():
             raise InputError(f"{path}: no trials of subject(s) {list(subjects)}")
         eeg, y, subject = eeg[keep], y[keep], subject[keep]
-    return eeg_statistics(
-        eeg, y, subject, scale_uv=scale, ch_names=attrs["ch_names"], seed=seed
-    )
+    return eeg_statistics(eeg, y, subject, scale_uv=scale, ch_names=attrs["ch_names"], seed=seed)
 
 
 def compare(

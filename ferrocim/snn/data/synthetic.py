@@ -277,7 +277,7 @@ def _geometry() -> _Geometry:
     pos = _montage_positions()
     dx, dy, dz = _EYE_OFFSET_CM
     nasion = pos["nasion"]
-    eyes = np.array([nasion + (-dx, dy, dz), nasion + (dx, dy, dz)])
+    eyes = nasion + np.array([(-dx, dy, dz), (dx, dy, dz)])
     return _Geometry(channel_positions(), pos[_REFERENCE], eyes)
 
 
@@ -488,7 +488,6 @@ def write_run_edf(
     with atomic_path(path) as tmp:
         edf.write(tmp)
     return path
-
 
 
 def synthesize_edf(
