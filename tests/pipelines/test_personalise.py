@@ -128,7 +128,7 @@ def test_stats_from_a_trained_run_and_evaluation_on_other_data(one_subject, tiny
     stats = read_channel_stats(new)
     assert stats.mean.tolist() == rec["stats"]["channel_mean"]
     assert stats.std.tolist() == rec["stats"]["channel_std"]
-    assert stats.origin.startswith(f"run {run} (global over runs 4,8,12")
+    assert stats.origin.startswith(f"run {run} (global over runs 1-14 of subjects [1, 2, 3]")
     own = _evaluate(run)
     assert own["own_data"] is True and own["n"] == 6  # the fold's test trials (subsampled)
     res = CliRunner().invoke(main, ["evaluate", str(run), "--data", str(new)])
