@@ -30,11 +30,11 @@ Signal model per subject and run (µV, seconds, 160 Hz):
   horizontal gaze shifts move a dipole along the left-right axis, blinks and vertical gaze
   one along the vertical axis. In the left/right runs the subject looks at the cued side:
   0.18-0.28 s after a T1 (left) or T2 (right) cue (subject mean latency, ±0.04 s per trial)
-  the gaze steps to that side with the subject's probability (0.8-0.98; 0.3-0.6 for weak
+  the gaze steps to that side with the subject's probability (0.85-0.99; 0.3-0.6 for weak
   subjects), drifts back to 30-70 % of the target and returns to the centre when the cue
   ends; in the fists/feet runs the gaze goes up (T1) or down (T2). The subject's ocular
   amplitude (the potential at F8 minus F7 for a full gaze shift is four times ``heog_uv``,
-  15-40 µV; 3-8 µV for weak subjects) reproduces S001's class difference 0.2-0.4 s after
+  25-55 µV; 3-8 µV for weak subjects) reproduces S001's class difference 0.2-0.4 s after
   the cue (F7 −95 µV, AF7 −94 µV, F8 +42 µV, AF8 +27 µV, occipital −30 µV through the
   reference; |d| > 0.8 on about 20 channels, the largest at F7, FT7, FC5, T7, FC3).
   Spontaneous saccades (0.1-0.4 per second, fixation offsets of s.d. 0.1) and blinks
@@ -189,8 +189,8 @@ def subject_profiles(n_subjects: int, *, seed: int, weak_every: int = 4) -> list
                 knee_hz=float(u(0.4, 0.9)),
                 exponent=float(u(1.5, 1.8)),
                 conduction_cm=float(u(3.0, 5.0)),
-                heog_uv=float(u(3.0, 8.0) if weak else u(15.0, 40.0)),
-                gaze_prob=float(u(0.3, 0.6) if weak else u(0.8, 0.98)),
+                heog_uv=float(u(3.0, 8.0) if weak else u(25.0, 55.0)),
+                gaze_prob=float(u(0.3, 0.6) if weak else u(0.85, 0.99)),
                 gaze_latency_s=float(u(0.18, 0.28)),
                 gaze_hold=float(u(0.3, 0.7)),
                 saccade_rate_hz=float(u(0.1, 0.4)),
