@@ -767,18 +767,18 @@ def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
 @click.option(
     "--width",
     type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.25,
-    show_default=True,
-    help="network channel multiplier (1 = the paper's network, about 6x slower)",
+    default=None,
+    help="network channel multiplier (default: the demo's size; 1 = the paper's network)",
 )
 @friendly
-def demo_cmd(out: str, seed: int, device: str, width: float) -> None:
+def demo_cmd(out: str, seed: int, device: str, width: float | None) -> None:
     """Calibrate → synthetic EEG → float → on-device → SSTL → report (a few minutes)."""
     from dataclasses import replace
 
     from ferrocim.pipelines.demo import DemoSize, run_demo
 
-    run_demo(out, size=replace(DemoSize(), width=width), seed=seed, device=device, echo=click.echo)
+    size = DemoSize() if width is None else replace(DemoSize(), width=width)
+    run_demo(out, size=size, seed=seed, device=device, echo=click.echo)
 
 
 main.add_command(study_group)
