@@ -297,7 +297,21 @@ def data_synth(out: str, n_subjects: int, seed: int) -> None:
     from ferrocim.snn.data import synthesize_edf
 
     root = synthesize_edf(out, n_subjects, seed=seed, progress=True)
-    click.echo(f"wrote {n_subjects} subjects (runs 4, 8, 12) to {root}")
+    click.echo(f"wrote {n_subjects} subjects (runs 1-14) to {root}")
+
+
+@data.command("stats")
+@click.argument("caches", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--seed", default=0, show_default=True, help="seed of the cross-validation splits")
+@friendly
+def data_stats(caches: tuple[str, ...], seed: int) -> None:
+    """What prepared caches hold, side by side: band power shares, 1/f slope, lag-1
+    autocorrelation, mu peak, rms (µV), class effect sizes and where a linear reader finds
+    the class information (below / above 4 Hz). Compare a synthetic cache with a real one."""
+    from ferrocim.snn.data.signal_stats import cache_statistics, format_comparison
+
+    columns = {c: cache_statistics(c, seed=seed) for c in caches}
+    click.echo(format_comparison(columns))
 
 
 @data.command("prepare")

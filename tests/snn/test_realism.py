@@ -146,3 +146,20 @@ def test_class_information_is_slow_and_frontal_temporal_as_in_s001(
     assert np.median(acc_low) > 0.6 and np.median(acc_high) < 0.6
     assert max(r["max |d| 8-30 Hz power"] for r in rows) < 1.2
     assert acc_low.min() < 0.65  # weak performers
+
+
+def test_data_stats_command_prints_the_cache_statistics(prepared_h5: Path) -> None:
+    """``ferrocim data stats`` prints :func:`cache_statistics` of each cache, one column each;
+    a missing file is a usage error naming it."""
+    from click.testing import CliRunner
+
+    from ferrocim.cli import main
+
+    res = CliRunner().invoke(main, ["data", "stats", str(prepared_h5)])
+    assert res.exit_code == 0, res.output
+    expected = cache_statistics(prepared_h5).summary()
+    row = next(line for line in res.output.splitlines() if line.startswith("lag-1 autocorr."))
+    assert float(row.split()[-1]) == pytest.approx(expected["lag-1 autocorr."], rel=1e-2)
+    assert str(prepared_h5) in res.output.splitlines()[0]
+    bad = CliRunner().invoke(main, ["data", "stats", str(prepared_h5.parent / "nope.h5")])
+    assert bad.exit_code == 2 and "nope.h5" in bad.output

@@ -292,8 +292,10 @@ def format_comparison(columns: dict[str, EEGStatistics]) -> str:
     """A plain-text table of the summary numbers, one column per data set."""
     rows = [s.summary() for s in columns.values()]
     names = list(dict.fromkeys(k for r in rows for k in r))
-    head = f"{'statistic':<28}" + "".join(f"{c:>14}" for c in columns)
+    widths = [max(14, len(c) + 2) for c in columns]
+    head = f"{'statistic':<28}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
     lines = [head]
     for n in names:
-        lines.append(f"{n:<28}" + "".join(f"{r.get(n, float('nan')):>14.3g}" for r in rows))
+        cells = (f"{r.get(n, float('nan')):>{w}.3g}" for r, w in zip(rows, widths, strict=True))
+        lines.append(f"{n:<28}" + "".join(cells))
     return "\n".join(lines)
