@@ -506,7 +506,9 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
         if kw.get(key) is not None:
             overrides[field] = kw[key]
     src = kw.get("data_source")
-    if src is not None and src != "synthetic":
+    if src == "synthetic":  # given explicitly: overrides a config file's prepared source
+        overrides["data.source"] = "synthetic"
+    elif src is not None:
         check_prepared_path(src)
         overrides["data.source"] = "prepared"
         overrides["data.path"] = src
