@@ -41,7 +41,13 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import minimize
 
 from ferrocim.calibration.fitting import KINDS, Segment
-from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step, pulse_amplitude
+from ferrocim.calibration.kernel import (
+    STATE_HIGH,
+    STATE_LOW,
+    beta_step,
+    kernel_input,
+    pulse_amplitude,
+)
 
 #: Lower bound on the read noise (fraction of the window) while searching, for a finite log.
 _R_FLOOR = 1e-6
@@ -111,20 +117,21 @@ def kalman_nll(
     be = np.array([_shape(kernels[k])[1] for k in kind])
     c = np.array([c2c[k] for k in kind])
     r2 = read_noise**2
-    x = np.clip(y[:, 0], W_LOW, W_HIGH)
+    x = np.clip(y[:, 0], STATE_LOW, STATE_HIGH)
     p = np.full(len(segments), r2)
     nll = 0.0
     for k in range(1, y.shape[1]):
-        f = beta_step(x, amp[:, k - 1], al, be)
-        df = f * ((al - 1.0) / x - (be - 1.0) / (1.0 - x))
-        xp = np.clip(x + d * f, W_LOW, W_HIGH)
+        xk = kernel_input(x)
+        f = beta_step(xk, amp[:, k - 1], al, be)
+        df = f * ((al - 1.0) / xk - (be - 1.0) / (1.0 - xk))
+        xp = np.clip(x + d * f, STATE_LOW, STATE_HIGH)
         pp = (1.0 + d * df) ** 2 * p + (c * f) ** 2 + wander**2
         s = pp + r2
         v = y[:, k] - xp
         g = ok[:, k]
         nll += 0.5 * float(np.sum((np.log(2 * math.pi * s) + v**2 / s)[g]))
         gain = pp / s
-        x = np.where(g, np.clip(xp + gain * v, W_LOW, W_HIGH), x)
+        x = np.where(g, np.clip(xp + gain * v, STATE_LOW, STATE_HIGH), x)
         p = np.where(g, (1.0 - gain) * pp, p)
     return nll
 

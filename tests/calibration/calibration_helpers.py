@@ -30,7 +30,9 @@ def synth_states(
     """(polarity per pulse, W read after each pulse, sweep index) for LTP then LTD ramps.
 
     Potentiation uses negative pulses (as in the real files). ``c2c``: relative s.d. of A per
-    pulse; ``read_noise``: s.d. of each read in units of the window.
+    pulse; ``read_noise``: s.d. of each read in units of the window. The state saturates at
+    the window's edges, 0 and 1, and each step is the kernel at the state itself (not at the
+    crossbar's programming interval [0.01, 0.99], which the fitter no longer assumes).
     """
     pol, w_read, sw = [], [], []
     w = 0.02
@@ -38,13 +40,8 @@ def synth_states(
         for params, n, direction in ((ltp, n_ltp, +1), (ltd, n_ltd, -1)):
             for _ in range(n):
                 a = params[0] * (1.0 + c2c * rng.standard_normal())
-                w = float(
-                    np.clip(
-                        w + direction * beta_step(np.clip(w, 0.01, 0.99), a, *params[1:]),
-                        0.01,
-                        0.99,
-                    )
-                )
+                step = beta_step(np.clip(w, 1e-12, 1 - 1e-12), a, *params[1:])
+                w = float(np.clip(w + direction * step, 0.0, 1.0))
                 pol.append(-1 if direction > 0 else +1)
                 w_read.append(w + read_noise * rng.standard_normal())
                 sw.append(s)

@@ -57,12 +57,14 @@ def test_bundled_cards_load_and_are_plausible(bundled_result):
         assert card.fit["r2_ltp"] > 0.95 and card.fit["r2_ltd"] > 0.9
         assert 0.1 <= card.ltp.alpha <= 10 and 0.1 <= card.ltp.beta <= 10
         var = card.variability
-        # state-space model (measured: read noise 0-0.4 % of the window, c2c 0.08-0.56 per
-        # step, state wander 0.45-0.8 % of the window per pulse), one c2c for both kinds
+        # state-space model (measured: read noise 0-0.4 % of the window, c2c 0.08-0.6 per
+        # step, state wander 0.2-0.9 % of the window per pulse: less than the 0.45-0.8 % of
+        # the fitter that clipped states to [0.01, 0.99], whose misfit near the bounds the
+        # wander absorbed, issue 23), one c2c for both kinds
         assert 0 <= var.read_noise_rsd < 0.01 and 0 < var.read_noise_stderr < 0.005
         assert var.rsd_c2c_ltp == var.rsd_c2c_ltd and 0.05 < var.rsd_c2c_ltp < 0.7
         assert 0 < var.rsd_c2c_stderr < 0.15
-        assert 0.003 < card.fit["noise"]["state_wander"] < 0.012
+        assert 0.001 < card.fit["noise"]["state_wander"] < 0.012
         assert card.fit["noise"]["step_residual_rsd"]["ltp"] > 0.1  # the old mixed figure
         # device-to-device spreads per kind, not averaged
         assert var.a_ltp_dtod > 0 and var.a_ltd_dtod > 0 and var.a_ltp_dtod != var.a_ltd_dtod
@@ -78,10 +80,12 @@ def test_bundled_cards_load_and_are_plausible(bundled_result):
         assert len(src) == 2 and all(len(s["sha256"]) == 64 for s in src)
         assert card.provenance.options["normalise"] == "sweep"
     c170 = next(d for d in bundled_result.duts if d.name == "ID170ZR5000").card
-    # LTP kernel of this device (trajectory fit): A ~0.35, alpha ~2.2, beta ~3.1
-    assert c170.ltp.a == pytest.approx(0.35, rel=0.15)
-    assert c170.ltp.alpha == pytest.approx(2.2, rel=0.1)
-    assert c170.ltp.beta == pytest.approx(3.1, rel=0.1)
+    # LTP kernel of this device (trajectory fit): A ~0.17, alpha ~1.75, beta ~2.7 (the fitter
+    # that clipped states to [0.01, 0.99] gave 0.35, 2.2, 3.1 with trajectory R² 0.991 and
+    # dW R² 0.777; unclipped 0.994 and 0.879, issue 23)
+    assert c170.ltp.a == pytest.approx(0.17, rel=0.15)
+    assert c170.ltp.alpha == pytest.approx(1.75, rel=0.1)
+    assert c170.ltp.beta == pytest.approx(2.7, rel=0.1)
     assert 0 < c170.symmetry_point < 1 and c170.symmetry_point_stderr > 0
 
 

@@ -144,7 +144,6 @@ def test_generator_imports_nothing_from_the_fitter():
     assert "ferrocim" not in text.split('"""', 2)[2]  # the docstring may name the project
 
 
-@PENDING
 def test_every_transition_of_a_sweep_is_kept(tmp_path):
     """Where the sweep label changes, the previous row's read is still the state before the
     next pulse: 10 sweeps of 20 + 25 pulses give 200 LTD and 250 LTP transitions."""
