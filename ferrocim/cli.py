@@ -147,6 +147,11 @@ def _pm(x: float, err: float | None) -> str:
     return f"{x:.3f}" if err is None else f"{x:.3f}±{err:.3f}"
 
 
+def _window_words(window: dict[str, Any]) -> str:
+    """'fitted (extrapolated)', 'sweep (measured range)' … for the one-line card summary."""
+    return f"{window.get('normalisation', '?')} ({window.get('status', '?')})"
+
+
 @main.command("calibrate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -173,10 +178,13 @@ def _pm(x: float, err: float | None) -> str:
 )
 @click.option(
     "--normalise",
-    type=click.Choice(["sweep", "global"]),
-    default="sweep",
+    type=click.Choice(["auto", "fitted", "sweep", "global"]),
+    default="auto",
     show_default=True,
-    help="Gmin/Gmax per sweep or over all sweeps.",
+    help="Conductance window: fitted with the kernels (one window for LTP and LTD), "
+    "min-max of each sweep's reads (sweep) or of all reads (global); auto: the fitted "
+    "window where the data identify it and it fits at least as well as min-max per sweep "
+    "(the card and report say which and why).",
 )
 @click.option(
     "--method",
@@ -205,8 +213,12 @@ def _pm(x: float, err: float | None) -> str:
     show_default=True,
     help="B1500 resistance column used as the read.",
 )
-@click.option("--g-min", type=float, default=None, help="Fixed Gmin (S) for --normalise global.")
-@click.option("--g-max", type=float, default=None, help="Fixed Gmax (S) for --normalise global.")
+@click.option(
+    "--g-min", type=float, default=None, help="Known Gmin (S): the window is given, not fitted."
+)
+@click.option(
+    "--g-max", type=float, default=None, help="Known Gmax (S): the window is given, not fitted."
+)
 @click.option(
     "--seed",
     type=int,
@@ -263,7 +275,8 @@ def calibrate_cmd(
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
             f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
             f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
-            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  -> {d.card_path}"
+            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  "
+            f"window {_window_words(c.fit.get('window') or {})}  -> {d.card_path}"
         )
     if res.duts:
         best = res.best()

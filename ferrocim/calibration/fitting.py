@@ -430,19 +430,29 @@ def fit_paper(segment: Segment) -> KernelFit:
 
 
 def fit_method(
-    segments: list[Segment], kind: str, method: str, *, model: str = "beta"
+    segments: list[Segment],
+    kind: str,
+    method: str,
+    *,
+    model: str = "beta",
+    starts: list[dict[str, float]] | None = None,
 ) -> KernelFit:
-    """Pooled fit by ``method`` ('difference', 'trajectory'); 'paper' uses the first sweep."""
+    """Pooled fit by ``method`` ('difference', 'trajectory'); 'paper' uses the first sweep.
+
+    ``starts``: extra start values of a trajectory fit, tried first (the difference fit's
+    parameters follow).
+    """
     if method == "difference":
         return fit_difference(segments, kind, model=model)
     if method == "trajectory":
         try:
-            starts = [fit_difference(segments, kind, model=model).params]
+            first = [fit_difference(segments, kind, model=model).params]
         except InputError:
             raise
         except ValueError:  # a failed start only costs one start
-            starts = []
-        return fit_trajectory(segments, kind, model=model, starts=starts)
+            first = []
+        # fit_trajectory tries its starts last-given first
+        return fit_trajectory(segments, kind, model=model, starts=first + list(starts or [])[::-1])
     if method == "paper":
         return fit_paper(segments[0])
     raise InputError(f"Invalid value for 'method': got {method!r}; allowed {METHODS}")

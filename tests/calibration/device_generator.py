@@ -310,14 +310,22 @@ def card_dg(card: dict, kind: str, g: np.ndarray) -> np.ndarray:
 
 
 def curve_error(
-    card: dict, device: TrueDevice, sim: Simulated, kind: str, *, u_range=(0.05, 0.95)
+    card: dict,
+    device: TrueDevice,
+    sim: Simulated,
+    kind: str,
+    *,
+    u_range: tuple[float, float] = (0.05, 0.95),
+    visited: tuple[float, float] = (0.0, 100.0),
 ) -> float:
     """Largest relative error of the card's dG(G) against the true one over the conductances
-    the device visited before ``kind`` pulses (restricted to true states in ``u_range``)."""
+    the device visited before ``kind`` pulses: between the ``visited`` percentiles of those
+    states, restricted to true states in ``u_range``."""
     g = sim.states_before(kind)
     lo = device.g_min_s + u_range[0] * (device.g_max_s - device.g_min_s)
     hi = device.g_min_s + u_range[1] * (device.g_max_s - device.g_min_s)
-    g_lo, g_hi = max(g.min(), lo), min(g.max(), hi)
+    p_lo, p_hi = np.percentile(g, visited)
+    g_lo, g_hi = max(p_lo, lo), min(p_hi, hi)
     grid = np.linspace(g_lo, g_hi, 201)
     true = getattr(device, kind).dg(grid, device.g_min_s, device.g_max_s)
     got = card_dg(card, kind, grid)
