@@ -147,6 +147,10 @@ def _pm(x: float, err: float | None) -> str:
     return f"{x:.3f}" if err is None else f"{x:.3f}±{err:.3f}"
 
 
+#: Warnings of a calibration printed on stderr (all of them go to log.txt).
+MAX_WARNINGS_SHOWN = 30
+
+
 def _window_words(window: dict[str, Any]) -> str:
     """'fitted (extrapolated)', 'sweep (measured range)' … for the one-line card summary."""
     return f"{window.get('normalisation', '?')} ({window.get('status', '?')})"
@@ -284,7 +288,12 @@ def calibrate_cmd(
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
     if res.warnings:
-        click.echo(f"{len(res.warnings)} warning(s) (see {res.out_dir / 'log.txt'})")
+        # on the terminal, not only in log.txt: each names its file and line
+        for w in res.warnings[:MAX_WARNINGS_SHOWN]:
+            click.echo(f"warning: {w}", err=True)
+        more = len(res.warnings) - MAX_WARNINGS_SHOWN
+        tail = f", {more} more not shown" if more > 0 else ""
+        click.echo(f"{len(res.warnings)} warning(s){tail} (all in {res.out_dir / 'log.txt'})")
     click.echo(f"report: {res.report_path}")
     if res.failures:
         for src, msg in res.failures:

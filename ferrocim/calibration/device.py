@@ -244,7 +244,10 @@ def analyse_device(
     sources = ", ".join(sorted({Path(s.meta.source).name for s in seqs}))
     if not halves:
         raise InputError(f"{name}: no usable half-cycles in {sources} (see warnings)")
-    pol = resolve_polarity([h for _, h in halves], options.ltp_polarity, source=name)
+    # messages name the files, not only the device id from their headers
+    pol = resolve_polarity(
+        [h for _, h in halves], options.ltp_polarity, source=f"{name} ({sources})"
+    )
     segs_mm, _, _ = build_segments(halves, pol, normalise="sweep")
     for k in KINDS:
         if not any(s.kind == k for s in segs_mm):
