@@ -38,6 +38,9 @@ def test_bundled_outputs(bundled_result):
     html = (out / "calibration.html").read_text()
     assert "Device-to-device spread" in html and "ID170ZR5000" in html
     assert "Read noise and cycle-to-cycle spread" in html and "Field sources" in html
+    # per device: the window used and why, against the measured range; the read-noise form
+    assert "Conductance window" in html and "measured max" in html and "auto: " in html
+    assert "read-noise form" in html and "chosen by BIC" in html
     table = pd.read_csv(out / "sweeps.csv")
     assert set(table["method"]) == {"paper", "trajectory"}
     # 4 devices x 2 repetitions x (LTP + LTD), once per method
