@@ -151,6 +151,20 @@ def _pm(x: float, err: float | None) -> str:
 MAX_WARNINGS_SHOWN = 30
 
 
+def _read_words(card: Any) -> str:
+    """The card's read noise in its chosen form: '0.003±0.000 (additive, of the window)',
+    '0.013±0.001 of G (proportional)' or both."""
+    v = card.variability
+    form = (card.fit.get("noise") or {}).get("read_noise_form", "additive")
+    add = _pm(v.read_noise_rsd, v.read_noise_stderr)
+    prop = _pm(v.read_noise_g_rsd, v.read_noise_g_stderr)
+    if form == "proportional":
+        return f"{prop} of G (proportional)"
+    if form == "both":
+        return f"{add} of the window + {prop} of G"
+    return f"{add} of the window (additive)"
+
+
 def _window_words(window: dict[str, Any]) -> str:
     """'fitted (extrapolated)', 'sweep (measured range)' … for the one-line card summary."""
     return f"{window.get('normalisation', '?')} ({window.get('status', '?')})"
@@ -278,7 +292,7 @@ def calibrate_cmd(
             f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
             f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
-            f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
+            f"read noise {_read_words(c)}  "
             f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  "
             f"window {_window_words(c.fit.get('window') or {})}  -> {d.card_path}"
         )
