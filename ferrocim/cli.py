@@ -147,6 +147,29 @@ def _pm(x: float, err: float | None) -> str:
     return f"{x:.3f}" if err is None else f"{x:.3f}±{err:.3f}"
 
 
+#: Warnings of a calibration printed on stderr (all of them go to log.txt).
+MAX_WARNINGS_SHOWN = 30
+
+
+def _read_words(card: Any) -> str:
+    """The card's read noise in its chosen form: '0.003±0.000 (additive, of the window)',
+    '0.013±0.001 of G (proportional)' or both."""
+    v = card.variability
+    form = (card.fit.get("noise") or {}).get("read_noise_form", "additive")
+    add = _pm(v.read_noise_rsd, v.read_noise_stderr)
+    prop = _pm(v.read_noise_g_rsd, v.read_noise_g_stderr)
+    if form == "proportional":
+        return f"{prop} of G (proportional)"
+    if form == "both":
+        return f"{add} of the window + {prop} of G"
+    return f"{add} of the window (additive)"
+
+
+def _window_words(window: dict[str, Any]) -> str:
+    """'fitted (extrapolated)', 'sweep (measured range)' … for the one-line card summary."""
+    return f"{window.get('normalisation', '?')} ({window.get('status', '?')})"
+
+
 @main.command("calibrate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -173,10 +196,13 @@ def _pm(x: float, err: float | None) -> str:
 )
 @click.option(
     "--normalise",
-    type=click.Choice(["sweep", "global"]),
-    default="sweep",
+    type=click.Choice(["auto", "fitted", "sweep", "global"]),
+    default="auto",
     show_default=True,
-    help="Gmin/Gmax per sweep or over all sweeps.",
+    help="Conductance window: fitted with the kernels (one window for LTP and LTD), "
+    "min-max of each sweep's reads (sweep) or of all reads (global); auto: the fitted "
+    "window where the data identify it and it fits at least as well as min-max per sweep "
+    "(the card and report say which and why).",
 )
 @click.option(
     "--method",
@@ -205,8 +231,12 @@ def _pm(x: float, err: float | None) -> str:
     show_default=True,
     help="B1500 resistance column used as the read.",
 )
-@click.option("--g-min", type=float, default=None, help="Fixed Gmin (S) for --normalise global.")
-@click.option("--g-max", type=float, default=None, help="Fixed Gmax (S) for --normalise global.")
+@click.option(
+    "--g-min", type=float, default=None, help="Known Gmin (S): the window is given, not fitted."
+)
+@click.option(
+    "--g-max", type=float, default=None, help="Known Gmax (S): the window is given, not fitted."
+)
 @click.option(
     "--seed",
     type=int,
@@ -262,8 +292,9 @@ def calibrate_cmd(
             f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
             f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
-            f"read noise {_pm(v.read_noise_rsd, v.read_noise_stderr)}  "
-            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  -> {d.card_path}"
+            f"read noise {_read_words(c)}  "
+            f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  "
+            f"window {_window_words(c.fit.get('window') or {})}  -> {d.card_path}"
         )
     if res.duts:
         best = res.best()
@@ -271,7 +302,12 @@ def calibrate_cmd(
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
     if res.warnings:
-        click.echo(f"{len(res.warnings)} warning(s) (see {res.out_dir / 'log.txt'})")
+        # on the terminal, not only in log.txt: each names its file and line
+        for w in res.warnings[:MAX_WARNINGS_SHOWN]:
+            click.echo(f"warning: {w}", err=True)
+        more = len(res.warnings) - MAX_WARNINGS_SHOWN
+        tail = f", {more} more not shown" if more > 0 else ""
+        click.echo(f"{len(res.warnings)} warning(s){tail} (all in {res.out_dir / 'log.txt'})")
     click.echo(f"report: {res.report_path}")
     if res.failures:
         for src, msg in res.failures:

@@ -84,8 +84,11 @@ class Variability(_Record):
 
     ``rsd_c2c_*`` is cycle-to-cycle (per pulse, within one device: the relative s.d. of one
     step around the kernel); ``read_noise_rsd`` the s.d. of one read as a fraction of the
-    conductance window (it does not change the device); ``*_dtod`` is device-to-device
-    (drawn once per device), per kind. All are relative standard deviations.
+    conductance window and ``read_noise_g_rsd`` the part proportional to the conductance
+    read (s.d. ``read_noise_g_rsd · G``); one read's variance is the sum of both squares
+    (neither changes the device; the crossbar's read noise uses ``read_noise_rsd``);
+    ``*_dtod`` is device-to-device (drawn once per device), per kind. All are relative
+    standard deviations.
     """
 
     rsd_c2c_ltp: float = Field(default=0.0, ge=0, description="rel. s.d. of one LTP step")
@@ -95,6 +98,10 @@ class Variability(_Record):
         default=0.0, ge=0, description="s.d. of one read, fraction of the window Gmax - Gmin"
     )
     read_noise_stderr: float | None = Field(default=None, ge=0)
+    read_noise_g_rsd: float = Field(
+        default=0.0, ge=0, description="s.d. of one read proportional to G, fraction of G"
+    )
+    read_noise_g_stderr: float | None = Field(default=None, ge=0)
     a_ltp_dtod: float = Field(default=0.0, ge=0, description="rel. s.d. of LTP A across devices")
     alpha_ltp_dtod: float = Field(default=0.0, ge=0)
     beta_ltp_dtod: float = Field(default=0.0, ge=0)

@@ -35,11 +35,13 @@ from ferrocim.calibration.fitting import (
     akaike_weights,
     at_bound,
     compare_models,
+    fit_difference,
     fit_method,
     fit_paper,
     fit_trajectory,
     refit_off_bound,
 )
+from ferrocim.calibration.models import PAPER_START
 from ferrocim.calibration.noise import NoiseEstimate, estimate_noise, smooth_normalised
 from ferrocim.calibration.prepare import (
     QualityOptions,
@@ -56,7 +58,20 @@ from ferrocim.calibration.variability import (
     window_drift,
     window_table,
 )
+from ferrocim.calibration.window import (
+    JointFit,
+    choose_window,
+    fit_joint,
+    fit_window,
+    saturation_seen,
+)
 from ferrocim.checks import InputError, check_option
+
+#: |correlation| of the c2c and state-wander estimates above which the two are reported as
+#: not separately identified (they trade against each other when steps vary little).
+C2C_WANDER_MAX_CORR = 0.9
+#: ``CalibrationOptions.normalise`` values (see its docstring).
+NORMALISE_OPTIONS = ("auto", "fitted", "sweep", "global")
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,12 @@ class CalibrationOptions:
     """Choices of a calibration run (recorded in every card's provenance).
 
     ``method`` picks whose pooled parameters go into the card; every method is fitted and
-    reported. ``g_min_s``/``g_max_s`` (S) fix the global normalisation window.
+    reported. ``normalise`` sets the conductance window: ``fitted`` (one window shared by
+    LTP and LTD, fitted with the kernels; :mod:`~ferrocim.calibration.window`), ``sweep``
+    (min-max of each sweep's reads), ``global`` (min-max of all reads) or ``auto`` (the
+    fitted window where it is identified and fits at least as well as min-max per sweep,
+    else min-max per sweep; the card says which and why). ``g_min_s``/``g_max_s`` (S) give
+    the window instead (not with ``sweep``).
     ``devices`` keeps only the files of these device ids (None: all); ``pool_devices``
     fits the files of all (kept) devices at one pulse width as one device named
     ``pooled_<width>``.
@@ -72,7 +92,7 @@ class CalibrationOptions:
 
     format: str = "auto"
     ltp_polarity: str = "auto"
-    normalise: str = "sweep"
+    normalise: str = "auto"
     method: str = "trajectory"
     mapping: ColumnMapping | None = None
     read_column: str = "R_low"
@@ -88,7 +108,12 @@ class CalibrationOptions:
     def __post_init__(self) -> None:
         check_option("format", self.format, ("auto", "b1500", "b2912b", "csv"))
         check_option("ltp_polarity", self.ltp_polarity, ("auto", "positive", "negative"))
-        check_option("normalise", self.normalise, ("sweep", "global"))
+        check_option("normalise", self.normalise, NORMALISE_OPTIONS)
+        if self.normalise == "sweep" and (self.g_min_s is not None or self.g_max_s is not None):
+            raise InputError(
+                "--g-min/--g-max give one window for all sweeps; they cannot be combined with "
+                "--normalise sweep (use auto, global or fitted)"
+            )
         check_option("method", self.method, METHODS)
         check_option("read_column", self.read_column, ("R_low", "R_high"))
 
@@ -131,6 +156,7 @@ class DutCalibration:
     symmetry: tuple[float, float | None]  # W* and its 1-sigma error
     drift: float | None  # window drift per sweep
     fit_record: dict[str, Any]  # the card's ``fit`` record (before device-to-device spreads)
+    window: dict[str, Any] = field(default_factory=dict)  # the card's ``fit['window']``
     card: DeviceCard | None = None  # built once by build_card
     card_path: Path | None = None
 
@@ -218,16 +244,23 @@ def analyse_device(
     sources = ", ".join(sorted({Path(s.meta.source).name for s in seqs}))
     if not halves:
         raise InputError(f"{name}: no usable half-cycles in {sources} (see warnings)")
-    pol = resolve_polarity([h for _, h in halves], options.ltp_polarity, source=name)
-    segs, gmin, gmax = build_segments(
-        halves, pol, normalise=options.normalise, g_min_s=options.g_min_s, g_max_s=options.g_max_s
+    # messages name the files, not only the device id from their headers
+    pol = resolve_polarity(
+        [h for _, h in halves], options.ltp_polarity, source=f"{name} ({sources})"
     )
-    by_kind = {k: [s for s in segs if s.kind == k] for k in KINDS}
+    segs_mm, _, _ = build_segments(halves, pol, normalise="sweep")
     for k in KINDS:
-        if not by_kind[k]:
+        if not any(s.kind == k for s in segs_mm):
             raise InputError(
                 f"{name}: no usable {k.upper()} half-cycles in {sources} (one polarity only)"
             )
+    segs, gmin, gmax, window, joint = _window(halves, pol, segs_mm, options, name)
+    by_kind = {k: [s for s in segs if s.kind == k] for k in KINDS}
+    # the paper's recipe is min-max per sweep, whatever window the card uses
+    mm_by_kind = {k: [s for s in segs_mm if s.kind == k] for k in KINDS}
+    first_starts = (
+        {k: [joint.kernels[k]] for k in KINDS} if joint is not None else {k: [] for k in KINDS}
+    )
 
     pooled: dict[str, dict[str, KernelFit]] = {"difference": {}, "trajectory": {}, "paper": {}}
     paper: dict[str, list[KernelFit]] = {}
@@ -235,8 +268,8 @@ def analyse_device(
     comparison: dict[str, dict[str, KernelFit]] = {}
     for k in KINDS:
         pooled["difference"][k] = fit_method(by_kind[k], k, "difference")
-        pooled["trajectory"][k] = fit_method(by_kind[k], k, "trajectory")
-        paper[k] = [fit_paper(s) for s in by_kind[k]]
+        pooled["trajectory"][k] = fit_method(by_kind[k], k, "trajectory", starts=first_starts[k])
+        paper[k] = [fit_paper(s) for s in mm_by_kind[k]]
         pooled["paper"][k] = paper[k][0]
         per = []
         if options.method != "paper":
@@ -279,7 +312,7 @@ def analyse_device(
     windows = window_table(segs)
     drift = window_drift(windows)
     rsd = {k: rsd_c2c(by_kind[k], card_fits[k].params) for k in KINDS}
-    noise = _noise(segs, pooled["trajectory"], options)
+    noise = _noise(segs, pooled["trajectory"], options, window["normalisation"])
     w_star, w_star_err = symmetry_point_with_error(card_fits["ltp"], card_fits["ltd"], rng=rng)
 
     # ---- fit record -----------------------------------------------------------------
@@ -316,7 +349,7 @@ def analyse_device(
         }
     fit_record: dict[str, Any] = {
         "method": options.method,
-        "normalise": options.normalise,
+        "normalise": window["normalisation"],
         "model": "beta",
         "n_sweeps": len({s.sweep for s in segs}),
         "n_half_cycles": {k: len(by_kind[k]) for k in KINDS},
@@ -340,15 +373,28 @@ def analyse_device(
         "parameter_spread_c2c": {k: parameter_spread(per_sweep[k]) for k in KINDS},
         "windows": windows.to_dict(orient="list"),
         "g_window_global_s": [gmin, gmax],
+        "window": window,
     }
     fit_record = json_clean(fit_record)
 
     fit_record["noise"] = json_clean(
         {
-            "model": "state-space (extended Kalman filter): read noise, c2c shared by LTP and "
-            "LTD, state wander",
+            "model": "state-space (extended Kalman filter): read noise (additive and/or "
+            "proportional to G, chosen by BIC), c2c shared by LTP and LTD, state wander "
+            "(kept where BIC asks for it)",
+            "read_noise_form": noise.read_form,
             "read_noise": noise.read_noise,
             "read_noise_stderr": noise.read_noise_stderr,
+            "read_noise_g": noise.read_noise_g,
+            "read_noise_g_stderr": noise.read_noise_g_stderr,
+            "state_wander_kept": noise.wander_kept,
+            "c2c_wander_correlation": noise.c2c_wander_correlation,
+            "c2c_wander_identified": (
+                None
+                if noise.c2c_wander_correlation is None
+                else abs(noise.c2c_wander_correlation) < C2C_WANDER_MAX_CORR
+            ),
+            "candidates": list(noise.candidates),
             "c2c": noise.c2c.get("ltp"),
             "c2c_stderr": noise.c2c_stderr.get("ltp"),
             "state_wander": noise.wander,
@@ -379,6 +425,7 @@ def analyse_device(
         symmetry=(w_star, w_star_err),
         drift=drift,
         fit_record=fit_record,
+        window=fit_record["window"],
     )
 
 
@@ -403,17 +450,20 @@ def _reads_per_state(seqs: list[PulseSequence]) -> dict[str, Any] | None:
 
 
 def _noise(
-    segs: list[Segment], trajectory: dict[str, KernelFit], options: CalibrationOptions
+    segs: list[Segment],
+    trajectory: dict[str, KernelFit],
+    options: CalibrationOptions,
+    normalisation: str,
 ) -> NoiseEstimate:
     """Read noise and cycle-to-cycle spread from the state-space model (:mod:`.noise`).
 
-    Unless the user fixed the window, the segments are renormalised to the extremes of their
-    moving average first, and the trajectory kernels refitted there.
+    With a fitted or given window the card's trajectory kernels are used as they are. With
+    min-max windows the segments are renormalised to the extremes of their moving average
+    first (min-max puts the noisiest reads at the bounds), and the kernels refitted there.
     """
-    fixed = options.g_min_s is not None and options.g_max_s is not None
-    if fixed:
+    if normalisation in ("fitted", "given"):
         return estimate_noise(segs, {k: trajectory[k].kernel() for k in KINDS}, shared_c2c=True)
-    smooth = smooth_normalised(segs, per_sweep=options.normalise == "sweep")
+    smooth = smooth_normalised(segs, per_sweep=normalisation == "sweep")
     kernels = {}
     for k in KINDS:
         mine = [s for s in smooth if s.kind == k]
@@ -422,6 +472,124 @@ def _noise(
         except (InputError, ValueError):
             kernels[k] = trajectory[k].kernel()
     return estimate_noise(smooth, kernels, shared_c2c=True)
+
+
+def _start_kernels(segs: list[Segment]) -> dict[str, dict[str, float]]:
+    """Difference-fit kernels of each kind (the paper's start where that fit fails)."""
+    out = {}
+    for k in KINDS:
+        try:
+            out[k] = fit_difference([s for s in segs if s.kind == k], k).params
+        except (InputError, ValueError):
+            out[k] = dict(zip(("a", "alpha", "beta"), PAPER_START, strict=True))
+    return out
+
+
+def _window(
+    halves: list[tuple[int, HalfCycle]],
+    pol: int,
+    segs_mm: list[Segment],
+    options: CalibrationOptions,
+    name: str,
+) -> tuple[list[Segment], float, float, dict[str, Any], JointFit | None]:
+    """The segments in the window the card uses, that window (S), its record, and the joint
+    fit of kernels and window when the fitted window is used (else None).
+
+    ``options.normalise`` 'auto' fits the window (:func:`~.window.fit_window`) and the
+    kernels with min-max per-sweep windows on the same reads, and keeps the fitted window
+    when :func:`~.window.choose_window` says so.
+    """
+    allg = np.concatenate([h.states_s() for _, h in halves])
+    measured_range = [float(allg.min()), float(allg.max())]
+    seen = saturation_seen(segs_mm)
+    sat = {edge: v["seen"] for edge, v in seen.items()}
+    rec: dict[str, Any] = {
+        "requested": options.normalise,
+        "measured_range_s": measured_range,
+        "saturation_seen": sat,
+        "saturation_step_ratio": {edge: v["ratio"] for edge, v in seen.items()},
+    }
+    given = options.g_min_s is not None or options.g_max_s is not None
+    if given or options.normalise in ("sweep", "global"):
+        norm = "sweep" if options.normalise == "sweep" else "global"
+        segs, gmin, gmax = build_segments(
+            halves, pol, normalise=norm, g_min_s=options.g_min_s, g_max_s=options.g_max_s
+        )
+        both = options.g_min_s is not None and options.g_max_s is not None
+        if both:
+            norm, reason, status = "given", "given by the user (--g-min/--g-max)", "given"
+        else:
+            reason = (
+                "min-max of each sweep's reads, as requested"
+                if norm == "sweep"
+                else "min-max of all reads, as requested"
+                + (" (one edge given by the user)" if given else "")
+            )
+            status = "measured" if all(sat.values()) else "measured range"
+        rec.update(normalisation=norm, reason=reason, status=status)
+        rec.update(g_min_s=gmin, g_max_s=gmax)
+        return segs, gmin, gmax, rec, None
+
+    fixed = {s.sweep: (s.g_min_s, s.g_max_s) for s in segs_mm}
+    minmax = fit_joint(segs_mm, _start_kernels(segs_mm), window="fixed", fixed=fixed)
+    fitted = fit_window(segs_mm, minmax.kernels)
+    if options.normalise == "fitted":
+        use = "fitted"
+        reason = "fitted window, as requested"
+        if not fitted.identified:
+            reason += " (not identified by the data: treat it as a guess)"
+            warnings.warn(
+                f"{name}: the fitted conductance window is not identified by the data "
+                f"({', '.join(fitted.at_bound) or 'its width is undetermined'}); the card "
+                "keeps it as requested (try --normalise auto or sweep)",
+                stacklevel=3,
+            )
+    else:
+        use, why = choose_window(fitted, minmax)
+        reason = f"auto: {why}"
+    rec.update(fitted=fitted.summary(), minmax=minmax.summary())
+    if use == "fitted":
+        segs, _, _ = build_segments(halves, pol, normalise="fitted", windows=fitted.windows)
+        gmin, gmax = fitted.g_min_s, fitted.g_max_s
+        status = "measured" if all(sat.values()) else "extrapolated"
+        if status == "extrapolated":
+            rec["extrapolated_edges"] = [e for e, v in sat.items() if not v]
+        rec.update(
+            normalisation="fitted",
+            reason=reason,
+            status=status,
+            g_min_s=gmin,
+            g_max_s=gmax,
+            drift_per_sweep_s=list(fitted.drift_s),
+        )
+        return segs, gmin, gmax, rec, fitted
+    rec.update(
+        normalisation="sweep",
+        reason=reason,
+        status="measured" if all(sat.values()) else "measured range",
+        g_min_s=measured_range[0],
+        g_max_s=measured_range[1],
+    )
+    return segs_mm, measured_range[0], measured_range[1], rec, None
+
+
+def window_note(window: dict[str, Any], edge: str) -> str:
+    """Source note of the card's ``g_min_s``/``g_max_s`` (``edge`` 'g_min' or 'g_max')."""
+    norm = window.get("normalisation")
+    seen = (window.get("saturation_seen") or {}).get(edge)
+    if norm == "fitted":
+        how = (
+            "measured (the device saturates there)"
+            if seen
+            else "extrapolated (no saturation seen: set by the kernel's shape)"
+        )
+        return f"fitted window shared by LTP and LTD; {edge.replace('_', '')} {how}"
+    if norm in ("sweep", "global"):
+        note = "min-max of the reads" + (" (per sweep in the fits)" if norm == "sweep" else "")
+        if seen is False:
+            note += "; the device did not saturate there, so the true window is wider"
+        return note
+    return "given by the user"
 
 
 @dataclass(frozen=True)
@@ -477,10 +645,26 @@ def build_card(
         src[k] = measured(files, note)
     for g in ("g_min_s", "g_max_s"):
         given = getattr(options, g) is not None
-        src[g] = FieldSource(origin="user", note="--g-min/--g-max") if given else measured(files)
+        src[g] = (
+            FieldSource(origin="user", note="--g-min/--g-max")
+            if given
+            else measured(files, window_note(dut.window, g[:-2]))
+        )
     c2c_note = "state-space model, one figure for LTP and LTD"
-    for f in ("rsd_c2c_ltp", "rsd_c2c_ltd", "read_noise_rsd"):
+    if not noise.wander_kept:
+        c2c_note += "; no state wander (BIC)"
+    elif noise.c2c_wander_correlation is not None and (
+        abs(noise.c2c_wander_correlation) >= C2C_WANDER_MAX_CORR
+    ):
+        c2c_note += (
+            f"; traded against the state wander (correlation "
+            f"{noise.c2c_wander_correlation:+.2f}): not separately identified"
+        )
+    for f in ("rsd_c2c_ltp", "rsd_c2c_ltd"):
         src[f"variability.{f}"] = measured(files, c2c_note)
+    form_note = f"state-space model, read-noise form '{noise.read_form}' chosen by BIC"
+    for f in ("read_noise_rsd", "read_noise_g_rsd"):
+        src[f"variability.{f}"] = measured(files, form_note)
     if dut.drift is not None:
         src["variability.window_drift_per_cycle"] = measured(files)
     d2d: dict[str, float] = {}
@@ -526,7 +710,7 @@ def build_card(
         description=(
             f"Calibrated from {len(seqs)} file(s) of device {meta0.device_id or name} "
             f"({meta0.instrument or meta0.parser}); {options.method} fit, "
-            f"{options.normalise} normalisation"
+            f"{dut.window.get('normalisation')} window ({dut.window.get('status')})"
         ),
         ltp=kp(card_fits["ltp"]),
         ltd=kp(card_fits["ltd"]),
@@ -540,8 +724,10 @@ def build_card(
             rsd_c2c_ltp=_nonneg(noise.c2c["ltp"]),
             rsd_c2c_ltd=_nonneg(noise.c2c["ltd"]),
             rsd_c2c_stderr=noise.c2c_stderr["ltp"],
-            read_noise_rsd=_nonneg(noise.read_noise),
+            read_noise_rsd=_nonneg(noise.read_noise) if noise.read_form != "proportional" else 0.0,
             read_noise_stderr=noise.read_noise_stderr,
+            read_noise_g_rsd=_nonneg(noise.read_noise_g),
+            read_noise_g_stderr=noise.read_noise_g_stderr,
             window_drift_per_cycle=dut.drift,
             **{k: _nonneg(v) for k, v in d2d.items()},
         ),

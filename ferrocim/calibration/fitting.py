@@ -23,7 +23,7 @@ from typing import Any
 import lmfit
 import numpy as np
 
-from ferrocim.calibration.kernel import W_HIGH, W_LOW, beta_step
+from ferrocim.calibration.kernel import STATE_HIGH, STATE_LOW, beta_step, kernel_input
 from ferrocim.calibration.models import (
     PAPER_START,
     amplitude_beta_step,
@@ -129,10 +129,11 @@ def _finite(x: float | None) -> float | None:
 def predict_steps(w: np.ndarray, v: np.ndarray, params: dict[str, float], model: str) -> np.ndarray:
     """Predicted step magnitude at states ``w`` (before the pulse) and amplitudes ``v`` (V).
 
-    States are clipped to [W_LOW, W_HIGH] first, as the crossbar keeps them while
-    programming; this also keeps fractional powers away from 0.
+    The kernel is evaluated at the measured state itself (kept 1e-15 inside (0, 1) only so that
+    fractional powers stay finite): a fit models what the device did, not the crossbar's
+    programming clamp.
     """
-    wc = np.clip(w, W_LOW, W_HIGH)
+    wc = kernel_input(w)
     if model == "amplitude_beta":
         return amplitude_beta_step(wc, v, **params)
     return beta_step(wc, params["a"], params["alpha"], params["beta"])
@@ -148,8 +149,9 @@ def integrate(
     """States predicted pulse by pulse from each segment's start.
 
     ``starts`` (one W per segment) defaults to the measured first state. The start and every
-    state are kept inside [W_LOW, W_HIGH] = [0.01, 0.99], the range the crossbar programs
-    in. Returns one array of n+1 states per segment.
+    state saturate at the edges of the window, [0, 1] (a device cannot leave its conductance
+    range); the kernel is evaluated at the state itself. Returns one array of n+1 states per
+    segment.
     """
     if not segments:
         return []
@@ -160,7 +162,7 @@ def integrate(
         v[i, : len(s.v)] = s.v
     dirs = np.array([s.direction for s in segments], dtype=float)
     w0 = np.array([s.w[0] for s in segments], dtype=float) if starts is None else starts
-    w = np.clip(np.asarray(w0, dtype=float), W_LOW, W_HIGH)
+    w = np.clip(np.asarray(w0, dtype=float), STATE_LOW, STATE_HIGH)
     out = np.empty((m, n + 1))
     out[:, 0] = w
     if model == "amplitude_beta":
@@ -169,10 +171,21 @@ def integrate(
         a_k = np.full((m, n), params["a"])
     alpha, beta = params["alpha"], params["beta"]
     for k in range(n):
-        # w stays inside [W_LOW, W_HIGH], so beta_step's bases are safe without a clip
-        w = np.clip(w + dirs * beta_step(w, a_k[:, k], alpha, beta), W_LOW, W_HIGH)
+        step = beta_step(kernel_input(w), a_k[:, k], alpha, beta)
+        w = np.clip(w + dirs * step, STATE_LOW, STATE_HIGH)
         out[:, k + 1] = w
     return [out[i, : len(s.w)] for i, s in enumerate(segments)]
+
+
+#: A fitted start state begins this far inside the window: lmfit's bound transform has zero
+#: slope at a bound, so a start placed exactly on 0 or 1 (a min-max normalised extreme)
+#: would never move.
+START_MARGIN = 1e-3
+
+
+def _start_guess(w0: float) -> float:
+    """Initial value of a fitted start state: the first read, kept ``START_MARGIN`` inside."""
+    return float(np.clip(w0, STATE_LOW + START_MARGIN, STATE_HIGH - START_MARGIN))
 
 
 def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -197,11 +210,11 @@ def best_starts(
 
     p = lmfit.Parameters()
     for i, seg in enumerate(segments):
-        p.add(f"w0_{i}", value=float(np.clip(seg.w[0], W_LOW, W_HIGH)), min=W_LOW, max=W_HIGH)
+        p.add(f"w0_{i}", value=_start_guess(seg.w[0]), min=STATE_LOW, max=STATE_HIGH)
     try:
         res = lmfit.minimize(residual, p, method="leastsq", max_nfev=200 * len(segments))
     except ValueError:
-        return np.clip(np.array([s.w[0] for s in segments]), W_LOW, W_HIGH)
+        return np.clip(np.array([s.w[0] for s in segments]), STATE_LOW, STATE_HIGH)
     return np.array([res.params[f"w0_{i}"].value for i in range(len(segments))])
 
 
@@ -309,7 +322,7 @@ def fit_difference(
     w_b = np.concatenate([s.steps()[0] for s in segments])
     dw = np.concatenate([s.steps()[1] for s in segments])
     v = np.concatenate([s.v for s in segments])
-    wc = np.clip(w_b, W_LOW, W_HIGH)
+    wc = kernel_input(w_b)
     mdl, fixed = make_model(model, kind)
     kw: dict[str, Any] = {"w": wc}
     if model == "amplitude_beta":
@@ -351,7 +364,7 @@ def fit_trajectory(
     mdl, fixed = make_model(model, kind)
     w_b = np.concatenate([s.steps()[0] for s in segments])
     dw = np.concatenate([s.steps()[1] for s in segments])
-    kw: dict[str, Any] = {"w": np.clip(w_b, W_LOW, W_HIGH)}
+    kw: dict[str, Any] = {"w": kernel_input(w_b)}
     if model == "amplitude_beta":
         kw["v"] = np.concatenate([s.v for s in segments])
     candidates = [mdl.guess(dw, **kw)]
@@ -380,8 +393,7 @@ def fit_trajectory(
             params[k].set(value=val, vary=False)
         # the measured start is itself a noisy read: fit each segment's start state too
         for i, seg in enumerate(segments):
-            w0 = float(np.clip(seg.w[0], W_LOW, W_HIGH))
-            params.add(f"w0_{i}", value=w0, min=W_LOW, max=W_HIGH)
+            params.add(f"w0_{i}", value=_start_guess(seg.w[0]), min=STATE_LOW, max=STATE_HIGH)
         try:
             res = lmfit.minimize(
                 residual, params, method="leastsq", nan_policy="raise", max_nfev=MAX_NFEV
@@ -418,19 +430,29 @@ def fit_paper(segment: Segment) -> KernelFit:
 
 
 def fit_method(
-    segments: list[Segment], kind: str, method: str, *, model: str = "beta"
+    segments: list[Segment],
+    kind: str,
+    method: str,
+    *,
+    model: str = "beta",
+    starts: list[dict[str, float]] | None = None,
 ) -> KernelFit:
-    """Pooled fit by ``method`` ('difference', 'trajectory'); 'paper' uses the first sweep."""
+    """Pooled fit by ``method`` ('difference', 'trajectory'); 'paper' uses the first sweep.
+
+    ``starts``: extra start values of a trajectory fit, tried first (the difference fit's
+    parameters follow).
+    """
     if method == "difference":
         return fit_difference(segments, kind, model=model)
     if method == "trajectory":
         try:
-            starts = [fit_difference(segments, kind, model=model).params]
+            first = [fit_difference(segments, kind, model=model).params]
         except InputError:
             raise
         except ValueError:  # a failed start only costs one start
-            starts = []
-        return fit_trajectory(segments, kind, model=model, starts=starts)
+            first = []
+        # fit_trajectory tries its starts last-given first
+        return fit_trajectory(segments, kind, model=model, starts=first + list(starts or [])[::-1])
     if method == "paper":
         return fit_paper(segments[0])
     raise InputError(f"Invalid value for 'method': got {method!r}; allowed {METHODS}")

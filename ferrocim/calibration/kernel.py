@@ -19,9 +19,25 @@ from scipy.optimize import brentq
 
 ArrayT = TypeVar("ArrayT")
 
-#: During programming W is kept inside this interval.
+#: The crossbar's programming rule: when a pulse is fired the kernel is evaluated at W
+#: clamped to this interval. A rule of the simulated programming, not of the device: fits of
+#: measured states do not use it (they use :data:`STATE_LOW`/:data:`STATE_HIGH`).
 W_LOW: float = 0.01
 W_HIGH: float = 0.99
+#: A fitted device's state saturates at the edges of its conductance window.
+STATE_LOW: float = 0.0
+STATE_HIGH: float = 1.0
+#: Distance from 0 and 1 at which fits evaluate the kernel's fractional powers (keeps
+#: ``W**(alpha-1)`` finite at a saturated state); far below any read's resolution.
+KERNEL_EPS: float = 1e-15
+
+
+def kernel_input(w: ArrayT) -> ArrayT:
+    """``w`` clipped to [KERNEL_EPS, 1 - KERNEL_EPS]: where fits evaluate the kernel.
+
+    numpy arrays only (fits run in numpy); the crossbar clamps with its own rule.
+    """
+    return np.clip(w, KERNEL_EPS, 1.0 - KERNEL_EPS)  # type: ignore[return-value]
 
 
 def beta_step(w: ArrayT, a: float | ArrayT, alpha: float | ArrayT, beta: float | ArrayT) -> ArrayT:

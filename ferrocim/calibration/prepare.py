@@ -7,8 +7,10 @@ Steps, each stated when it drops data (``warnings.warn`` naming file and line):
 2. half-cycles with a conductance window (max/min) below ``min_window_ratio`` do not switch
    and are dropped, as are those with fewer than ``min_steps`` pulse transitions;
 3. the LTP polarity is inferred from the data (or forced);
-4. states are normalised per sweep (min/max of that sweep's reads) or globally (min/max of
-   all kept reads, or the user's Gmin/Gmax in S): ``W = (G - Gmin) / (Gmax - Gmin)``.
+4. states are normalised ``W = (G - Gmin) / (Gmax - Gmin)`` per sweep (min/max of that
+   sweep's reads), globally (min/max of all kept reads, or the user's Gmin/Gmax in S) or by
+   a window fitted with the kernels (one window per sweep, from
+   :mod:`~ferrocim.calibration.window`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from ferrocim.calibration.sequence import (
 )
 from ferrocim.checks import InputError, check_option
 
-NORMALISATIONS = ("sweep", "global")
+#: How ``build_segments`` sets each sweep's window: min-max per sweep, min-max over all
+#: sweeps (or the user's window), or fitted windows handed in.
+NORMALISATIONS = ("sweep", "global", "fitted")
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,17 @@ def build_segments(
     normalise: str = "sweep",
     g_min_s: float | None = None,
     g_max_s: float | None = None,
+    windows: dict[int, tuple[float, float]] | None = None,
 ) -> tuple[list[Segment], float, float]:
     """Normalised segments from (global sweep index, half-cycle) pairs.
 
-    Returns the segments and the global (Gmin, Gmax) in S (from the data or as given).
+    ``normalise='fitted'`` takes each sweep's (Gmin, Gmax) in S from ``windows`` (sweep →
+    window). Returns the segments and the global (Gmin, Gmax) in S (from the data or as
+    given).
     """
     check_option("normalise", normalise, NORMALISATIONS)
+    if normalise == "fitted" and windows is None:
+        raise ValueError("normalise='fitted' needs the fitted windows of the sweeps")
     if not halves:
         raise InputError("no usable half-cycles to normalise")
     allg = np.concatenate([h.states_s() for _, h in halves])
@@ -128,7 +137,11 @@ def build_segments(
         per_sweep[sw] = (float(g.min()), float(g.max()))
     segs = []
     for sw, h in halves:
-        lo, hi = per_sweep[sw] if normalise == "sweep" else (gmin, gmax)
+        if normalise == "fitted":
+            assert windows is not None
+            lo, hi = windows[sw]
+        else:
+            lo, hi = per_sweep[sw] if normalise == "sweep" else (gmin, gmax)
         g = h.states_s()
         segs.append(
             Segment(

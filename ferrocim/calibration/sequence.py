@@ -146,7 +146,9 @@ def split_half_cycles(seq: PulseSequence) -> list[HalfCycle]:
     A 0 V pulse joins the run of the next non-zero pulse; at the start of a run it writes
     nothing, so its read becomes the run's state before the first pulse. A new sweep
     starts when the recorded sweep label changes or when a run repeats the polarity the
-    current sweep began with, so ``+ - + -`` gives sweeps 0, 0, 1, 1.
+    current sweep began with, so ``+ - + -`` gives sweeps 0, 0, 1, 1. Every run but the
+    file's first starts from the previous row's read (a new sweep label does not reset the
+    device), so no pulse transition is lost at a sweep boundary.
     """
     if len(seq) == 0:
         return []
@@ -177,8 +179,9 @@ def split_half_cycles(seq: PulseSequence) -> list[HalfCycle]:
             first_pol = p
             seen = set()
         seen.add(p)
-        contiguous = a > 0 and seq.sweep[a - 1] == seq.sweep[a]
-        g_before = float(seq.conductance_s[a - 1]) if contiguous else None
+        # the rows of one file are one measurement: the previous row's read is the state
+        # before this run's first pulse even where the sweep label changes
+        g_before = float(seq.conductance_s[a - 1]) if a > 0 else None
         # leading 0 V rows write nothing: their last read is the state before the ramp
         zeros = 0
         while a + zeros < b - 1 and seq.amplitude_v[a + zeros] == 0:

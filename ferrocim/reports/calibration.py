@@ -82,22 +82,77 @@ def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def noise_table(cards: list[DeviceCard]) -> pd.DataFrame:
-    """Per device: read noise and cycle-to-cycle spread ± 1 sigma (state-space model), and
-    the single-step residual spread that mixes both."""
+def _window_status(window: dict[str, Any]) -> str:
+    """'fitted, extrapolated (g_max)' … from a card's ``fit['window']``."""
+    if not window:
+        return "–"
+    out = f"{window.get('normalisation')}, {window.get('status')}"
+    if window.get("extrapolated_edges"):
+        out += f" ({', '.join(window['extrapolated_edges'])})"
+    return out
+
+
+def window_table(cards: list[DeviceCard]) -> pd.DataFrame:
+    """Per device: which window the card uses and why, against the measured conductance
+    range and the fitted window's uncertainty (``fit['window']`` of each card)."""
     rows = []
     for c in cards:
-        v = c.variability
-        old = (c.fit.get("noise") or {}).get("step_residual_rsd") or {}
+        w = c.fit.get("window") or {}
+        rng = w.get("measured_range_s") or [None, None]
+        fitted = w.get("fitted") or {}
+        minmax = w.get("minmax") or {}
+        seen = w.get("saturation_seen") or {}
+
+        def yes(x: Any) -> str:
+            return "–" if x is None else ("yes" if x else "no")
+
         rows.append(
             {
                 "device": c.name,
+                "window": _window_status(w),
+                "Gmin (S)": c.g_min_s,
+                "Gmax (S)": c.g_max_s,
+                "measured min (S)": rng[0],
+                "measured max (S)": rng[1],
+                "saturates at Gmin": yes(seen.get("g_min")),
+                "saturates at Gmax": yes(seen.get("g_max")),
+                "fitted Gmin (S)": _fmt(fitted.get("g_min_s"), fitted.get("g_min_stderr")),
+                "fitted Gmax (S)": _fmt(fitted.get("g_max_s"), fitted.get("g_max_stderr")),
+                "RSS fitted / min-max": (
+                    f"{fitted['rss_range_units']:.3g} / {minmax['rss_range_units']:.3g}"
+                    if fitted and minmax
+                    else "–"
+                ),
+                "why": w.get("reason", "–"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def noise_table(cards: list[DeviceCard]) -> pd.DataFrame:
+    """Per device: read noise (its form chosen by BIC) and cycle-to-cycle spread ± 1 sigma
+    (state-space model), and the single-step residual spread that mixes both."""
+    rows = []
+    for c in cards:
+        v = c.variability
+        noise = c.fit.get("noise") or {}
+        old = noise.get("step_residual_rsd") or {}
+        corr = noise.get("c2c_wander_correlation")
+        rows.append(
+            {
+                "device": c.name,
+                "read-noise form": noise.get("read_noise_form", "additive"),
                 "read noise (window)": _fmt(v.read_noise_rsd, v.read_noise_stderr),
+                "read noise (of G)": _fmt(v.read_noise_g_rsd, v.read_noise_g_stderr),
                 "c2c (per step)": _fmt(v.rsd_c2c_ltp, v.rsd_c2c_stderr),
                 "state wander (window)": _fmt(
                     (c.fit.get("noise") or {}).get("state_wander"),
                     (c.fit.get("noise") or {}).get("state_wander_stderr"),
                 ),
+                "wander kept": "–"
+                if noise.get("state_wander_kept") is None
+                else ("yes" if noise["state_wander_kept"] else "no (BIC)"),
+                "c2c-wander corr.": _fmt(corr),
                 "step residual LTP": _fmt(old.get("ltp")),
                 "step residual LTD": _fmt(old.get("ltd")),
                 "source": c.source("variability.read_noise_rsd").origin,
@@ -197,6 +252,24 @@ def add_calibration_section(
             f"Card parameters from the {fit.get('method')} fit with {fit.get('normalise')} "
             f"normalisation over {fit.get('n_sweeps')} sweep(s)."
         )
+        window = fit.get("window") or {}
+        if window:
+            rng = window.get("measured_range_s") or [None, None]
+            lines.append(
+                f"Conductance window: {_window_status(window)}; "
+                f"{fmt.quantity(card.g_min_s, 'conductance')} – "
+                f"{fmt.quantity(card.g_max_s, 'conductance')} against a measured range of "
+                f"{fmt.quantity(rng[0], 'conductance')} – "
+                f"{fmt.quantity(rng[1], 'conductance')} "
+                f"({window.get('reason', '')})."
+            )
+        noise = fit.get("noise") or {}
+        if noise.get("read_noise_form"):
+            lines.append(
+                f"Read noise: {noise['read_noise_form']} form (chosen by BIC among additive, "
+                "proportional to G and both); state wander "
+                + ("kept." if noise.get("state_wander_kept") else "dropped (BIC).")
+            )
         better = fit.get("better_method", {})
         for kind, b in better.items():
             lines.append(
@@ -265,6 +338,8 @@ def overview_table(result: Any) -> pd.DataFrame:
                 "width (s)": c.pulse.width_s,
                 "Gmin (S)": c.g_min_s,
                 "Gmax (S)": c.g_max_s,
+                "window": _window_status(f.get("window") or {}),
+                "read-noise form": (f.get("noise") or {}).get("read_noise_form", "–"),
                 "A LTP": c.ltp.a,
                 "α LTP": c.ltp.alpha,
                 "β LTP": c.ltp.beta,
@@ -382,11 +457,23 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
             ]
             rep.add_figure("Median R² (dW metric)", plot_r2_overview(rows), section="Overview")
         rep.add_table(
+            "Conductance window",
+            window_table([d.card for d in result.duts]),
+            section="Overview",
+            caption="Which window each card uses: fitted with the kernels (one window for LTP "
+            "and LTD) or min-max of each sweep's reads; 'measured' where the device saturates "
+            "at both edges, 'extrapolated' where an edge comes from the kernel's shape, "
+            "'measured range' for min-max without saturation. The fitted window's 1-sigma "
+            "errors and its residual sum of squares against min-max (units of the measured "
+            "range, same reads) are what --normalise auto decided on.",
+        )
+        rep.add_table(
             "Read noise and cycle-to-cycle spread",
             noise_table([d.card for d in result.duts]),
             section="Overview",
             caption="State-space model (extended Kalman filter) of each device's half-cycles: "
-            "read noise is the s.d. of one read as a fraction of the conductance window; "
+            "read noise is the s.d. of one read as a fraction of the conductance window "
+            "and/or of the conductance read (form chosen by BIC); "
             "cycle-to-cycle the relative s.d. of one step; state wander a per-pulse random "
             "walk of the state that does not scale with the step (not simulated by the "
             "crossbar); all ± 1 sigma. 'Step residual' is the "

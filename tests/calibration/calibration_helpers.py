@@ -30,7 +30,9 @@ def synth_states(
     """(polarity per pulse, W read after each pulse, sweep index) for LTP then LTD ramps.
 
     Potentiation uses negative pulses (as in the real files). ``c2c``: relative s.d. of A per
-    pulse; ``read_noise``: s.d. of each read in units of the window.
+    pulse; ``read_noise``: s.d. of each read in units of the window. The state saturates at
+    the window's edges, 0 and 1, and each step is the kernel at the state itself (not at the
+    crossbar's programming interval [0.01, 0.99], which the fitter no longer assumes).
     """
     pol, w_read, sw = [], [], []
     w = 0.02
@@ -38,13 +40,8 @@ def synth_states(
         for params, n, direction in ((ltp, n_ltp, +1), (ltd, n_ltd, -1)):
             for _ in range(n):
                 a = params[0] * (1.0 + c2c * rng.standard_normal())
-                w = float(
-                    np.clip(
-                        w + direction * beta_step(np.clip(w, 0.01, 0.99), a, *params[1:]),
-                        0.01,
-                        0.99,
-                    )
-                )
+                step = beta_step(np.clip(w, 1e-12, 1 - 1e-12), a, *params[1:])
+                w = float(np.clip(w + direction * step, 0.0, 1.0))
                 pol.append(-1 if direction > 0 else +1)
                 w_read.append(w + read_noise * rng.standard_normal())
                 sw.append(s)
@@ -70,7 +67,9 @@ def write_b2912b(
     ``cycle`` is a running pulse counter and ``Cycles_measured`` the row count; each sweep
     is 0 → ``vmax_pos`` then −step → ``vmax_neg`` (46 rows for the defaults). Every non-zero
     pulse moves the state by the identical-pulse kernel: positive pulses depress (``ltd``),
-    negative ones potentiate (``ltp``). ``read_noise``: relative s.d. of each read of G.
+    negative ones potentiate (``ltp``); the state saturates at the window [0, 1] (it was held
+    in the crossbar's programming interval [0.01, 0.99] before issue 23). ``read_noise``:
+    relative s.d. of each read of G.
     """
     rng = np.random.default_rng(seed)
     n_pos = round(vmax_pos / step) + 1
@@ -107,10 +106,11 @@ def write_b2912b(
     w = 0.95
     for _ in range(sweeps):
         for v in amps:
+            # the state saturates at the window's edges; the kernel is taken at the state
             if v > 0:
-                w = max(w - float(beta_step(min(max(w, 0.01), 0.99), *ltd)), 0.01)
+                w = max(w - float(beta_step(min(max(w, 1e-12), 1 - 1e-12), *ltd)), 0.0)
             elif v < 0:
-                w = min(w + float(beta_step(min(max(w, 0.01), 0.99), *ltp)), 0.99)
+                w = min(w + float(beta_step(min(max(w, 1e-12), 1 - 1e-12), *ltp)), 1.0)
             g = (g_min + w * (g_max - g_min)) * (1 + read_noise * rng.standard_normal())
             r_pos = 1.0 / g
             r_neg = 0.7 * r_pos

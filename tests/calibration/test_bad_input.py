@@ -157,3 +157,81 @@ def test_csv_truncated_last_row(tmp_path):
     mapping = ColumnMapping.from_string("amplitude=V,resistance=R,sweep=cycle")
     with pytest.warns(UserWarning, match=r"t\.csv, line 5: incomplete last row"):
         read_measurement(p, format="csv", mapping=mapping)
+
+
+# ---- bad input as a user sees it on the terminal (issue 23) ---------------------------
+def _generated_b2912b(path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from device_generator import TrueDevice, TrueKernel, write_b2912b
+
+    device = TrueDevice(TrueKernel(0.3, 1.5, 2.2), TrueKernel(0.45, 2.0, 1.5), u_start=0.9)
+    return write_b2912b(path, device, sweeps=3, device_name="CUT1")
+
+
+def test_cut_mid_row_gives_card_and_a_warning_on_stderr(tmp_path):
+    """A file cut inside its last row: its card, and a warning line on stderr naming the file
+    and the line (not only in log.txt)."""
+    from click.testing import CliRunner
+
+    from ferrocim.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    p = _generated_b2912b(src / "cut.txt").paths[0]
+    text = p.read_text()
+    p.write_text(text[: text.rstrip("\n").rindex("\t")])  # cut inside the last row
+    n_lines = len(p.read_text().splitlines())
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["calibrate", str(src), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert (out / "cards" / "CUT1.json").is_file()
+    assert f"warning: {p}, line {n_lines}: incomplete last row" in res.stderr
+
+
+def test_one_polarity_file_named_by_file(tmp_path):
+    """A file whose pulses all have one polarity fails naming the file, not only the device
+    id of its header."""
+    from click.testing import CliRunner
+
+    from ferrocim.cli import main
+
+    p = tmp_path / "only_positive.csv"
+    rows = ["V,R"] + [f"1.0,{1e7 * (1 + 0.05 * i):.6g}" for i in range(30)]
+    p.write_text("\n".join(rows) + "\n")
+    res = CliRunner().invoke(
+        main,
+        ["calibrate", str(p), "--out", str(tmp_path / "out"), "--no-plots", "--format", "csv",
+         "--columns", "amplitude=V,resistance=R"],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "only_positive.csv" in res.stderr and "one polarity only" in res.stderr
+
+
+def test_unparseable_measurement_file_in_a_folder_fails_the_batch(tmp_path):
+    """In a folder: a .dat that is no table and a .txt with a damaged header make the exit
+    status 1 (each named), a plain table is skipped with a count, and the good file still
+    gives its card."""
+    from click.testing import CliRunner
+
+    from ferrocim.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    good = _generated_b2912b(src / "good.txt").paths[0]
+    lines = good.read_text().splitlines()
+    # the first header line and the table header lost
+    (src / "damaged.txt").write_text("\n".join(["Instrument IDN", *lines[1:13], *lines[15:]]))
+    (src / "noise.dat").write_bytes(bytes(range(256)) * 4)
+    (src / "notes.csv").write_text("device,comment\nD1,first\nD2,second\n")
+    (src / "readme.md").write_text("not a measurement extension\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["calibrate", str(src), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 1, res.output
+    assert (out / "cards" / "CUT1.json").is_file()
+    failed = [line for line in res.stderr.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2
+    assert any("damaged.txt, line 1: table header lacks" in line for line in failed)
+    assert any("noise.dat: cannot be parsed" in line for line in failed)
+    assert "notes.csv" not in res.stderr and "skipped 1 file(s)" in res.output

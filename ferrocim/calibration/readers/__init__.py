@@ -76,6 +76,40 @@ def read_measurement(
     return read_table(path, mapping)
 
 
+def _table_rows(lines: list[str]) -> tuple[str | None, list[int]]:
+    """The delimiter of the first non-comment lines and each line's field count (or None)."""
+    body = [s for s in lines if s.strip() and not s.lstrip().startswith("#")][:50]
+    if len(body) < 2:
+        return None, []
+    for delim in (",", "\t", ";"):
+        counts = [len(s.split(delim)) for s in body]
+        if counts[0] > 1:
+            return delim, counts
+    return None, []
+
+
+def is_table(lines: list[str]) -> bool:
+    """True when the first lines are one delimited table: a header and rows with the same
+    number of fields (the last line may be cut short)."""
+    delim, counts = _table_rows(lines)
+    if delim is None:
+        return False
+    head = counts[0]
+    return all(c == head for c in counts[1:-1]) and counts[-1] <= head
+
+
+def _why_not_table(lines: list[str]) -> str:
+    """Why :func:`is_table` said no, for the error message (first offending line)."""
+    delim, counts = _table_rows(lines)
+    if delim is None:
+        return "no delimited header row"
+    body = [i + 1 for i, s in enumerate(lines) if s.strip() and not s.lstrip().startswith("#")]
+    for j, c in enumerate(counts[1:], start=1):
+        if c != counts[0]:
+            return f"line {body[j]} has {c} fields, the first line {counts[0]}"
+    return "inconsistent rows"
+
+
 @dataclass(frozen=True)
 class DiscoveredFile:
     """A file found under the input paths, with the format it will be read as or why not."""
@@ -94,10 +128,14 @@ def discover(
 ) -> list[DiscoveredFile]:
     """Expand files and folders (recursively) into the files to read, in sorted order.
 
-    Inside folders, files that are not recognisable measurements are skipped (with the
-    reason), DC I-V files are skipped, and a B1500 ``_N[...(ALL)]`` aggregate is skipped
-    when its per-repetition files are also present (it repeats their rows). Files named
-    explicitly are always read (and fail loudly when unreadable).
+    Inside folders, a file with a measurement extension (.csv, .tsv, .txt, .dat) whose
+    format is not recognised is skipped (with the reason) when it is a clean delimited table
+    (e.g. a CSV measurement that needs a column mapping, or a table of notes), and is an
+    error (the batch fails, the other files still give their cards) when it is not: a
+    damaged or truncated header, or bytes that are no table at all. DC I-V files are
+    skipped, and a B1500 ``_N[...(ALL)]`` aggregate is skipped when its per-repetition
+    files are also present (it repeats their rows). Files named explicitly are always read
+    (and fail loudly when unreadable).
     """
     check_option("format", format, FORMATS)
     found: list[tuple[Path, bool]] = []  # (path, named explicitly)
@@ -133,8 +171,26 @@ def discover(
                 fmt = table.FORMAT
             elif explicit:
                 fmt = "auto"  # let read_measurement raise the clear message
+            elif is_table(lines):
+                out.append(
+                    DiscoveredFile(
+                        f,
+                        None,
+                        "skipped: not a recognised measurement (a plain table: give "
+                        "--columns or --mapping to read it as one)",
+                    )
+                )
+                continue
             else:
-                out.append(DiscoveredFile(f, None, "skipped: not a recognised measurement"))
+                out.append(
+                    DiscoveredFile(
+                        f,
+                        None,
+                        error=f"{f}: cannot be parsed: neither a B1500 nor a B2912B export "
+                        f"nor a delimited table ({_why_not_table(lines)}); damaged or "
+                        "truncated header?",
+                    )
+                )
                 continue
         if fmt == b1500.FORMAT:
             head, _, _ = b1500._header(lines, str(f))
