@@ -724,6 +724,14 @@ def sstl_cmd(
     help="channels zeroed after normalisation, e.g. F7,F8 or frontal-temporal "
     "(default: the run's data.exclude_channels)",
 )
+@click.option(
+    "--q",
+    "q",
+    type=int,
+    default=None,
+    help="first round the device-mapped weights to q+1 levels in each layer's ±A "
+    "(2, 4, 8, 16, 32; as on transfer, retune --q)",
+)
 @friendly
 def evaluate_cmd(
     run_dir: str,
@@ -732,6 +740,7 @@ def evaluate_cmd(
     data_source: str | None,
     subjects: str | None,
     exclude_channels: str | None,
+    q: int | None,
 ) -> None:
     """Accuracy of a run's best model on its fold's test (or val/train) trials, or on
     other data (--data: every trial, or those of --subjects)."""
@@ -759,9 +768,12 @@ def evaluate_cmd(
         exclude_channels=None
         if exclude_channels is None
         else [c.strip() for c in exclude_channels.split(",") if c.strip()],
+        q=q,
     )
     where = "" if out["own_data"] else f" of {out['data']}"
     excl = f", {len(out['exclude_channels'])} channels excluded" if out["exclude_channels"] else ""
+    if q is not None:
+        excl += f", weights at {q + 1} levels"
     click.echo(
         f"{out['split']} accuracy {out['acc']:.2f} % over {out['n']} trials{where} "
         f"(subjects {_ranges(out['subjects'])}{excl}; loss {out['loss']:.4f})"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from ferrocim.atomic import write_json
 from ferrocim.checks import InputError
@@ -34,13 +35,17 @@ def evaluate_run(
     split: str = "test",
     subjects: Sequence[int] | None = None,
     exclude_channels: Sequence[str] | None = None,
+    q: int | None = None,
 ) -> dict[str, Any]:
     """Accuracy (%) and loss of the run's best model; written to ``RUN/evaluation.json``.
 
     data: other data than the run's (``--data``). subjects: only these subjects' trials.
     exclude_channels: zero these channels after normalisation (``data.exclude_channels``;
-    default: the run's own setting).
+    default: the run's own setting). q: first round every device-mapped weight to ``q + 1``
+    levels in its layer's ``±A`` (:func:`quantize_weights`; the checkpoint is not changed).
     """
+    if q is not None and (isinstance(q, bool) or not isinstance(q, int) or q < 2 or q % 2):
+        raise InputError(f"--q {q!r}: expected a positive even number of steps (2, 4, 8, 16, 32)")
     run = RunDir(run_path).require()
     cfg = load_config(run.config)
     if device is not None:
@@ -77,6 +82,8 @@ def evaluate_run(
     analog = cfg.kind in ("device", "retune")
     model = build_model(cfg, analog=analog, card=run.read_card() if analog else None)
     model.load_state_dict(load_checkpoint(run.best_checkpoint, str(dev))["model"])
+    if q is not None:
+        quantize_weights(model, q)
     tensors = to_tensors(ds, dev)
     result = evaluate(
         InputForward(model, tensors.x, tensors.y), idx, batch_size=cfg.train.eval_batch_size
@@ -91,6 +98,28 @@ def evaluate_run(
         "own_data": not other,
         "subjects": sorted(int(s) for s in np.unique(ds.subject[idx])),
         "exclude_channels": list(chosen.exclude_channels),
+        "q": q,
     }
     write_json(run.path / "evaluation.json", out)
     return out
+
+
+@torch.no_grad()
+def quantize_weights(model: torch.nn.Module, q: int) -> None:
+    """Round every device-mapped weight of ``model`` (an ``EEGSNN``) to ``q + 1`` levels.
+
+    The levels are those of the transfer onto tiles (``retune --q``):
+    :func:`ferrocim.crossbar.quantize_symmetric` in the layer's bound ``A``
+    (``NetworkConfig.w_max``). Tile layers re-quantise their programmed weights
+    (``AnalogModule.requantize``); float layers are rounded in place.
+    """
+    from ferrocim.crossbar import quantize_symmetric
+
+    for name, weight in model.device_weights().items():
+        module = model.get_submodule(name.rpartition(".")[0])
+        if hasattr(module, "requantize"):
+            module.requantize(q)
+            continue
+        layer = name.split(".")[0]
+        a = model.config.w_max(layer, weight[0].numel())
+        weight.copy_(quantize_symmetric(weight, a, q))

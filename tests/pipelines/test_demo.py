@@ -64,7 +64,7 @@ def test_pick_card_warns_when_the_best_fit_is_on_a_bound(tmp_path: Path) -> None
     path, why = pick_card(tmp_path)
     assert path.endswith("D7.json")
     assert why == (
-        "calibrated card D7 (R² ≥ 0.97); WARNING: D7's fit ends on a parameter bound (LTD alpha)"
+        "calibrated card D7 (R² ≥ 0.970); WARNING: D7's fit ends on a parameter bound (LTD alpha)"
     )
 
 
