@@ -205,8 +205,7 @@ def piecewise_step_device(
         not_mapped["a_ltp_dtod / a_ltd_dtod"] = "left out (dtod=False)"
     if var.rsd_c2c_ltp != var.rsd_c2c_ltd:
         not_mapped["rsd_c2c_ltp != rsd_c2c_ltd"] = (
-            f"one dw_min_std for both: the mean of {var.rsd_c2c_ltp:.4g} and "
-            f"{var.rsd_c2c_ltd:.4g}"
+            f"one dw_min_std for both: the mean of {var.rsd_c2c_ltp:.4g} and {var.rsd_c2c_ltd:.4g}"
         )
     nodes = node_states(n_nodes)
     return {
