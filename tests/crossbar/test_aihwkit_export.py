@@ -214,3 +214,34 @@ def test_cli_export(tmp_path):
     assert r.exit_code == 2
     assert "bad.json" in r.output and "ltp.alpha" in r.output
     assert not (tmp_path / "b.json").exists()
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "vs_aihwkit.py"
+    spec = importlib.util.spec_from_file_location("vs_aihwkit", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_imports_without_aihwkit_and_joins_results(tmp_path, capsys):
+    bench = _bench()  # imports neither aihwkit nor torch at module level
+    rows = [
+        {"simulator": s, "bounds": "b", "width_s": w, "rule": r, "seed": k,
+         "final_acc": acc + 0.01 * k, "acc_per_epoch": "[]"}
+        for s, acc in (("ferrocim", 0.5), ("aihwkit", 0.6))
+        for w in (2e-8, 2e-4) for r in ("plain", "mixed") for k in (0, 1)
+    ]  # fmt: skip
+    for s in ("ferrocim", "aihwkit"):
+        bench.write_rows(tmp_path / f"{s}.csv", [r for r in rows if r["simulator"] == s])
+    table = bench.compare([str(tmp_path / "ferrocim.csv"), str(tmp_path / "aihwkit.csv")])
+    head = "| width | mixed ferrocim / aihwkit | plain ferrocim / aihwkit |"
+    assert table.splitlines()[0] == head
+    assert "| 20 ns | 50.5 / 60.5 | 50.5 / 60.5 |" in table
+    assert "| 200 µs |" in table
+    if not bench.has("aihwkit"):
+        with pytest.raises(SystemExit, match=r"pip install torch==2\.10\.0 torchvision==0\.25\.0"):
+            bench.main(["--side", "aihwkit", "--out", str(tmp_path)])
