@@ -147,7 +147,7 @@ def devices_show(card: str, as_json: bool) -> None:
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False), help="FILE.json (+ FILE.py)"
 )
-@click.option("--nodes", default=33, type=int, help="table nodes over [w_min, w_max] (2-63)")
+@click.option("--nodes", default=63, type=int, help="table nodes over [w_min, w_max], 2-63")
 @click.option("--w-max", default=1.0, type=float, help="weight bound b (tile weight units)")
 @click.option(
     "--reference",
