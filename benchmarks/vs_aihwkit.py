@@ -20,8 +20,11 @@ Three steps, one folder BENCH:
 
 2. aihwkit side, with the aihwkit venv (needs neither ferrocim nor scikit-learn): trains
    the same MLP in aihwkit from the exported cards (tiles: PiecewiseStepDevice, ideal
-   periphery; ``plain``/``symmetry`` on a SingleRPUConfig with w = 0 at W = 0.5 or at W*,
-   ``mixed`` on a MixedPrecisionCompound), weight bounds ``--bounds fan-in`` (±1/√fan_in,
+   periphery, digital biases; ``plain``/``symmetry`` on a SingleRPUConfig with w = 0 at
+   W = 0.5 or at the card's W* — the device's whole window shifted, none of it cut off; with
+   device-to-device spread that is the nominal W*, not each device's own — ``mixed`` on a
+   MixedPrecisionCompound; aihwkit's dw_min is the up step at W = 0.5, ferrocim's the mean
+   of the up and down steps), weight bounds ``--bounds fan-in`` (±1/√fan_in,
    as ferrocim's layers) or ``--bounds one`` (±1, aihwkit's usual), into
    BENCH/aihwkit-<bounds>.csv::
 

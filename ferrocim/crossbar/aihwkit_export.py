@@ -347,8 +347,13 @@ def export_aihwkit(
     c = resolve_card(card) if not isinstance(card, DeviceCard) else card
     spec = piecewise_step_device(c, **options)
     snippet = path.with_suffix(".py")
-    write_json(path, spec)
-    write_text(snippet, snippet_text(path.name, path.stem))
+    try:
+        write_json(path, spec)
+        write_text(snippet, snippet_text(path.name, path.stem))
+    except OSError as exc:
+        raise InputError(
+            f"--out {out}: cannot write {exc.filename or path}: {exc.strerror}"
+        ) from None
     return path, snippet
 
 

@@ -191,6 +191,8 @@ def test_export_writes_json_and_a_snippet_that_rescales(tmp_path):
         assert kw[k] == (pytest.approx(v) if isinstance(v, float) else v), k
     with pytest.raises(InputError, match=r"\.json"):
         export_aihwkit("dut2", tmp_path / "dut2.py")
+    with pytest.raises(InputError, match="cannot write"):  # a file where a folder should be
+        export_aihwkit("dut2", path / "x.json")
 
 
 def test_cli_export(tmp_path):
