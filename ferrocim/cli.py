@@ -139,6 +139,63 @@ def devices_show(card: str, as_json: bool) -> None:
     click.echo("(--json prints the whole card)")
 
 
+@devices.command("export")
+@click.argument("card")
+@click.option(
+    "--to", "target", type=click.Choice(["aihwkit"]), required=True, help="simulator format"
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False), help="FILE.json (+ FILE.py)"
+)
+@click.option("--nodes", default=63, type=int, help="table nodes over [w_min, w_max], 2-63")
+@click.option("--w-max", default=1.0, type=float, help="weight bound b (tile weight units)")
+@click.option(
+    "--reference",
+    type=click.Choice(["mid", "symmetry"]),
+    default="mid",
+    help="weight 0 at W = 0.5 (mid) or at the card's symmetry point",
+)
+@click.option(
+    "--asymmetry",
+    type=click.Choice(["tables", "up_down"]),
+    default="tables",
+    help="up/down asymmetry in the tables (dw_min = up step at the middle node) "
+    "or in aihwkit's up_down",
+)
+@click.option("--no-dtod", is_flag=True, help="leave the card's device-to-device spread out")
+@friendly
+def devices_export(
+    card: str,
+    target: str,
+    out: str,
+    nodes: int,
+    w_max: float,
+    reference: str,
+    asymmetry: str,
+    no_dtod: bool,
+) -> None:
+    """Write CARD (preset name or card JSON) for another simulator: for aihwkit a
+    PiecewiseStepDevice in FILE.json and FILE.py, a snippet that builds the rpu_config."""
+    from ferrocim.crossbar.aihwkit_export import export_aihwkit
+
+    json_path, snippet = export_aihwkit(
+        card,
+        out,
+        n_nodes=nodes,
+        w_max=w_max,
+        reference=reference,
+        asymmetry=asymmetry,
+        dtod=not no_dtod,
+    )
+    dev = json.loads(json_path.read_text(encoding="utf-8"))["device"]
+    click.echo(
+        f"{target}: PiecewiseStepDevice, {nodes} nodes over [{dev['w_min']:.4g}, "
+        f"{dev['w_max']:.4g}], dw_min {dev['dw_min']:.4g}, dw_min_std {dev['dw_min_std']:.3g}"
+    )
+    click.echo(f"device parameters: {json_path}")
+    click.echo(f"rpu_config snippet: {snippet}")
+
+
 # ---------------------------------------------------------------------------------------
 # calibrate  (ferrocim.calibration)
 # ---------------------------------------------------------------------------------------
