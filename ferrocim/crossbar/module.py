@@ -595,6 +595,7 @@ class AnalogModule(nn.Module):
         return {
             "event_counts": {p: dict(c) for p, c in self.event_counts.items()},
             "generator_state": self.generator.get_state(),
+            "w_max": self.w_max,  # drawn with weight_window="scaled": not a config value
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
@@ -606,6 +607,11 @@ class AnalogModule(nn.Module):
         gs = state.get("generator_state")
         if gs is not None:
             self.generator.set_state(gs)
+        if state.get("w_max") is not None and float(state["w_max"]) != self.w_max:
+            prog = self.analog_config.programming
+            self.w_max = float(state["w_max"])
+            self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
+            self.__dict__.pop("_const_cache", None)
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)

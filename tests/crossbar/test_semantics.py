@@ -87,6 +87,16 @@ def test_weight_window_layer_fixed_scaled():
         AnalogConfig(weight_window="aihwkit")
 
 
+def test_scaled_window_travels_with_the_state():
+    cfg = AnalogConfig(weight_window="scaled", weight_omega=0.8)
+    a = AnalogLinear(16, 4, config=cfg, generator=torch.Generator().manual_seed(1))
+    b = AnalogLinear(16, 4, config=cfg, generator=torch.Generator().manual_seed(2))
+    assert a.w_max != b.w_max
+    b.load_state_dict(a.state_dict())
+    assert b.w_max == a.w_max and (b.thr_ltp, b.thr_ltd) == (a.thr_ltp, a.thr_ltd)
+    assert torch.equal(b.weight, a.weight) and dw_min(b) == dw_min(a)
+
+
 def test_weight_window_from_a_run_config():
     from ferrocim.pipelines.config import load_config
 
