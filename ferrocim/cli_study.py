@@ -78,6 +78,21 @@ def cards_cmd(
 
 @study.command("energy-convergence")
 @click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Study TOML: the options below as top-level keys and an [array] table (weight "
+    "window, symmetry reference, pulse order, dw_min, periphery); flags given override it.",
+)
+@click.option(
+    "--set",
+    "set_items",
+    multiple=True,
+    metavar="array.FIELD=VALUE",
+    help="Override one array field (e.g. array.weight_window=fixed); repeatable.",
+)
+@click.option(
     "--cards",
     "cards_dir",
     required=True,
@@ -114,8 +129,12 @@ def cards_cmd(
 )
 @click.option("--no-report", is_flag=True, help="Skip report.html (results.parquet only).")
 @_card_options
+@click.pass_context
 @friendly
 def energy_convergence_cmd(
+    ctx: click.Context,
+    config_path: str | None,
+    set_items: tuple[str, ...],
     cards_dir: str,
     out_dir: str,
     rules: str,
@@ -129,15 +148,39 @@ def energy_convergence_cmd(
     **kw: Any,
 ) -> None:
     """Train a digit MLP per pulse width × rule × seed; results.parquet and report.html."""
-    from ferrocim.pipelines.energy_study import StudyConfig, run_study
+    from click.core import ParameterSource
 
-    cfg = StudyConfig(
-        widths=_floats("--widths", widths),
-        rules=tuple(r.strip() for r in rules.split(",") if r.strip()),
-        seeds=_ints("--seeds", seeds),
-        device=torch_device,
-        **kw,
+    from ferrocim.crossbar import AnalogConfig
+    from ferrocim.pipelines.config import apply_overrides, parse_set_options
+    from ferrocim.pipelines.energy_study import (
+        StudyConfig,
+        array_settings,
+        run_study,
+        study_config_data,
     )
+
+    flags = {
+        "widths": _floats("--widths", widths),
+        "rules": tuple(r.strip() for r in rules.split(",") if r.strip()),
+        "seeds": _ints("--seeds", seeds),
+        "device": torch_device,
+        **kw,
+    }
+    source = {"device": "torch_device"}
+    data = study_config_data(config_path) if config_path else {}
+    for key, value in flags.items():
+        given = ctx.get_parameter_source(source.get(key, key)) == ParameterSource.COMMANDLINE
+        if given or key not in data:
+            data[key] = value
+    if set_items:
+        sets = parse_set_options(set_items)
+        bad = [k for k in sets if not k.startswith("array.")]
+        if bad:
+            raise InputError(f"--set takes array.FIELD=VALUE here, got {', '.join(bad)}")
+        base = array_settings(data.get("array", AnalogConfig()))
+        arr = apply_overrides(base, {k.removeprefix("array."): v for k, v in sets.items()})
+        data["array"] = AnalogConfig(**arr)
+    cfg = StudyConfig(**data)
     res = run_study(
         cfg,
         cards_dir,

@@ -29,6 +29,14 @@ from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError, check_option
 
 REFERENCES = ("mid", "symmetry")
+#: how the symmetry reference is placed (``AnalogConfig.symmetry_reference``)
+SYMMETRY_REFERENCES = ("card", "device")
+#: the weight window of a layer (``AnalogConfig.weight_window``)
+WEIGHT_WINDOWS = ("layer", "fixed", "scaled")
+#: order in which the pulsed rules fire a step's pulses (``ProgrammingConfig.pulse_order``)
+PULSE_ORDERS = ("grouped", "per_sample")
+#: definition of the pulsed rules' step size ``dw_min`` (``ProgrammingConfig.dw_min``)
+DW_MIN_DEFINITIONS = ("mean_at_reference", "up_at_mid")
 
 #: an integer field that refuses floats and bools (TOML ``256.0`` or ``true`` is a mistake)
 StrictInt = Annotated[int, Field(strict=True)]
@@ -126,6 +134,36 @@ class ProgrammingConfig(_Record):
         "q > 0); None: never",
     )
 
+    pulse_order: str = Field(
+        default="grouped",
+        description="order of the stochastic pulse-train rules' pulses (rules.PulsedSGD; the "
+        "threshold rule fires at most one polarity per device and step and is not affected). "
+        "'grouped': per step and device all LTP pulses of the mini-batch, then all LTD ones "
+        "(which polarity goes first alternates from step to step); 'per_sample': aihwkit's "
+        "order, sample by sample and slot by slot, so up and down pulses interleave as their "
+        "coincidences occur (within one sample a device's pulses share one polarity)",
+    )
+    dw_min: str = Field(
+        default="mean_at_reference",
+        description="step size dw_min of the pulsed rules and of the mixed rule's threshold "
+        "(rules.dw_min, rules.granularity_eps), in units of the window 2 w_max: "
+        "'mean_at_reference': mean of the LTP and LTD kernel steps at the reference level "
+        "(0.5 or W*); 'up_at_mid': the LTP step at W = 0.5, aihwkit's PiecewiseStep dw_min "
+        "(the up step at the middle node). Pulses per update are lr |x d| / dw_min, so a "
+        "smaller dw_min fires more pulses: the effective learning rate is "
+        "lr * (actual step / dw_min)",
+    )
+
+    @field_validator("pulse_order")
+    @classmethod
+    def _pulse_order(cls, v: str) -> str:
+        return check_option("ProgrammingConfig.pulse_order", v, PULSE_ORDERS)
+
+    @field_validator("dw_min")
+    @classmethod
+    def _dw_min(cls, v: str) -> str:
+        return check_option("ProgrammingConfig.dw_min", v, DW_MIN_DEFINITIONS)
+
     @field_validator("q")
     @classmethod
     def _q(cls, v: int | None) -> int | None:
@@ -176,9 +214,22 @@ class AnalogConfig(_Record):
     """How a layer's weights live on the array.
 
     ``reference``: ``"mid"`` puts the reference devices at W = 0.5,
-    ``w = (W - 0.5) * 2 * w_max``; ``"symmetry"`` puts them at the card's symmetry point W*,
-    ``w = (W - W*) * 2 * w_max * reference_scale`` (with ``reference_scale = 1`` the negative
-    range shrinks to ``-(W* - 0.01) * 2 * w_max``). DAC: inputs clipped to ±dac_range and
+    ``w = (W - 0.5) * 2 * w_max``; ``"symmetry"`` puts them at a symmetry point,
+    ``w = (W - W*) * 2 * w_max * reference_scale``, placed as ``symmetry_reference`` says:
+    ``"card"`` (default) the card's nominal W* for every device, the weight clipped to
+    ``±w_max`` (so one side of the window is lost: with W* = 0.77 and ``reference_scale = 1``
+    the states above 0.77 + 0.5 do not exist and weights above ``0.46 w_max`` cannot be
+    reached); ``"device"`` (aihwkit's reference devices, the published study) each device's
+    own W* (from its drawn kernel, ``a_asym`` included) and the weight not clipped, so every
+    state of [0, 1] is used: weights span ``[-2 W* w_max, 2 (1 - W*) w_max]``.
+
+    ``weight_window`` sets the bound ``w_max`` of every layer: ``"layer"`` (default) the
+    layer's own (the ``w_max`` its constructor was given, e.g. the EEG network's per-layer
+    constants, else ``1/sqrt(fan_in)``), initial weights ``U(±w_max)``; ``"fixed"``
+    ``±weight_bound`` for every layer (aihwkit's absolute device bounds, e.g. 1.0), initial
+    weights torch's ``U(±1/sqrt(fan_in))`` clipped to the window; ``"scaled"`` aihwkit's
+    weight scaling: initial weights ``U(±1/sqrt(fan_in))`` and ``w_max = max|w_init| /
+    weight_omega`` per layer. DAC: inputs clipped to ±dac_range and
     rounded to ``2**(bits-1) - 1`` steps per side. ADC per tile: each tile's partial sum is
     clipped to ``±adc_range * w_max * dac_range`` and rounded likewise. ``None`` bits: ideal.
     """
@@ -191,6 +242,26 @@ class AnalogConfig(_Record):
     reference: str = Field(default="mid", description="reference devices: 'mid' or 'symmetry'")
     reference_scale: float = Field(
         default=1.0, gt=0, description="gain of the conductance difference (symmetry reference)"
+    )
+    symmetry_reference: str = Field(
+        default="card",
+        description="with reference='symmetry': 'card' the card's W* for every device, weights "
+        "clipped to ±w_max; 'device' each device's own W*, the full window, weights unclipped",
+    )
+    weight_window: str = Field(
+        default="layer",
+        description="bound w_max of each layer: 'layer' its own (constructor w_max, else "
+        "1/sqrt(fan_in)); 'fixed' weight_bound; 'scaled' max|w_init| / weight_omega",
+    )
+    weight_bound: float = Field(
+        default=1.0, gt=0, description="w_max of every layer with weight_window='fixed'"
+    )
+    weight_omega: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="with weight_window='scaled': the fraction of the window the largest "
+        "initial weight maps to (aihwkit's weight_scaling_omega)",
     )
     d2d: bool = Field(default=True, description="draw per-device parameters from the card's spread")
     read_noise: float | None = Field(
@@ -217,6 +288,22 @@ class AnalogConfig(_Record):
     @classmethod
     def _reference(cls, v: str) -> str:
         return check_option("AnalogConfig.reference", v, REFERENCES)
+
+    @field_validator("symmetry_reference")
+    @classmethod
+    def _symmetry_reference(cls, v: str) -> str:
+        return check_option("AnalogConfig.symmetry_reference", v, SYMMETRY_REFERENCES)
+
+    @field_validator("weight_window")
+    @classmethod
+    def _weight_window(cls, v: str) -> str:
+        return check_option("AnalogConfig.weight_window", v, WEIGHT_WINDOWS)
+
+    @property
+    def clips_weights(self) -> bool:
+        """Whether a weight read from the devices is clipped to ``±w_max`` (all but the
+        per-device symmetry reference)."""
+        return not (self.reference == "symmetry" and self.symmetry_reference == "device")
 
     def resolved_card(self) -> DeviceCard:
         """The device card this config names."""

@@ -52,12 +52,15 @@ def conductance_to_weight(
     g_offset: Tensor | float = 0.0,
     g_gain: Tensor | float = 1.0,
     scale: float = 1.0,
+    clip: bool = True,
 ) -> Tensor:
-    """Weight read from active/reference pairs, clamped to ``±w_max``."""
+    """Weight read from active/reference pairs, clamped to ``±w_max`` (unless ``clip`` is
+    false: the per-device symmetry reference keeps the whole window)."""
     g = w_state if isinstance(g_gain, float) and g_gain == 1.0 else w_state * g_gain
     if not (isinstance(g_offset, float) and g_offset == 0.0):
         g = g + g_offset
-    return ((g - w_ref) * (2.0 * w_max * scale)).clamp_(-w_max, w_max)
+    w = (g - w_ref) * (2.0 * w_max * scale)
+    return w.clamp_(-w_max, w_max) if clip else w
 
 
 def weight_to_conductance(
@@ -88,13 +91,16 @@ def state_bounds(
     scale: float = 1.0,
     window: Tensor | float = 1.0,
     state_clamp: bool = False,
+    weight_clip: bool = True,
 ) -> tuple[Tensor | float, Tensor | float]:
     """Interval of ``W`` a pulse may reach: [0, 1] ([0.01, 0.99] with ``state_clamp``)
     shrunk by ``window`` around 0.5, intersected with the states whose weight stays inside
-    ``±w_max``."""
+    ``±w_max`` (not intersected when ``weight_clip`` is false)."""
     half = (W_HIGH - W_LOW) / 2.0 if state_clamp else 0.5
     low = 0.5 - half * window
     high = 0.5 + half * window
+    if not weight_clip:
+        return low, high
     lo_w = (w_ref - 0.5 / scale - g_offset) / g_gain
     hi_w = (w_ref + 0.5 / scale - g_offset) / g_gain
     if isinstance(low, float) and isinstance(lo_w, float):
@@ -102,6 +108,45 @@ def state_bounds(
     return torch.maximum(torch.as_tensor(low), torch.as_tensor(lo_w)), torch.minimum(
         torch.as_tensor(high), torch.as_tensor(hi_w)
     )
+
+
+def device_symmetry_points(
+    params: Tensor, fallback: float, *, grid: int = 1001, chunk: int = 8192
+) -> Tensor:
+    """Symmetry point W* of every device: where its LTP and LTD kernel steps are equal.
+
+    ``params`` holds the rows ``a_ltp, alpha_ltp, beta_ltp, a_ltd, alpha_ltd, beta_ltd``
+    (amplitudes effective) of ``n`` devices, shape ``(>=6, n)``. The residual
+    ``ln(a_p/a_d) + (alpha_p - alpha_d) ln W + (beta_p - beta_d) ln(1 - W)`` is bracketed on
+    a grid of (0, 1) (the sign change closest to 0.5, as
+    :func:`ferrocim.calibration.kernel.symmetry_point`) and refined by 60 bisections;
+    a device whose steps are never equal gets ``fallback``. Float64, shape ``(n,)``.
+    """
+    p = params[:6].to(torch.float64)
+    n = p.shape[1]
+    ws = torch.linspace(1e-6, 1.0 - 1e-6, grid, dtype=torch.float64, device=p.device)
+    lw, l1w = torch.log(ws).unsqueeze(1), torch.log1p(-ws).unsqueeze(1)
+    mid = 0.5 * (ws[:-1] + ws[1:])
+    out = torch.full((n,), float(fallback), dtype=torch.float64, device=p.device)
+    for start in range(0, n, chunk):
+        q = p[:, start : start + chunk]
+        c0 = torch.log(q[0] / q[3])
+        c1, c2 = q[1] - q[4], q[2] - q[5]
+        r = c0 + c1 * lw + c2 * l1w  # (grid, k)
+        change = torch.sign(r[:-1]) * torch.sign(r[1:]) <= 0
+        dist = torch.where(change, (mid - 0.5).abs().unsqueeze(1), torch.inf)
+        has = change.any(0)
+        i = dist.argmin(0)
+        lo, hi = ws[i], ws[i + 1]
+        r_lo = r.gather(0, i.unsqueeze(0)).squeeze(0)
+        for _ in range(60):
+            m = 0.5 * (lo + hi)
+            r_m = c0 + c1 * torch.log(m) + c2 * torch.log1p(-m)
+            left = torch.sign(r_m) * torch.sign(r_lo) <= 0
+            hi = torch.where(left, m, hi)
+            lo, r_lo = torch.where(left, lo, m), torch.where(left, r_lo, r_m)
+        out[start : start + chunk] = torch.where(has, 0.5 * (lo + hi), out[start : start + chunk])
+    return out
 
 
 # ---- pulse rule ----

@@ -9,7 +9,8 @@ Buffers (shape of the weight unless noted):
 
 - ``conductance``: normalised conductance W of the active devices, in [0, 1] ([0.01, 0.99]
   with ``programming.state_clamp``);
-- ``reference``: normalised conductance of the reference devices (0.5 or W*);
+- ``reference``: normalised conductance of the reference devices (0.5, the card's W*, or
+  each device's own W* with ``symmetry_reference="device"``);
 - ``device_params``: (8, *weight) per-device kernel and window (see ``device.PARAM_ROWS``);
 - ``accumulator``: accumulated float update not yet written (weight units);
 - ``pulse_counts``: (2, *weight) pulses fired per device, LTP then LTD (int64); the
@@ -29,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ferrocim.calibration.kernel import symmetry_point
 from ferrocim.checks import InputError
 from ferrocim.crossbar import functional as Fx
 from ferrocim.crossbar.config import AnalogConfig
@@ -110,17 +112,41 @@ class AnalogModule(nn.Module):
         self.analog_config = config
         self.card = config.programmed_card()
         self.layout = TileLayout(tuple(weight_shape), config.tile_rows, config.tile_cols)
-        #: layer weight bound A (not the kernel amplitude a_ltp/a_ltd); default 1/sqrt(fan_in)
-        self.w_max = 1.0 / math.sqrt(self.layout.fan_in) if w_max is None else float(w_max)
-        if not (math.isfinite(self.w_max) and self.w_max > 0):
+        if w_max is not None and not (math.isfinite(float(w_max)) and float(w_max) > 0):
             raise InputError(f"'w_max' must be a number > 0, got {w_max!r}")
         self.generator = default_generator() if generator is None else generator
         dtype = torch.get_default_dtype() if dtype is None else dtype
         fk = {"device": device, "dtype": dtype}
         n = math.prod(weight_shape)
 
+        # float init as torch's default (U(±1/sqrt(fan_in))), from the explicit generator;
+        # the weight bound A (``w_max``, not the kernel amplitude a_ltp/a_ltd) per
+        # ``config.weight_window``
+        gdev = self.generator.device
+        w0 = torch.rand(weight_shape, generator=self.generator, device=gdev, dtype=dtype) * 2 - 1
+        fan_bound = 1.0 / math.sqrt(self.layout.fan_in)
+        if config.weight_window == "layer":
+            self.w_max = fan_bound if w_max is None else float(w_max)
+            w0 = w0 * self.w_max
+        elif config.weight_window == "fixed":
+            self.w_max = float(config.weight_bound)
+            w0 = (w0 * fan_bound).clamp_(-self.w_max, self.w_max)
+        else:  # "scaled": aihwkit's weight scaling, max |w_init| at omega of the window
+            w0 = w0 * fan_bound
+            self.w_max = max(float(w0.abs().max()), 1e-12) / config.weight_omega
+        w0 = w0.to(device)
+
+        prog = config.programming
+        params = draw_device_params(
+            self.card, n, d2d=config.d2d, generator=self.generator, dtype=dtype, device=device
+        )
         if config.reference == "symmetry":
-            w_ref = self.card.symmetry_point
+            w_ref: float | None = self.card.symmetry_point
+            if config.symmetry_reference == "device" and prog.a_asym != 1.0:
+                w_ref = symmetry_point(
+                    self.card.ltp.as_tuple(),
+                    (self.card.ltd.a * prog.a_asym, self.card.ltd.alpha, self.card.ltd.beta),
+                )
             if w_ref is None or not math.isfinite(w_ref):
                 raise InputError(
                     f"AnalogConfig.reference='symmetry' needs a symmetry point, but card "
@@ -129,23 +155,26 @@ class AnalogModule(nn.Module):
         else:
             w_ref = 0.5
         self.reference_level = float(w_ref)
-        prog = config.programming
+        ref0 = torch.full(weight_shape, float(w_ref), **fk)
+        if (
+            config.reference == "symmetry"
+            and config.symmetry_reference == "device"
+            and not bool((params == params[:, :1]).all())
+        ):
+            # each device's own W*, as the conductance its reference device is set to
+            eff = Fx.scale_amplitudes(params[:6].double(), 1.0, prog.a_asym)
+            w_star = Fx.device_symmetry_points(torch.stack(tuple(eff)), float(w_ref))
+            g_ref = params[ROW["g_offset"]].double() + params[ROW["g_gain"]].double() * w_star
+            ref0 = g_ref.to(**fk).reshape(weight_shape)
         var = self.card.variability
         self.rsd_ltp = var.rsd_c2c_ltp if prog.rsd_c2c is None else prog.rsd_c2c
         self.rsd_ltd = var.rsd_c2c_ltd if prog.rsd_c2c is None else prog.rsd_c2c
         self.read_noise = config.tile_read_noise(self.card)
         self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
 
-        # float init as torch's default (U(-A, A)), from the explicit generator
-        gdev = self.generator.device
-        w0 = torch.rand(weight_shape, generator=self.generator, device=gdev, dtype=dtype) * 2 - 1
-        w0 = (w0 * self.w_max).to(device)
         self.weight = nn.Parameter(torch.empty(weight_shape, **fk))
         self.register_buffer("conductance", torch.empty(weight_shape, **fk))
-        self.register_buffer("reference", torch.full(weight_shape, float(w_ref), **fk))
-        params = draw_device_params(
-            self.card, n, d2d=config.d2d, generator=self.generator, dtype=dtype, device=device
-        )
+        self.register_buffer("reference", ref0)
         self.register_buffer("device_params", params.reshape(len(ROW), *weight_shape))
         self.register_buffer("accumulator", torch.zeros(weight_shape, **fk))
         self.register_buffer(
@@ -188,7 +217,11 @@ class AnalogModule(nn.Module):
 
     def _read_weights(self) -> Tensor:
         return Fx.conductance_to_weight(
-            self.conductance, self.reference, self.w_max, **self._window_kwargs()
+            self.conductance,
+            self.reference,
+            self.w_max,
+            clip=self.analog_config.clips_weights,
+            **self._window_kwargs(),
         )
 
     def get_weights(self) -> Tensor:
@@ -324,6 +357,48 @@ class AnalogModule(nn.Module):
         ev["write_ltd"] += fired[1]
         return LayerStepStats(fired[0], fired[1], 0, 0, self._n_failed())
 
+    @torch.no_grad()
+    def program_pulses_per_sample(self, n_ltp: Tensor, n_ltd: Tensor) -> LayerStepStats:
+        """Fire pulses sample by sample (aihwkit's order, ``pulse_order="per_sample"``).
+
+        ``n_ltp`` / ``n_ltd`` are integer-valued tensors shaped ``(S, *weight)``: the pulses
+        of each of S samples, in order. Sample ``s`` is applied completely (each pulse with
+        the kernel at the device's current ``W``, cycle-to-cycle noise and bounds as in
+        :meth:`program_pulses`) before sample ``s + 1``. Within one sample a device may get
+        pulses of one polarity only (a coincidence's sign is ``sign(x) * sign(d)``, fixed
+        for the sample), so this is aihwkit's slot-by-slot order exactly; a device given
+        both polarities in one sample is an error. Counters and ledger as
+        :meth:`program_pulses`.
+        """
+        shape = tuple(self.weight.shape)
+        if tuple(n_ltp.shape[1:]) != shape or n_ltp.shape != n_ltd.shape:
+            raise InputError(
+                f"program_pulses_per_sample: expected (S, {shape}) counts, got "
+                f"{tuple(n_ltp.shape)} and {tuple(n_ltd.shape)}"
+            )
+        fl_all = n_ltp.reshape(n_ltp.shape[0], -1).to(self.conductance.dtype)
+        fd_all = n_ltd.reshape(n_ltd.shape[0], -1).to(self.conductance.dtype)
+        if bool(((fl_all > 0) & (fd_all > 0)).any()):
+            raise InputError(
+                "program_pulses_per_sample: a device has LTP and LTD pulses in one sample"
+            )
+        fired = [0, 0]
+        for fl_s, fd_s in zip(fl_all, fd_all, strict=True):
+            tot = fl_s + fd_s
+            idx = torch.nonzero(tot).view(-1)
+            if idx.numel() == 0:
+                continue
+            fl, fd = fl_s.index_select(0, idx), fd_s.index_select(0, idx)
+            counts = torch.stack((fl, fd)).to(torch.int64)
+            self._fire(idx, fl, fd, counts, int(tot.max().item()), True)
+            c = counts.sum(1).tolist()
+            fired[0] += c[0]
+            fired[1] += c[1]
+        ev = self.event_counts[self.phase]
+        ev["write_ltp"] += fired[0]
+        ev["write_ltd"] += fired[1]
+        return LayerStepStats(fired[0], fired[1], 0, 0, self._n_failed())
+
     def _n_failed(self) -> int:
         return int(self.failed.sum().item()) if self._endurance_on else 0
 
@@ -387,6 +462,7 @@ class AnalogModule(nn.Module):
                 scale=win["scale"],
                 window=window,
                 state_clamp=prog.state_clamp,
+                weight_clip=self.analog_config.clips_weights,
             )
         new = Fx.apply_pulses(
             w_sub,
@@ -410,7 +486,11 @@ class AnalogModule(nn.Module):
             dead = total.to(torch.float64) >= self.lifetime.view(-1).index_select(0, idx)
             self.failed.view(-1).scatter_(0, idx, stuck | dead)
         self.weight.data.view(-1).scatter_(
-            0, idx, Fx.conductance_to_weight(new, ref_sub, self.w_max, **win)
+            0,
+            idx,
+            Fx.conductance_to_weight(
+                new, ref_sub, self.w_max, clip=self.analog_config.clips_weights, **win
+            ),
         )
 
     @property
@@ -440,6 +520,7 @@ class AnalogModule(nn.Module):
             self.reference_level,
             scale=self.analog_config.reference_scale,
             state_clamp=prog.state_clamp,
+            weight_clip=self.analog_config.clips_weights,
         )
         consts = _Constants(
             thr_ltp=t(self.thr_ltp),
@@ -514,6 +595,7 @@ class AnalogModule(nn.Module):
         return {
             "event_counts": {p: dict(c) for p, c in self.event_counts.items()},
             "generator_state": self.generator.get_state(),
+            "w_max": self.w_max,  # drawn with weight_window="scaled": not a config value
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
@@ -525,6 +607,11 @@ class AnalogModule(nn.Module):
         gs = state.get("generator_state")
         if gs is not None:
             self.generator.set_state(gs)
+        if state.get("w_max") is not None and float(state["w_max"]) != self.w_max:
+            prog = self.analog_config.programming
+            self.w_max = float(state["w_max"])
+            self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
+            self.__dict__.pop("_const_cache", None)
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
@@ -535,4 +622,5 @@ class AnalogModule(nn.Module):
         return (
             f"card={self.card.name}, w_max={self.w_max:.4g}, tiles={self.layout.n_row_tiles}x"
             f"{self.layout.n_col_tiles} of {c.tile_rows}x{c.tile_cols}, reference={c.reference}"
+            + (f" ({c.symmetry_reference})" if c.reference == "symmetry" else "")
         )

@@ -6,8 +6,10 @@ Three rules, named as the energy-convergence study names them:
     SGD on device with stochastic pulse trains (:class:`PulsedSGD`), reference devices at
     mid-level (``AnalogConfig.reference="mid"``).
 ``symmetry``
-    The same update, reference devices at the card's symmetry point W*
-    (``reference="symmetry"``), so balanced up/down pulses drift towards zero weight.
+    The same update, reference devices at a symmetry point W* (``reference="symmetry"``;
+    the card's W* for all devices, or each device's own with
+    ``AnalogConfig.symmetry_reference="device"``), so balanced up/down pulses drift
+    towards zero weight.
 ``mixed``
     Mixed precision: a float accumulator per weight fed by plain SGD and transferred by
     threshold-crossing pulses (:class:`~ferrocim.crossbar.optimizer.PulseOptimizer`), the
@@ -50,22 +52,51 @@ def mean_step(card: DeviceCard, w_ref: float, programming: ProgrammingConfig) ->
     return 0.5 * (float(s_ltp) + float(s_ltd))
 
 
+def up_step(card: DeviceCard, w: float, programming: ProgrammingConfig) -> float:
+    """The LTP kernel step at ``w`` (normalised-conductance units), with ``a_scale``."""
+    return float(beta_step(w, card.ltp.a * programming.a_scale, card.ltp.alpha, card.ltp.beta))
+
+
+def unit_step(card: DeviceCard, w_ref: float, programming: ProgrammingConfig) -> float:
+    """``dw_min`` in units of the window ``2 w_max``, as ``programming.dw_min`` defines it:
+    ``"mean_at_reference"`` :func:`mean_step` at ``w_ref`` (the reference level, i.e. zero
+    weight); ``"up_at_mid"`` :func:`up_step` at W = 0.5 (aihwkit's PiecewiseStep, whose
+    ``dw_min`` is the up step at the middle node of its tables)."""
+    if programming.dw_min == "up_at_mid":
+        return up_step(card, 0.5, programming)
+    return mean_step(card, w_ref, programming)
+
+
 def dw_min(module: AnalogModule) -> float:
-    """Weight change of one average pulse at zero weight (weight units): aihwkit's
-    ``dw_min``, ``2 * w_max * reference_scale * mean_step(W_ref)``."""
+    """Weight change of one nominal pulse (weight units): aihwkit's ``dw_min``,
+    ``2 * w_max * reference_scale * unit_step``, where :func:`unit_step` follows
+    ``ProgrammingConfig.dw_min`` (default: the mean of the LTP and LTD steps at the
+    reference level; ``"up_at_mid"``: the LTP step at W = 0.5).
+
+    The pulse-train rules fire ``lr |x d| / dw_min`` pulses per update, each moving the
+    weight by the kernel's actual step, so the effective learning rate is
+    ``lr * actual_step / dw_min``: a definition giving a smaller ``dw_min`` fires more
+    pulses. At 200 µs of ID170ZR5000 (W* = 0.739) the up step at 0.5 is 0.0809, the mean
+    step 0.0611 at 0.5 and 0.0348 at W*: against ``"up_at_mid"``, ``"mean_at_reference"``
+    fires 1.3x the pulses with the mid reference and 2.3x with the symmetry reference."""
     cfg = module.analog_config
-    step = mean_step(module.card, module.reference_level, cfg.programming)
+    step = unit_step(module.card, module.reference_level, cfg.programming)
     return 2.0 * module.w_max * cfg.reference_scale * step
 
 
-def granularity_eps(card: DeviceCard, reference: str = "mid") -> float:
-    """The ``ProgrammingConfig.eps`` whose threshold ``eps * 2 * w_max`` equals one average
-    pulse at zero weight (:func:`dw_min` with ``reference_scale = 1``), for any layer."""
+def granularity_eps(
+    card: DeviceCard, reference: str = "mid", programming: ProgrammingConfig | None = None
+) -> float:
+    """The ``ProgrammingConfig.eps`` whose threshold ``eps * 2 * w_max`` equals one nominal
+    pulse (:func:`dw_min` with ``reference_scale = 1``; its definition from
+    ``programming.dw_min``, amplitudes as published, ``a_scale = a_asym = 1``), for any
+    layer."""
     check_option("reference", reference, ("mid", "symmetry"))
     w_ref = card.symmetry_point if reference == "symmetry" else 0.5
     if w_ref is None:
         raise InputError(f"card {card.name!r} has no symmetry point")
-    return mean_step(card, w_ref, ProgrammingConfig())
+    definition = "mean_at_reference" if programming is None else programming.dw_min
+    return unit_step(card, w_ref, ProgrammingConfig(dw_min=definition))
 
 
 def rule_config(rule: str, base: AnalogConfig) -> AnalogConfig:
@@ -80,7 +111,7 @@ def rule_config(rule: str, base: AnalogConfig) -> AnalogConfig:
     prog = ProgrammingConfig(
         **{
             **base.programming.__dict__,
-            "eps": granularity_eps(card, base.reference),
+            "eps": granularity_eps(card, base.reference, base.programming),
             "max_pulses_per_step": None,
         }
     )
@@ -113,7 +144,54 @@ def pulse_train_counts(
     bl_management: bool = True,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Coincidences of stochastic pulse trains realising ``-lr * d^T x`` (aihwkit style).
+    """Coincidences of stochastic pulse trains realising ``-lr * d^T x``, summed over the
+    samples (see :func:`_trains` for the trains); ``(n_ltp, n_ltd)`` float tensors of
+    integer counts shaped ``(n_out, n_in)``."""
+    t = _trains(x, d, lr, dw, bl, update_management, bl_management, generator)
+    n_out, n_in = d.shape[1], x.shape[1]
+    if t is None:
+        zeros = x.new_zeros(n_out, n_in)
+        return zeros, zeros.clone()
+    xp, xn, dp, dn = (v.reshape(-1, v.shape[-1]) for v in t)
+    return dp.T @ xn + dn.T @ xp, dp.T @ xp + dn.T @ xn
+
+
+def pulse_train_counts_per_sample(
+    x: Tensor,
+    d: Tensor,
+    lr: float,
+    dw: float,
+    *,
+    bl: int = 31,
+    update_management: bool = True,
+    bl_management: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The same trains as :func:`pulse_train_counts` (the same draws from ``generator``),
+    counted per sample: ``(n_ltp, n_ltd)`` shaped ``(S', n_out, n_in)`` for the ``S'``
+    samples that fire (``BL_s > 0``), in their order. Summed over the first axis they are
+    :func:`pulse_train_counts` exactly; per sample a device has one polarity only."""
+    t = _trains(x, d, lr, dw, bl, update_management, bl_management, generator)
+    n_out, n_in = d.shape[1], x.shape[1]
+    if t is None:
+        zeros = x.new_zeros(0, n_out, n_in)
+        return zeros, zeros.clone()
+    xp, xn, dp, dn = t
+    dpt, dnt = dp.transpose(1, 2), dn.transpose(1, 2)
+    return torch.bmm(dpt, xn) + torch.bmm(dnt, xp), torch.bmm(dpt, xp) + torch.bmm(dnt, xn)
+
+
+def _trains(
+    x: Tensor,
+    d: Tensor,
+    lr: float,
+    dw: float,
+    bl: int,
+    update_management: bool,
+    bl_management: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """Stochastic pulse trains realising ``-lr * d^T x`` (aihwkit style).
 
     ``x`` (S, n_in) and ``d`` (S, n_out) hold one row per sample; each sample's update
     ``-lr * d_s ⊗ x_s`` is realised on its own, as aihwkit's ``PulsedUpdate`` does inside a
@@ -131,14 +209,14 @@ def pulse_train_counts(
       LTD otherwise.
 
     The expected weight change is then ``-lr * d_sj * x_si`` when every pulse moves the
-    weight by ``dw`` (probabilities below 1). Returns ``(n_ltp, n_ltd)``, float tensors
-    of integer counts shaped ``(n_out, n_in)``; draws come from ``generator`` (on its
-    device), ``S * max BL_s * (n_in + n_out)`` uniforms per call.
+    weight by ``dw`` (probabilities below 1). Returns the signed trains of the samples
+    that fire, ``(x_pos, x_neg, d_pos, d_neg)`` 0/1 tensors shaped ``(S', T, n_in)`` and
+    ``(S', T, n_out)``, or None when no sample fires; draws come from ``generator`` (on its
+    device), ``S' * max BL_s * (n_in + n_out)`` uniforms per call.
     """
     if x.shape[0] != d.shape[0]:
         raise InputError(f"x and d need the same number of rows, got {x.shape[0]}, {d.shape[0]}")
     n_out, n_in = d.shape[1], x.shape[1]
-    zeros = x.new_zeros(n_out, n_in)
     ax, ad = x.abs(), d.abs()
     mx, md = ax.amax(1), ad.amax(1)
     prod = lr * mx * md / dw
@@ -148,7 +226,7 @@ def pulse_train_counts(
         bls = torch.where(prod > 0, torch.full_like(prod, bl), torch.zeros_like(prod))
     keep = bls > 0
     if not bool(keep.any()):
-        return zeros, zeros.clone()
+        return None
     ax, ad, mx, md, bls = ax[keep], ad[keep], mx[keep], md[keep], bls[keep]
     xs, ds = torch.sign(x[keep]), torch.sign(d[keep])
     c = lr / (dw * bls)
@@ -165,13 +243,11 @@ def pulse_train_counts(
     slot = (torch.arange(t, device=x.device).unsqueeze(0) < bls.unsqueeze(1)).unsqueeze(2)
     bx = ((ux < px.unsqueeze(1)) & slot).to(x.dtype)  # (S, T, n_in)
     bd = ((ud < pd.unsqueeze(1)) & slot).to(x.dtype)  # (S, T, n_out)
-    xp = (bx * (xs > 0).unsqueeze(1)).reshape(-1, n_in)
-    xn = (bx * (xs < 0).unsqueeze(1)).reshape(-1, n_in)
-    dp = (bd * (ds > 0).unsqueeze(1)).reshape(-1, n_out)
-    dn = (bd * (ds < 0).unsqueeze(1)).reshape(-1, n_out)
-    n_ltp = dp.T @ xn + dn.T @ xp
-    n_ltd = dp.T @ xp + dn.T @ xn
-    return n_ltp, n_ltd
+    xp = bx * (xs > 0).unsqueeze(1)
+    xn = bx * (xs < 0).unsqueeze(1)
+    dp = bd * (ds > 0).unsqueeze(1)
+    dn = bd * (ds < 0).unsqueeze(1)
+    return xp, xn, dp, dn
 
 
 class _IOCapture:
@@ -220,9 +296,12 @@ class PulsedSGD:
     Call order per step, as for a torch optimizer: forward, ``loss.backward()``,
     :meth:`step`, :meth:`zero_grad`. The rows of each layer (inputs and output gradients)
     are captured by hooks during forward/backward; the analog weights' own ``.grad`` is
-    not used. Which polarity fires first on a device given both alternates from step to
-    step. ``generator`` draws the pulse trains (cycle-to-cycle noise comes from the
-    layers' generators).
+    not used. The order of a step's pulses on a device follows each layer's
+    ``programming.pulse_order``: ``"grouped"`` (default) all its LTP pulses of the
+    mini-batch, then all LTD ones, which polarity first alternating from step to step;
+    ``"per_sample"`` aihwkit's order, sample after sample
+    (:meth:`AnalogModule.program_pulses_per_sample`). Both use the same trains from
+    ``generator`` (cycle-to-cycle noise comes from the layers' generators).
     """
 
     def __init__(
@@ -267,19 +346,21 @@ class PulsedSGD:
             rows = [_rows(m, x, g) for x, g in pairs]
             x = torch.cat([r[0] for r in rows]).to(m.weight.dtype)
             d = torch.cat([r[1] for r in rows]).to(m.weight.dtype)
-            n_ltp, n_ltd = pulse_train_counts(
-                x,
-                d,
-                self.lr,
-                dw_min(m),
-                bl=self.bl,
-                update_management=self.update_management,
-                bl_management=self.bl_management,
-                generator=self.generator,
-            )
-            s = m.program_pulses(
-                n_ltp.view_as(m.weight), n_ltd.view_as(m.weight), ltd_first=ltd_first
-            )
+            kw = {
+                "bl": self.bl,
+                "update_management": self.update_management,
+                "bl_management": self.bl_management,
+                "generator": self.generator,
+            }
+            if m.analog_config.programming.pulse_order == "per_sample":
+                n_ltp, n_ltd = pulse_train_counts_per_sample(x, d, self.lr, dw_min(m), **kw)
+                shape = (n_ltp.shape[0], *m.weight.shape)
+                s = m.program_pulses_per_sample(n_ltp.view(shape), n_ltd.view(shape))
+            else:
+                n_ltp, n_ltd = pulse_train_counts(x, d, self.lr, dw_min(m), **kw)
+                s = m.program_pulses(
+                    n_ltp.view_as(m.weight), n_ltd.view_as(m.weight), ltd_first=ltd_first
+                )
             stats.ltp_pulses[name] = s.ltp_pulses
             stats.ltd_pulses[name] = s.ltd_pulses
             stats.ltp_crossings[name] = 0
@@ -350,5 +431,8 @@ __all__ = [
     "make_rule",
     "mean_step",
     "pulse_train_counts",
+    "pulse_train_counts_per_sample",
     "rule_config",
+    "unit_step",
+    "up_step",
 ]

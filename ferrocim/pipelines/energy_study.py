@@ -47,6 +47,14 @@ class StudyConfig:
     ``samples`` caps the training set (None: all); ``target`` is the test accuracy whose
     first crossing defines the energy to target; ``bl`` is the pulse-train length of the
     ``plain``/``symmetry`` rules; ``lr`` the SGD learning rate of every rule.
+
+    ``array`` is the crossbar configuration of every run (the one spine,
+    :class:`~ferrocim.crossbar.AnalogConfig`; its ``card`` is replaced by each width's
+    card, and each rule sets its reference and, for ``mixed``, its threshold): weight
+    window, symmetry reference, pulse order, ``dw_min`` definition and periphery (DAC,
+    ADC, read noise, device-to-device spread). Its default is ferrocim's: window
+    ``1/sqrt(fan_in)``, the card's W* for the symmetry rule, grouped pulses, ideal
+    periphery (no DAC/ADC, the card's read noise, the card's device-to-device spread).
     """
 
     widths: tuple[float, ...] = DEFAULT_WIDTHS
@@ -62,8 +70,11 @@ class StudyConfig:
     bl: int = 31
     target: float = 0.8
     device: str = "cpu"
+    array: AnalogConfig = field(default_factory=AnalogConfig)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.array, AnalogConfig):
+            raise InputError(f"'array' must be an AnalogConfig, got {type(self.array).__name__}")
         if not self.widths or not self.rules or not self.seeds:
             raise InputError("--widths, --rules and --seeds each need at least one value")
         for w in self.widths:
@@ -84,7 +95,71 @@ class StudyConfig:
         check_option("--device", self.device, ("cpu", "cuda"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        out["array"] = array_settings(self.array)
+        return out
+
+
+def array_settings(array: AnalogConfig) -> dict[str, Any]:
+    """The array configuration as plain JSON, without the card (set per width)."""
+    return array.model_dump(mode="json", exclude={"card"})
+
+
+#: keys of a study configuration file besides ``[array]`` (StudyConfig's fields)
+STUDY_KEYS = (
+    "widths",
+    "rules",
+    "seeds",
+    "epochs",
+    "samples",
+    "data",
+    "root",
+    "hidden",
+    "lr",
+    "batch_size",
+    "bl",
+    "target",
+    "device",
+)
+
+
+def study_config_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The fields of a study TOML file (top-level study keys and an ``[array]`` table,
+    an :class:`AnalogConfig` without ``card``), checked for unknown keys; the ``array``
+    value is validated into an ``AnalogConfig``."""
+    import difflib
+    import tomllib
+
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"Cannot read study configuration {p}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"Study configuration {p} is not valid TOML: {exc}") from None
+    for key in data:
+        if key != "array" and key not in STUDY_KEYS:
+            close = difflib.get_close_matches(key, [*STUDY_KEYS, "array"], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"{p}: unknown study field {key!r}{hint}")
+    out: dict[str, Any] = {}
+    for key, v in data.items():
+        if key in ("widths", "rules", "seeds", "hidden"):
+            if not isinstance(v, list):
+                raise InputError(f"{p}: {key!r} must be a list, got {v!r}")
+            out[key] = tuple(float(x) if key == "widths" else x for x in v)
+        elif key != "array":
+            out[key] = v
+    arr = data.get("array", {})
+    if not isinstance(arr, dict):
+        raise InputError(f"{p}: [array] must be a table")
+    if "card" in arr:
+        raise InputError(f"{p}: array.card is set per width from --cards; remove it")
+    try:
+        out["array"] = AnalogConfig(**arr)
+    except InputError as exc:
+        raise InputError(f"{p}: {exc}") from None
+    return out
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -173,7 +248,8 @@ def build_mlp(
     n_in: int, hidden: tuple[int, ...], n_out: int, config: AnalogConfig, generator: torch.Generator
 ) -> nn.Sequential:
     """Analog MLP ``n_in - hidden... - n_out`` with ReLU (layers ``fc1, relu1, …``); weights
-    U(±1/sqrt(fan_in)) from ``generator``, every Linear on tiles."""
+    U(±1/sqrt(fan_in)) from ``generator`` (the window per ``config.weight_window``), every
+    Linear on tiles."""
     sizes = (n_in, *hidden, n_out)
     layers: dict[str, nn.Module] = {}
     for i, (a, b) in enumerate(itertools.pairwise(sizes), start=1):
@@ -315,7 +391,7 @@ def run_one(
     if done is not None:
         return _result(cfg, card, rule, seed, done, path)
     device = torch.device(cfg.device)
-    acfg = rule_config(rule, AnalogConfig(card=card.card))
+    acfg = rule_config(rule, cfg.array.replace(card=card.card))
     model = build_mlp(
         data.x_train.shape[1], cfg.hidden, 10, acfg, torch_generator(seed, "init")
     ).to(device)
@@ -327,7 +403,7 @@ def run_one(
         "width_s": card.width_s,
         "card": card.card.name,
         "study": cfg.to_dict(),
-        "array": {"reference": acfg.reference, "eps": acfg.programming.eps},
+        "array": array_settings(acfg),
     }
     store.start(run_cfg, card, cfg.device)
     metrics: list[dict[str, Any]] = []
@@ -467,6 +543,7 @@ def run_study(
     stored = out / "study.json"
     if stored.is_file():
         old = json.loads(stored.read_text())
+        old.setdefault("array", array_settings(AnalogConfig()))  # studies before [array]
         if old != cfg.to_dict():
             diff = sorted(
                 k for k in old.keys() | cfg.to_dict().keys() if old.get(k) != cfg.to_dict().get(k)

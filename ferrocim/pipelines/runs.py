@@ -60,6 +60,10 @@ FROM_DEVICE_RUN = (
     "array.tile_cols",
     "array.reference",
     "array.reference_scale",
+    "array.symmetry_reference",
+    "array.weight_window",
+    "array.weight_bound",
+    "array.weight_omega",
     "array.d2d",
     "array.endurance",
 )

@@ -25,6 +25,10 @@ KNOBS: dict[str, Any] = {
     "array.tile_cols": 8,
     "array.reference": "symmetry",
     "array.reference_scale": 0.5,
+    "array.symmetry_reference": "device",
+    "array.weight_window": "fixed",
+    "array.weight_bound": 0.75,
+    "array.weight_omega": 0.5,
     "array.d2d": False,
     "array.read_noise": 0.02,
     "array.dac_bits": 6,
@@ -39,6 +43,8 @@ KNOBS: dict[str, Any] = {
     "array.programming.rsd_c2c": 0.07,
     "array.programming.state_clamp": True,
     "array.programming.q": 4,
+    "array.programming.pulse_order": "per_sample",
+    "array.programming.dw_min": "up_at_mid",
     "array.endurance.enabled": True,
     "array.endurance.lifetime_scale": 1e-6,
     "array.endurance.window_loss": False,
@@ -90,6 +96,16 @@ def _tile_effect(key: str, value: Any, m: Any) -> None:
         assert m.layout.tile_cols == value
     elif key == "array.reference":
         assert m.reference_level == pytest.approx(m.card.symmetry_point)
+    elif key == "array.symmetry_reference":
+        assert m.analog_config.reference == "mid" and m.analog_config.clips_weights
+    elif key == "array.weight_window":
+        assert m.w_max == m.analog_config.weight_bound == 1.0  # not the layer's own 0.125
+    elif key == "array.weight_bound":
+        assert m.w_max == pytest.approx(0.125)  # "layer" (default) ignores the bound
+    elif key == "array.programming.dw_min":
+        from ferrocim.crossbar.rules import dw_min, up_step
+
+        assert dw_min(m) == pytest.approx(2 * m.w_max * up_step(m.card, 0.5, prog))
     elif key == "array.d2d":
         assert bool((m.device_params[0] == m.device_params[0].flatten()[0]).all())
     elif key == "array.read_noise":

@@ -241,3 +241,57 @@ def test_unknown_device_is_named(bundled_measurements, tmp_path):
     )
     assert r.exit_code == 2
     assert "device 'ID999'" in r.output and "no usable pulse files" in r.output
+
+
+CONFIG_002 = Path(__file__).resolve().parents[2] / "configs" / "study_seed002.toml"
+
+
+def test_published_study_configuration_file():
+    data = energy_study.study_config_data(CONFIG_002)
+    cfg = StudyConfig(**data)
+    assert cfg.widths == (2e-8, 2e-6, 2e-4, 2e-3)
+    assert cfg.rules == ("mixed", "plain", "symmetry") and cfg.seeds == (0, 1, 2)
+    assert (cfg.epochs, cfg.lr, cfg.batch_size, cfg.bl, cfg.hidden) == (10, 0.1, 16, 31, (256, 128))
+    assert cfg.data == "digits"
+    a = cfg.array
+    assert (a.weight_window, a.weight_bound, a.symmetry_reference) == ("fixed", 1.0, "device")
+    assert (a.programming.pulse_order, a.programming.dw_min) == ("per_sample", "up_at_mid")
+    assert cfg.to_dict()["array"]["weight_window"] == "fixed"
+
+
+def test_study_config_errors_name_the_field(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("epoch = 3\n")
+    with pytest.raises(InputError, match="unknown study field 'epoch'; did you mean 'epochs'"):
+        energy_study.study_config_data(p)
+    p.write_text('[array]\ncard = "dut1"\n')
+    with pytest.raises(InputError, match=r"array\.card is set per width"):
+        energy_study.study_config_data(p)
+    p.write_text('[array]\nweight_window = "fan_in"\n')
+    with pytest.raises(InputError, match="weight_window"):
+        energy_study.study_config_data(p)
+
+
+def test_config_and_flags_reach_every_run(tmp_path):
+    cards = preset_width_cards(tmp_path / "cards", (2e-8,))
+    out = tmp_path / "out"
+    args = ["study", "energy-convergence", "--config", str(CONFIG_002), "--cards", str(cards)]
+    args += ["--out", str(out), "--widths", "2e-8", "--seeds", "0", "--epochs", "1"]
+    args += ["--samples", "60", "--rules", "plain,symmetry", "--no-report"]
+    args += ["--set", "array.weight_bound=0.5"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    df = pd.read_parquet(out / "results.parquet")
+    assert sorted(df["rule"]) == ["plain", "symmetry"] and set(df["seed"]) == {0}
+    stored = json.loads((out / "study.json").read_text())
+    assert stored["epochs"] == 1 and stored["lr"] == 0.1 and stored["widths"] == [2e-8]
+    assert stored["array"]["weight_bound"] == 0.5
+    assert stored["array"]["programming"]["pulse_order"] == "per_sample"
+    import tomllib
+
+    run = tomllib.loads((out / "runs" / "20ns-symmetry-seed0" / "config.toml").read_text())
+    assert run["array"]["reference"] == "symmetry"
+    assert run["array"]["symmetry_reference"] == "device"
+    assert run["array"]["weight_window"] == "fixed" and run["array"]["weight_bound"] == 0.5
+    r = CliRunner().invoke(main, [*args[:-2], "--set", "lr=0.2"])
+    assert r.exit_code != 0 and "array.FIELD=VALUE" in r.output
