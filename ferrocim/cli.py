@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -618,20 +617,21 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
 
 
 def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bool) -> Any:
-    """Run ``pipeline``; a new run that fails before saving anything leaves no folder."""
-    from pathlib import Path
+    """Run ``pipeline`` (it holds the run's writer lock; a new run that fails before
+    saving anything leaves no folder, one that fails later is marked ``failure.json``);
+    the error of a marked run says how to retry it."""
+    from ferrocim.pipelines.runs import FAILURE_RECORD, retry_hint, run_path
 
-    from ferrocim.pipelines.runs import SETUP_FILES, default_run_dir
-
-    target = None if resume else Path(run_dir) if run_dir else default_run_dir(cfg)
-    existed = target is not None and target.exists()
+    target = run_path(cfg, run_dir, resume=resume)
     try:
-        return pipeline(cfg, run_dir=target if target is not None else run_dir, resume=resume)
+        return pipeline(cfg, run_dir=target, resume=resume)
+    except FerrocimError as exc:
+        if (target / FAILURE_RECORD).is_file() and "exists already" not in str(exc):
+            raise click.UsageError(f"{exc}\n{retry_hint(target)}") from None
+        raise
     except BaseException:
-        if target is not None and not existed and target.is_dir():
-            written = {p.name for p in target.iterdir()}
-            if written <= SETUP_FILES:
-                shutil.rmtree(target, ignore_errors=True)
+        if (target / FAILURE_RECORD).is_file():
+            click.echo(retry_hint(target), err=True)
         raise
 
 

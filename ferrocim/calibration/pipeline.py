@@ -33,6 +33,7 @@ from ferrocim.calibration.readers import NotPulseData, discover, read_measuremen
 from ferrocim.calibration.sequence import PulseSequence
 from ferrocim.calibration.variability import relative_spread
 from ferrocim.checks import FerrocimError, InputError
+from ferrocim.names import inside, name_problem, safe_name
 
 
 @dataclass
@@ -69,6 +70,21 @@ class CalibrationResult:
 
 def _group_name(device: str, width: float | None, several: bool) -> str:
     return f"{device}_{width_tag(width)}" if several else device
+
+
+def _device_file_name(device_id: str, seq: PulseSequence, renamed: dict[str, str]) -> str:
+    """The device id as a safe card name (:func:`ferrocim.names.safe_name`); an id that
+    had to change is warned about once, with the mapping (the id itself stays in the
+    card's description and provenance)."""
+    name = safe_name(device_id, fallback="device")
+    if name != device_id and device_id not in renamed:
+        renamed[device_id] = name
+        warnings.warn(
+            f"{seq.meta.source}: device id {device_id!r} is not a safe file name "
+            f"({name_problem(device_id)}); its card and plots are named {name!r}",
+            stacklevel=2,
+        )
+    return name
 
 
 def sweep_table(duts: list[DutCalibration]) -> pd.DataFrame:
@@ -183,11 +199,12 @@ def calibrate(
             except FerrocimError as exc:
                 result.failures.append((str(f.path), str(exc)))
         groups: dict[tuple[str, float | None], list[PulseSequence]] = defaultdict(list)
+        renamed: dict[str, str] = {}
         for s in seqs:
             dev = s.meta.device_id or Path(s.meta.source).stem
             if options.devices is not None and dev not in options.devices:
                 continue
-            dev = "pooled" if options.pool_devices else dev
+            dev = "pooled" if options.pool_devices else _device_file_name(dev, s, renamed)
             w = s.meta.pulse_width_s
             groups[(dev, None if w is None or not np.isfinite(w) else float(w))].append(s)
         n_widths: dict[str, int] = defaultdict(int)
@@ -228,7 +245,7 @@ def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> No
     for d in list(result.duts):
         assert d.card is not None
         try:
-            d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
+            d.card_path = d.card.save(inside(out, "cards", f"{d.name}.json"))
         except (ValueError, OSError) as exc:
             result.failures.append((d.name, f"{d.name}: card not written: {exc}"))
             result.duts.remove(d)
