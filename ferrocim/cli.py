@@ -337,10 +337,17 @@ def calibrate_cmd(
     opts = CalibrationOptions(
         format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
     )
+    from ferrocim.io_errors import check_writable, output_errors
+    from ferrocim.locks import writer_lock
     from ferrocim.reports.calibration import write_calibration_report
 
-    res = calibrate(list(paths), out_dir, opts)
-    res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
+    check_writable(out_dir, "--out")  # before the fits, not after
+    with (
+        writer_lock(out_dir, "ferrocim calibrate", inside=True),
+        output_errors(out_dir, f"writing the calibration into {out_dir}"),
+    ):
+        res = calibrate(list(paths), out_dir, opts)
+        res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
     for d in res.duts:
         c = d.card
         v = c.variability
@@ -482,18 +489,25 @@ def data_prepare(
         from ferrocim.pipelines.runs import population_stats
 
         stats = population_stats(stats_from)
-    path = prepare_eegmmidb(
-        root,
-        out,
-        subjects=chosen,
-        stats=stats,
-        l_freq=l_freq,
-        h_freq=h_freq,
-        progress=True,
-        force=force,
-        normalization=normalization,  # type: ignore[arg-type]
-        stats_runs=runs,
-    )
+    from pathlib import Path
+
+    from ferrocim.io_errors import check_writable, output_errors
+    from ferrocim.locks import writer_lock
+
+    check_writable(Path(out).parent, "the folder of --out")  # before the filtering
+    with writer_lock(out, "ferrocim data prepare"), output_errors(out, f"preparing {out}"):
+        path = prepare_eegmmidb(
+            root,
+            out,
+            subjects=chosen,
+            stats=stats,
+            l_freq=l_freq,
+            h_freq=h_freq,
+            progress=True,
+            force=force,
+            normalization=normalization,  # type: ignore[arg-type]
+            stats_runs=runs,
+        )
     ds = load_prepared(path)
     n_left = int((ds.y == 0).sum())
     click.echo(
@@ -872,13 +886,16 @@ def _ranges(values: list[int]) -> str:
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
     """One HTML page (figures also as PNG and SVG) from run directories, or from a sweep
     directory."""
+    from ferrocim.io_errors import output_errors
     from ferrocim.reports.run import build_report
     from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 
-    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
-        click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
-        return
-    click.echo(f"report: {build_report(list(run_dirs), out)}")
+    where = out or run_dirs[0]
+    with output_errors(where, "writing the report"):
+        if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+            click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
+            return
+        click.echo(f"report: {build_report(list(run_dirs), out)}")
 
 
 @main.command("demo")

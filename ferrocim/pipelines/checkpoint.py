@@ -35,6 +35,12 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for damaged files
+        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+            raise InputError(
+                f"Cannot read checkpoint {p}: it holds Python objects besides tensors and "
+                "plain values, which could run code when loaded; ferrocim will not load it "
+                "(ferrocim's own checkpoints never do: it was changed or made elsewhere)"
+            ) from None
         raise InputError(f"Cannot read checkpoint {p}: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{p} is not a ferrocim checkpoint of format {FORMAT}")
