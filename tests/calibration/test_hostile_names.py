@@ -1,0 +1,65 @@
+"""Device ids from measurement files never write outside --out (issue 27)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ferrocim.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from device_generator import TrueDevice, TrueKernel, write_b2912b
+
+
+def _b2912b(path: Path, device_name: str) -> Path:
+    device = TrueDevice(TrueKernel(0.3, 1.5, 2.2), TrueKernel(0.45, 2.0, 1.5), u_start=0.9)
+    return write_b2912b(path, device, sweeps=3, device_name=device_name).paths[0]
+
+
+def _all_files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_hostile_device_header_stays_inside_out(tmp_path, absolute):
+    """A ``Device:`` header with ``../`` or an absolute path: the card (and its plots) are
+    written inside --out under a safe name; the id is kept in the card; a warning says so."""
+    device_id = str(tmp_path / "abs" / "PWN") if absolute else "../../../PWN_b2912"
+    stem = "PWN-" if absolute else "PWN_b2912-"
+    work = tmp_path / "a" / "b" / "c"
+    src = work / "in"
+    src.mkdir(parents=True)
+    _b2912b(src / "m.txt", device_id)
+    out = work / "out"
+    args = ["calibrate", str(src), "--out", str(out)]
+    if absolute:
+        args.append("--no-plots")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert not Path(device_id).with_suffix(".json").exists()
+    assert _all_files(tmp_path) == {f"a/b/c/{f}" for f in _all_files(work)}  # nothing above
+    cards = sorted((out / "cards").glob("*.json"))
+    assert len(cards) == 1 and stem in cards[0].name and "/" not in cards[0].stem
+    card = json.loads(cards[0].read_text())
+    assert card["name"] == cards[0].stem
+    assert device_id in card["description"]  # the mapping: the id stays in the card
+    assert card["provenance"]["source_files"][0]["meta"]["device_id"] == device_id
+    assert f"device id {device_id!r} is not a safe file name" in res.stderr
+    if not absolute:
+        plots = {p.name for p in (out / "plots").iterdir()}
+        assert plots and all(p.startswith(cards[0].stem) for p in plots), plots
+
+
+def test_non_ascii_device_id_is_kept(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _b2912b(src / "m.txt", "Gerät-Ω7")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["calibrate", str(src), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert (out / "cards" / "Gerät-Ω7.json").is_file()
+    assert "not a safe file name" not in res.stderr
