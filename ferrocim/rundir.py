@@ -284,20 +284,22 @@ class RunDir:
         finally:
             os.close(fd)
 
-    def keep_events(self, keep: pd.Series) -> None:
-        """Rewrite the event log with the rows where ``keep`` is true (resume)."""
+    def keep_events(self, keep: pd.Series, events: pd.DataFrame | None = None) -> None:
+        """Rewrite the event log with the rows where ``keep`` is true (resume); ``events``:
+        the log as already read (else it is read here)."""
+        events = self.read_events() if events is None else events
         with atomic_path(self.events) as tmp:
-            self.read_events()[keep].to_csv(tmp, index=False)
+            events[keep].to_csv(tmp, index=False)
 
     def truncate_events(self, after_step: int, phase: str | None = None) -> None:
         """Drop event rows written after ``after_step`` (used when resuming)."""
         if not self.events.exists():
             return
-        df = self.read_events()
+        df = self.read_events()  # warns once about an unfinished last line
         keep = df["step"] <= after_step
         if phase is not None:
             keep |= df["phase"] != phase
-        self.keep_events(keep)
+        self.keep_events(keep, df)
 
     def write_summary(self, summary: RunSummary) -> None:
         write_json(self.summary, summary.to_json())

@@ -240,8 +240,25 @@ def calibrate(
 
 
 def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> None:
+    """Cards, tables and log. An ``out`` that holds an earlier calibration is merged by
+    device: cards of other devices are kept (and named in a warning), a card of the same
+    name is replaced (warned), and a ``d2d.csv`` this run does not make is removed; the
+    tables and the report cover this run's devices."""
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    ours = {f"{d.name}.json" for d in result.duts}
+    earlier = sorted(p.name for p in (out / "cards").glob("*.json")) if out.is_dir() else []
+    replaced = [n for n in earlier if n in ours]
+    kept = [n for n in earlier if n not in ours]
+    if replaced:
+        result.warnings.append(
+            f"{out}: replaced the card(s) {', '.join(replaced)} of an earlier calibration"
+        )
+    if kept:
+        result.warnings.append(
+            f"{out}: kept the card(s) {', '.join(kept)} of other devices from an earlier "
+            "calibration; sweeps.csv, d2d.csv and the report cover this run's devices only"
+        )
     for d in list(result.duts):
         assert d.card is not None
         try:
@@ -256,6 +273,8 @@ def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> No
     if not result.d2d.empty:
         with atomic_open(out / "d2d.csv", "w", newline="") as fh:
             result.d2d.to_csv(fh, index=False)
+    else:  # an earlier run's spreads do not describe this run's devices
+        (out / "d2d.csv").unlink(missing_ok=True)
     log = ["# ferrocim calibration log", f"options: {options.to_dict()}", ""]
     log += [f"FAILED {src}: {msg}" for src, msg in result.failures]
     log += [f"skipped {src}: {why}" for src, why in result.skipped]

@@ -63,3 +63,23 @@ def test_non_ascii_device_id_is_kept(tmp_path):
     assert res.exit_code == 0, res.output
     assert (out / "cards" / "Gerät-Ω7.json").is_file()
     assert "not a safe file name" not in res.stderr
+
+
+def test_calibrate_into_an_earlier_out_merges_by_device_and_says_so(tmp_path):
+    first, second = tmp_path / "in1", tmp_path / "in2"
+    first.mkdir()
+    second.mkdir()
+    _b2912b(first / "a.txt", "DA")
+    _b2912b(first / "b.txt", "DB")
+    _b2912b(second / "b.txt", "DB")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["calibrate", str(first), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert (out / "d2d.csv").is_file()
+    res = CliRunner().invoke(main, ["calibrate", str(second), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "cards").iterdir()) == ["DA.json", "DB.json"]
+    assert "replaced the card(s) DB.json of an earlier calibration" in res.stderr
+    assert "kept the card(s) DA.json of other devices" in res.stderr
+    assert not (out / "d2d.csv").exists()  # DA/DB spreads no longer describe this run
+    assert not list(out.glob(".*lock"))
