@@ -634,11 +634,14 @@ def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bo
     """Run ``pipeline`` (it holds the run's writer lock; a new run that fails before
     saving anything leaves no folder, one that fails later is marked ``failure.json``);
     the error of a marked run says how to retry it."""
+    from ferrocim.locks import LockedError
     from ferrocim.pipelines.runs import FAILURE_RECORD, retry_hint, run_path
 
     target = run_path(cfg, run_dir, resume=resume)
     try:
         return pipeline(cfg, run_dir=target, resume=resume)
+    except LockedError:
+        raise
     except FerrocimError as exc:
         if (target / FAILURE_RECORD).is_file() and "exists already" not in str(exc):
             raise click.UsageError(f"{exc}\n{retry_hint(target)}") from None

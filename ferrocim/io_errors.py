@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -68,10 +69,13 @@ def describe(
     """The sentence for an output failure of ``path``, or None if ``exc`` is none."""
     path = Path(getattr(exc, "filename", None) or path)
     code = getattr(exc, "errno", None)
+    text = str(exc)
     if isinstance(exc, RuntimeError) and code is None:  # torch.save: errno lost in C++
-        text = str(exc)
         if "unexpected pos" in text or "PytorchStreamWriter failed" in text:
             code = errno.ENOSPC
+    if isinstance(exc, OSError) and code is None:  # h5py: "... errno = 28, ..."
+        found = re.search(r"errno = (\d+)", text)
+        code = int(found.group(1)) if found else None
     if code not in CAUSES:
         return None
     extra = _free(path) if code in _FULL else ""

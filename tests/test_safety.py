@@ -146,6 +146,13 @@ def test_stale_lock_file_of_a_dead_pid_is_taken_over(tmp_path):
         (OSError(errno.EACCES, "Permission denied", "/x/y.json"), "permission denied"),
         (OSError(errno.ENOSPC, "No space left on device", "/x/y.json"), "disk is full"),
         (RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos 64"), "disk is"),
+        (
+            OSError(
+                "Can't write data (file write failed: errno = 28, error message = 'No "
+                "space left on device')"
+            ),
+            "disk is full",
+        ),
     ],
 )
 def test_output_errors_are_one_sentence_with_path_and_cause(exc, cause, tmp_path):
@@ -153,7 +160,7 @@ def test_output_errors_are_one_sentence_with_path_and_cause(exc, cause, tmp_path
         raise exc
     msg = str(info.value)
     assert cause in msg and "while writing the run" in msg and "\n" not in msg
-    where = "/x/y.json" if isinstance(exc, OSError) else str(tmp_path / "z.pt")
+    where = exc.filename if getattr(exc, "filename", None) else str(tmp_path / "z.pt")
     assert msg.startswith(where)
     if "full" in cause or "disk is" in cause:
         assert "free on" in msg
