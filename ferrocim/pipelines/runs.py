@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from ferrocim.atomic import write_json
 from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError
-from ferrocim.io_errors import output_errors
+from ferrocim.io_errors import check_writable, output_errors
 from ferrocim.locks import writer_lock
 from ferrocim.names import check_name, inside
 from ferrocim.pipelines.config import RunConfig, load_config
@@ -226,6 +226,8 @@ def open_run(
             f"Run directory {run.path} exists already{why}; pass --resume to continue it "
             "or choose another --run-dir/--name"
         )
+    # an unwritable runs folder is found before the data are loaded (or synthesised)
+    check_writable(run.path.parent, "the runs folder (--out-dir, or the parent of --run-dir)")
     if check is not None:
         check(cfg)
     if data is None:

@@ -83,3 +83,28 @@ def test_calibrate_into_an_earlier_out_merges_by_device_and_says_so(tmp_path):
     assert "kept the card(s) DA.json of other devices" in res.stderr
     assert not (out / "d2d.csv").exists()  # DA/DB spreads no longer describe this run
     assert not list(out.glob(".*lock"))
+
+
+def test_hostile_csv_mapping_device_id_stays_inside_out(tmp_path):
+    """A CSV mapping's ``device_id`` with ``../`` and a NUL: the card is inside --out."""
+    from device_generator import write_csv
+
+    device = TrueDevice(TrueKernel(0.3, 1.5, 2.2), TrueKernel(0.45, 2.0, 1.5), u_start=0.9)
+    work = tmp_path / "w"
+    work.mkdir()
+    write_csv(work / "m.csv", device, sweeps=3)
+    mapping = work / "map.toml"
+    mapping.write_text(
+        '[columns]\namplitude = "V"\nresistance = "R"\nsweep = "cycle"\n'
+        '[meta]\ndevice_id = "../../evil\\u0000id"\npulse_width_s = 1e-7\n'
+    )
+    out = work / "out"
+    res = CliRunner().invoke(
+        main,
+        ["calibrate", str(work / "m.csv"), "--out", str(out), "--no-plots",
+         "--format", "csv", "--mapping", str(mapping)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert _all_files(tmp_path) == {f"w/{f}" for f in _all_files(work)}
+    (card,) = (out / "cards").glob("*.json")
+    assert card.name.startswith("evil_id-") and "not a safe file name" in res.stderr

@@ -210,3 +210,29 @@ def test_prepare_and_calibrate_check_out_first(tmp_path, monkeypatch):
         main, ["calibrate", str(tmp_path / "edf"), "--out", str(tmp_path / "cal")]
     )
     assert res.exit_code == 2 and "the disk is full" in res.output and "--out" in res.output
+
+
+def _read_only(*args, **kw):
+    path = args[0] if args else kw.get("dir")
+    raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+
+def test_read_only_output_for_train_and_report(tiny, tmp_path, monkeypatch):
+    """train and report on a read-only folder: one line naming the path and the cause
+    (exit status 2, no traceback); train finds it before loading any data."""
+    run = train(tiny("float"), run_dir=tmp_path / "done")
+
+    def never(*_a, **_k):
+        raise AssertionError("data loaded before the runs folder was checked")
+
+    monkeypatch.setattr("ferrocim.pipelines.train.load_dataset", never)
+    monkeypatch.setattr("ferrocim.io_errors.tempfile.mkstemp", _read_only)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(main, ["train", "float", "--out-dir", str(out), "--name", "ro"])
+    assert res.exit_code == 2, res.output
+    assert f"{out}: the file system is read-only, while checking that the runs folder" in res.output
+    assert "Traceback" not in res.output and not (out / "ro").exists()
+    res = CliRunner().invoke(main, ["report", str(run.path)])  # every write fails
+    assert res.exit_code == 2, res.output
+    assert f"Error: {run.path}" in res.output
+    assert "the file system is read-only, while writing the report" in res.output
