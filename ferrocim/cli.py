@@ -337,6 +337,9 @@ def calibrate_cmd(
     opts = CalibrationOptions(
         format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
     )
+    from pathlib import Path
+
+    from ferrocim.atomic import remove_temporaries
     from ferrocim.io_errors import check_writable, output_errors
     from ferrocim.locks import writer_lock
     from ferrocim.reports.calibration import write_calibration_report
@@ -346,6 +349,8 @@ def calibrate_cmd(
         writer_lock(out_dir, "ferrocim calibrate", inside=True),
         output_errors(out_dir, f"writing the calibration into {out_dir}"),
     ):
+        for sub in ("", "cards", "plots"):  # of a calibration that was stopped
+            remove_temporaries(Path(out_dir) / sub, recursive=False)
         res = calibrate(list(paths), out_dir, opts)
         res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
     for d in res.duts:
@@ -491,11 +496,13 @@ def data_prepare(
         stats = population_stats(stats_from)
     from pathlib import Path
 
+    from ferrocim.atomic import remove_temporaries
     from ferrocim.io_errors import check_writable, output_errors
     from ferrocim.locks import writer_lock
 
     check_writable(Path(out).parent, "the folder of --out")  # before the filtering
     with writer_lock(out, "ferrocim data prepare"), output_errors(out, f"preparing {out}"):
+        remove_temporaries(Path(out).parent, Path(out).name)  # of a prepare that was stopped
         path = prepare_eegmmidb(
             root,
             out,

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from ferrocim.atomic import write_json
+from ferrocim.atomic import remove_temporaries, write_json
 from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError
 from ferrocim.io_errors import check_writable, output_errors
@@ -171,19 +171,6 @@ def _mark_failed(target: Path, existed: bool, resume: bool, exc: BaseException, 
         )
     except (OSError, ValueError):  # a full or read-only disk: the error raised says so
         pass
-
-
-def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove the atomic writer's temporary files (``.NAME.xxxx.tmp``) a killed writer
-    left under ``folder`` (call it holding the folder's writer lock); the removed paths."""
-    removed = []
-    for p in Path(folder).rglob(".*.tmp"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    if removed:
-        log.info("removed %d temporary file(s) a stopped run left in %s", len(removed), folder)
-    return removed
 
 
 def open_run(

@@ -108,3 +108,19 @@ def test_hostile_csv_mapping_device_id_stays_inside_out(tmp_path):
     assert _all_files(tmp_path) == {f"w/{f}" for f in _all_files(work)}
     (card,) = (out / "cards").glob("*.json")
     assert card.name.startswith("evil_id-") and "not a safe file name" in res.stderr
+
+
+def test_rerun_removes_temporaries_of_a_stopped_calibration(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _b2912b(src / "m.txt", "DT")
+    out = tmp_path / "out"
+    (out / "cards").mkdir(parents=True)
+    left = [out / ".sweeps.csv.ab12cd34.tmp", out / "cards" / ".DT.json.x_9y8z7w.tmp"]
+    for p in left:
+        p.write_text("half")
+    mine = out / ".notes.tmp"  # not an atomic-writer temporary: kept
+    mine.write_text("user file")
+    res = CliRunner().invoke(main, ["calibrate", str(src), "--out", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert not any(p.exists() for p in left) and mine.read_text() == "user file"

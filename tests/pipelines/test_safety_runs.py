@@ -131,7 +131,7 @@ def test_failed_run_is_marked_and_resumes(tiny, tmp_path, monkeypatch):
     assert f"--resume --run-dir {run}" in record["retry"]
     with pytest.raises(InputError, match=r"exists already \(it failed: see .*failure.json\)"):
         train(cfg, run_dir=run)
-    leftover = run / "checkpoints" / ".last.pt.abc123.tmp"
+    leftover = run / "checkpoints" / ".last.pt.abc123de.tmp"
     leftover.write_bytes(b"half a checkpoint")
     monkeypatch.undo()
     train(cfg, run_dir=run, resume=True)
