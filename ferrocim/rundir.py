@@ -17,6 +17,9 @@ append-only event log)::
     RUN/tiles/final.h5       tile states (conductances, counters, failures)
     RUN/summary.json         final numbers (RunSummary)
     RUN/sstl.csv             per-subject accuracy before/after (SSTLRow; SSTL runs)
+    RUN/failure.json         only while the run is marked failed: error, time, how to
+                             retry (removed when a resume finishes it)
+    PARENT/.RUN.lock         the writer lock while a command writes RUN (ferrocim.locks)
 """
 
 from __future__ import annotations
