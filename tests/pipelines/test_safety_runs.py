@@ -236,3 +236,17 @@ def test_read_only_output_for_train_and_report(tiny, tmp_path, monkeypatch):
     assert res.exit_code == 2, res.output
     assert f"Error: {run.path}" in res.output
     assert "the file system is read-only, while writing the report" in res.output
+
+
+def test_changed_byte_in_a_checkpoint_is_found(tmp_path):
+    from ferrocim.pipelines.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.arange(4096.0)}, "epoch": 2})
+    assert load_checkpoint(path)["epoch"] == 2 and "digest" not in load_checkpoint(path)
+    data = bytearray(path.read_bytes())
+    raw = torch.arange(4096.0).numpy().tobytes()
+    at = bytes(data).index(raw[4000:4016]) + 8  # a byte inside the tensor's data
+    data[at] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="does not match the digest recorded"):
+        load_checkpoint(path)
