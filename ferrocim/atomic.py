@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,30 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically (NaN refused: JSON has none)."""
     return write_text(path, json.dumps(obj, indent=indent, allow_nan=False, sort_keys=False) + "\n")
+
+
+#: The names :func:`atomic_path` gives its temporary files (mkstemp's 8 random characters).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_temporaries(
+    folder: str | os.PathLike[str], name: str | None = None, *, recursive: bool = True
+) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` (``.NAME.xxxxxxxx.tmp``) that a
+    killed writer left in ``folder`` (and below it when ``recursive``; only those of
+    ``name`` when given); the removed paths. Call it holding the folder's writer lock."""
+    pattern = f".{name}.*.tmp" if name is not None else ".*.tmp"
+    base = Path(folder)
+    found = base.rglob(pattern) if recursive and name is None else base.glob(pattern)
+    removed = []
+    for p in found:
+        if _TEMPORARY.match(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    if removed:
+        import logging
+
+        logging.getLogger(__name__).info(
+            "removed %d temporary file(s) a stopped writer left in %s", len(removed), folder
+        )
+    return removed

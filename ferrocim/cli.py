@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -338,10 +337,22 @@ def calibrate_cmd(
     opts = CalibrationOptions(
         format=fmt, mapping=colmap, g_min_s=g_min, g_max_s=g_max, plots=not no_plots, **kw
     )
+    from pathlib import Path
+
+    from ferrocim.atomic import remove_temporaries
+    from ferrocim.io_errors import check_writable, output_errors
+    from ferrocim.locks import writer_lock
     from ferrocim.reports.calibration import write_calibration_report
 
-    res = calibrate(list(paths), out_dir, opts)
-    res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
+    check_writable(out_dir, "--out")  # before the fits, not after
+    with (
+        writer_lock(out_dir, "ferrocim calibrate", inside=True),
+        output_errors(out_dir, f"writing the calibration into {out_dir}"),
+    ):
+        for sub in ("", "cards", "plots"):  # of a calibration that was stopped
+            remove_temporaries(Path(out_dir) / sub, recursive=False)
+        res = calibrate(list(paths), out_dir, opts)
+        res.report_path = write_calibration_report(res, res.out_dir, plots=opts.plots)
     for d in res.duts:
         c = d.card
         v = c.variability
@@ -483,18 +494,27 @@ def data_prepare(
         from ferrocim.pipelines.runs import population_stats
 
         stats = population_stats(stats_from)
-    path = prepare_eegmmidb(
-        root,
-        out,
-        subjects=chosen,
-        stats=stats,
-        l_freq=l_freq,
-        h_freq=h_freq,
-        progress=True,
-        force=force,
-        normalization=normalization,  # type: ignore[arg-type]
-        stats_runs=runs,
-    )
+    from pathlib import Path
+
+    from ferrocim.atomic import remove_temporaries
+    from ferrocim.io_errors import check_writable, output_errors
+    from ferrocim.locks import writer_lock
+
+    check_writable(Path(out).parent, "the folder of --out")  # before the filtering
+    with writer_lock(out, "ferrocim data prepare"), output_errors(out, f"preparing {out}"):
+        remove_temporaries(Path(out).parent, Path(out).name)  # of a prepare that was stopped
+        path = prepare_eegmmidb(
+            root,
+            out,
+            subjects=chosen,
+            stats=stats,
+            l_freq=l_freq,
+            h_freq=h_freq,
+            progress=True,
+            force=force,
+            normalization=normalization,  # type: ignore[arg-type]
+            stats_runs=runs,
+        )
     ds = load_prepared(path)
     n_left = int((ds.y == 0).sum())
     click.echo(
@@ -618,20 +638,24 @@ def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None
 
 
 def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bool) -> Any:
-    """Run ``pipeline``; a new run that fails before saving anything leaves no folder."""
-    from pathlib import Path
+    """Run ``pipeline`` (it holds the run's writer lock; a new run that fails before
+    saving anything leaves no folder, one that fails later is marked ``failure.json``);
+    the error of a marked run says how to retry it."""
+    from ferrocim.locks import LockedError
+    from ferrocim.pipelines.runs import FAILURE_RECORD, retry_hint, run_path
 
-    from ferrocim.pipelines.runs import SETUP_FILES, default_run_dir
-
-    target = None if resume else Path(run_dir) if run_dir else default_run_dir(cfg)
-    existed = target is not None and target.exists()
+    target = run_path(cfg, run_dir, resume=resume)
     try:
-        return pipeline(cfg, run_dir=target if target is not None else run_dir, resume=resume)
+        return pipeline(cfg, run_dir=target, resume=resume)
+    except LockedError:
+        raise
+    except FerrocimError as exc:
+        if (target / FAILURE_RECORD).is_file() and "exists already" not in str(exc):
+            raise click.UsageError(f"{exc}\n{retry_hint(target)}") from None
+        raise
     except BaseException:
-        if target is not None and not existed and target.is_dir():
-            written = {p.name for p in target.iterdir()}
-            if written <= SETUP_FILES:
-                shutil.rmtree(target, ignore_errors=True)
+        if (target / FAILURE_RECORD).is_file():
+            click.echo(retry_hint(target), err=True)
         raise
 
 
@@ -872,13 +896,16 @@ def _ranges(values: list[int]) -> str:
 def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
     """One HTML page (figures also as PNG and SVG) from run directories, or from a sweep
     directory."""
+    from ferrocim.io_errors import output_errors
     from ferrocim.reports.run import build_report
     from ferrocim.reports.sweep import build_sweep_report, is_sweep_dir
 
-    if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
-        click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
-        return
-    click.echo(f"report: {build_report(list(run_dirs), out)}")
+    where = out or run_dirs[0]
+    with output_errors(where, "writing the report"):
+        if len(run_dirs) == 1 and is_sweep_dir(run_dirs[0]):
+            click.echo(f"report: {build_sweep_report(run_dirs[0], out)}")
+            return
+        click.echo(f"report: {build_report(list(run_dirs), out)}")
 
 
 @main.command("demo")

@@ -17,6 +17,9 @@ append-only event log)::
     RUN/tiles/final.h5       tile states (conductances, counters, failures)
     RUN/summary.json         final numbers (RunSummary)
     RUN/sstl.csv             per-subject accuracy before/after (SSTLRow; SSTL runs)
+    RUN/failure.json         only while the run is marked failed: error, time, how to
+                             retry (removed when a resume finishes it)
+    PARENT/.RUN.lock         the writer lock while a command writes RUN (ferrocim.locks)
 """
 
 from __future__ import annotations
@@ -284,20 +287,22 @@ class RunDir:
         finally:
             os.close(fd)
 
-    def keep_events(self, keep: pd.Series) -> None:
-        """Rewrite the event log with the rows where ``keep`` is true (resume)."""
+    def keep_events(self, keep: pd.Series, events: pd.DataFrame | None = None) -> None:
+        """Rewrite the event log with the rows where ``keep`` is true (resume); ``events``:
+        the log as already read (else it is read here)."""
+        events = self.read_events() if events is None else events
         with atomic_path(self.events) as tmp:
-            self.read_events()[keep].to_csv(tmp, index=False)
+            events[keep].to_csv(tmp, index=False)
 
     def truncate_events(self, after_step: int, phase: str | None = None) -> None:
         """Drop event rows written after ``after_step`` (used when resuming)."""
         if not self.events.exists():
             return
-        df = self.read_events()
+        df = self.read_events()  # warns once about an unfinished last line
         keep = df["step"] <= after_step
         if phase is not None:
             keep |= df["phase"] != phase
-        self.keep_events(keep)
+        self.keep_events(keep, df)
 
     def write_summary(self, summary: RunSummary) -> None:
         write_json(self.summary, summary.to_json())

@@ -379,6 +379,13 @@ def _upgrade_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
             "read noise and its fields carry no sources; recalibrate for a version-2 card",
             stacklevel=3,
         )
+    else:
+        warnings.warn(
+            f"Device card {source} is a version-1 card that names no source files: where its "
+            "numbers came from is unknown (every field is recorded as assumed); recalibrate "
+            "for a version-2 card",
+            stacklevel=3,
+        )
     return data
 
 

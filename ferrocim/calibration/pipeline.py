@@ -33,6 +33,7 @@ from ferrocim.calibration.readers import NotPulseData, discover, read_measuremen
 from ferrocim.calibration.sequence import PulseSequence
 from ferrocim.calibration.variability import relative_spread
 from ferrocim.checks import FerrocimError, InputError
+from ferrocim.names import inside, name_problem, safe_name
 
 
 @dataclass
@@ -69,6 +70,21 @@ class CalibrationResult:
 
 def _group_name(device: str, width: float | None, several: bool) -> str:
     return f"{device}_{width_tag(width)}" if several else device
+
+
+def _device_file_name(device_id: str, seq: PulseSequence, renamed: dict[str, str]) -> str:
+    """The device id as a safe card name (:func:`ferrocim.names.safe_name`); an id that
+    had to change is warned about once, with the mapping (the id itself stays in the
+    card's description and provenance)."""
+    name = safe_name(device_id, fallback="device")
+    if name != device_id and device_id not in renamed:
+        renamed[device_id] = name
+        warnings.warn(
+            f"{seq.meta.source}: device id {device_id!r} is not a safe file name "
+            f"({name_problem(device_id)}); its card and plots are named {name!r}",
+            stacklevel=2,
+        )
+    return name
 
 
 def sweep_table(duts: list[DutCalibration]) -> pd.DataFrame:
@@ -183,11 +199,12 @@ def calibrate(
             except FerrocimError as exc:
                 result.failures.append((str(f.path), str(exc)))
         groups: dict[tuple[str, float | None], list[PulseSequence]] = defaultdict(list)
+        renamed: dict[str, str] = {}
         for s in seqs:
             dev = s.meta.device_id or Path(s.meta.source).stem
             if options.devices is not None and dev not in options.devices:
                 continue
-            dev = "pooled" if options.pool_devices else dev
+            dev = "pooled" if options.pool_devices else _device_file_name(dev, s, renamed)
             w = s.meta.pulse_width_s
             groups[(dev, None if w is None or not np.isfinite(w) else float(w))].append(s)
         n_widths: dict[str, int] = defaultdict(int)
@@ -223,12 +240,29 @@ def calibrate(
 
 
 def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> None:
+    """Cards, tables and log. An ``out`` that holds an earlier calibration is merged by
+    device: cards of other devices are kept (and named in a warning), a card of the same
+    name is replaced (warned), and a ``d2d.csv`` this run does not make is removed; the
+    tables and the report cover this run's devices."""
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    ours = {f"{d.name}.json" for d in result.duts}
+    earlier = sorted(p.name for p in (out / "cards").glob("*.json")) if out.is_dir() else []
+    replaced = [n for n in earlier if n in ours]
+    kept = [n for n in earlier if n not in ours]
+    if replaced:
+        result.warnings.append(
+            f"{out}: replaced the card(s) {', '.join(replaced)} of an earlier calibration"
+        )
+    if kept:
+        result.warnings.append(
+            f"{out}: kept the card(s) {', '.join(kept)} of other devices from an earlier "
+            "calibration; sweeps.csv, d2d.csv and the report cover this run's devices only"
+        )
     for d in list(result.duts):
         assert d.card is not None
         try:
-            d.card_path = d.card.save(out / "cards" / f"{d.name}.json")
+            d.card_path = d.card.save(inside(out, "cards", f"{d.name}.json"))
         except (ValueError, OSError) as exc:
             result.failures.append((d.name, f"{d.name}: card not written: {exc}"))
             result.duts.remove(d)
@@ -239,6 +273,8 @@ def _write_outputs(result: CalibrationResult, options: CalibrationOptions) -> No
     if not result.d2d.empty:
         with atomic_open(out / "d2d.csv", "w", newline="") as fh:
             result.d2d.to_csv(fh, index=False)
+    else:  # an earlier run's spreads do not describe this run's devices
+        (out / "d2d.csv").unlink(missing_ok=True)
     log = ["# ferrocim calibration log", f"options: {options.to_dict()}", ""]
     log += [f"FAILED {src}: {msg}" for src, msg in result.failures]
     log += [f"skipped {src}: {why}" for src, why in result.skipped]

@@ -30,13 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ferrocim.atomic import write_text
 from ferrocim.checks import InputError
 from ferrocim.crossbar.config import AnalogConfig, validation_errors
+from ferrocim.names import name_problem
 
 LAYERS = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
 QUANT_LEVELS = (2, 4, 8, 16, 32)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -208,6 +209,20 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     retune: RetuneConfig = Field(default_factory=RetuneConfig)
     sstl: SSTLConfig = Field(default_factory=SSTLConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        """The run folder's name under ``out_dir``: one safe file name, not a path
+        (:func:`ferrocim.names.check_name`)."""
+        if v is not None:
+            problem = name_problem(v)
+            if problem is not None:
+                raise ValueError(
+                    f"the run name (--name) cannot be a folder name: {problem}. Give one "
+                    "name, not a path (put the runs elsewhere with --out-dir or --run-dir)"
+                )
+        return v
 
     def to_toml(self) -> str:
         """The resolved configuration as TOML (None fields left out)."""

@@ -19,14 +19,20 @@ import torch
 from ferrocim.checks import InputError
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import LAYERS, RunConfig, load_config
-from ferrocim.pipelines.data import fold_split, load_dataset, to_tensors
+from ferrocim.pipelines.data import to_tensors
 from ferrocim.pipelines.finish import finish_training
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, make_forward
 from ferrocim.pipelines.rundir import RunDir
-from ferrocim.pipelines.runs import build_model, inherit_from_base, open_run, resolve_device
+from ferrocim.pipelines.runs import (
+    build_model,
+    inherit_from_base,
+    one_writer,
+    open_run,
+    resolve_device,
+)
 from ferrocim.pipelines.seeding import torch_generator
-from ferrocim.pipelines.train import fit_with_config
+from ferrocim.pipelines.train import DataCheck, fit_with_config
 from ferrocim.pipelines.training import evaluate
 
 
@@ -83,6 +89,7 @@ def set_trainable(model: torch.nn.Module, layers: list[str]) -> None:
         p.requires_grad_(name.split(".")[0] in layers)
 
 
+@one_writer("retune")
 def retune(
     cfg: RunConfig,
     *,
@@ -98,10 +105,10 @@ def retune(
         raise InputError("retune.float_run (--float-run) must name a finished float run")
     if not resume:
         cfg = inherit_from_base(cfg, float_run_config(cfg.retune.float_run), "re-tuning")
-    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
+    checked = DataCheck()
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, check=checked)
     device = resolve_device(cfg.device)
-    ds = load_dataset(cfg.data)
-    split = fold_split(ds, cfg.data, cfg.seed)
+    ds, split = checked.ds, checked.split
     data = to_tensors(ds, device)
     model = build_model(cfg, analog=True, card=run.read_card())
     float_model = load_float_model(cfg.retune.float_run, device)

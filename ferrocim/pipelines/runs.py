@@ -18,15 +18,21 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
-from ferrocim.atomic import write_json
+from ferrocim.atomic import remove_temporaries, write_json
 from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError
+from ferrocim.io_errors import check_writable, output_errors
+from ferrocim.locks import writer_lock
+from ferrocim.names import check_name, inside
 from ferrocim.pipelines.config import RunConfig, load_config
 from ferrocim.pipelines.rundir import RunDir, environment
 from ferrocim.pipelines.seeding import torch_generator
@@ -79,7 +85,96 @@ def resolve_device(name: str) -> torch.device:
 def default_run_dir(cfg: RunConfig) -> Path:
     """``OUT_DIR/NAME``, or ``OUT_DIR/<kind>-fold<k>-<timestamp>`` without a name."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(cfg.out_dir) / (cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}")
+    name = cfg.name or f"{cfg.kind}-fold{cfg.data.fold}-{stamp}"
+    return inside(cfg.out_dir, check_name(name, "the run name (--name)"))
+
+
+def run_path(
+    cfg: RunConfig, run_dir: str | os.PathLike[str] | None = None, *, resume: bool = False
+) -> Path:
+    """The run directory a pipeline writes: ``run_dir``, else ``OUT_DIR/NAME`` (a new run
+    without a name: :func:`default_run_dir`)."""
+    if run_dir is not None:
+        return Path(run_dir)
+    if resume:
+        if not cfg.name:
+            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
+        return inside(cfg.out_dir, check_name(cfg.name, "the run name (--name)"))
+    return default_run_dir(cfg)
+
+
+#: Written into a run directory whose pipeline failed after the run opened.
+FAILURE_RECORD = "failure.json"
+
+
+def retry_hint(run_dir: str | os.PathLike[str]) -> str:
+    """How to retry a failed run (the sentence of ``failure.json`` and of the CLI)."""
+    return (
+        f"The run {run_dir} is kept and marked failed ({FAILURE_RECORD}). After fixing the "
+        f"cause, continue it with --resume --run-dir {run_dir}, or start afresh under "
+        "another --name (or remove the folder first)"
+    )
+
+
+def one_writer(what: str) -> Callable[[Callable[..., RunDir]], Callable[..., RunDir]]:
+    """Decorate a pipeline ``fn(cfg, *, run_dir, resume, **kw)``: it runs holding the
+    run directory's writer lock (:func:`ferrocim.locks.writer_lock`), with output
+    failures as one sentence (:func:`ferrocim.io_errors.output_errors`).
+
+    On resume, temporary files a killed writer left are removed first. A new run that
+    fails with only its setup files written leaves no folder; a run that fails later is
+    marked with ``failure.json`` (error, time, how to retry) and the error is raised on;
+    a run that then finishes has the mark removed.
+    """
+
+    def decorate(fn: Callable[..., RunDir]) -> Callable[..., RunDir]:
+        @wraps(fn)
+        def wrapper(
+            cfg: RunConfig,
+            *,
+            run_dir: str | os.PathLike[str] | None = None,
+            resume: bool = False,
+            **kw: Any,
+        ) -> RunDir:
+            target = run_path(cfg, run_dir, resume=resume)
+            with writer_lock(target, f"ferrocim {what}"):
+                existed = target.exists()
+                if resume and target.is_dir():
+                    remove_temporaries(target)
+                    if (target / FAILURE_RECORD).is_file():
+                        log.info("resuming %s, which had failed (%s)", target, FAILURE_RECORD)
+                try:
+                    with output_errors(target, f"writing the run {target}"):
+                        run = fn(cfg, run_dir=target, resume=resume, **kw)
+                except BaseException as exc:
+                    _mark_failed(target, existed, resume, exc, what)
+                    raise
+                (target / FAILURE_RECORD).unlink(missing_ok=True)
+                return run
+
+        return wrapper
+
+    return decorate
+
+
+def _mark_failed(target: Path, existed: bool, resume: bool, exc: BaseException, what: str) -> None:
+    if not target.is_dir() or (existed and not resume):  # another run's folder: untouched
+        return
+    if not existed and {p.name for p in target.iterdir()} <= SETUP_FILES:
+        shutil.rmtree(target, ignore_errors=True)  # nothing computed: leave no folder
+        return
+    try:
+        write_json(
+            target / FAILURE_RECORD,
+            {
+                "command": f"ferrocim {what}",
+                "error": f"{type(exc).__name__}: {exc}"[:4000],
+                "failed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "retry": retry_hint(target),
+            },
+        )
+    except (OSError, ValueError):  # a full or read-only disk: the error raised says so
+        pass
 
 
 def open_run(
@@ -89,6 +184,7 @@ def open_run(
     resume: bool = False,
     card: DeviceCard | None = None,
     data: dict[str, Any] | None = None,
+    check: Callable[[RunConfig], Any] | None = None,
 ) -> tuple[RunDir, RunConfig]:
     """Create a new run directory, or reopen one to resume (its stored config wins, except
     a ``threads`` given now); sets torch's CPU threads for the run.
@@ -96,28 +192,35 @@ def open_run(
     A new array run stores ``card`` (default: the card ``cfg.array.card`` names) as
     ``card.json``. Every new run records ``data`` (default: :func:`data_record` of
     ``cfg.data``, trained on) as ``data.json``. Everything that can be checked (card,
-    compute device, free directory, the data file) is checked before anything is written.
+    compute device, free directory, the data file) is checked before anything is written;
+    so is whatever ``check(cfg)`` checks (the pipeline's data and fold split), for a
+    resumed run too.
     """
     if resume:
-        if run_dir is None and cfg.name:  # --resume --name X is --resume --run-dir OUT_DIR/X
-            run_dir = Path(cfg.out_dir) / cfg.name
-        if run_dir is None:
-            raise InputError("--resume needs the run to continue: --run-dir DIR or --name NAME")
-        run = RunDir(run_dir).require()
+        # --resume --name X is --resume --run-dir OUT_DIR/X
+        run = RunDir(run_path(cfg, run_dir, resume=True)).require()
         stored = load_config(run.config)
         if cfg.threads is not None:
             stored = stored.model_copy(update={"threads": cfg.threads})
         configure_threads(stored.threads)
+        if check is not None:
+            check(stored)
         return run, stored
     resolve_device(cfg.device)
     if cfg.kind in ARRAY_KINDS and card is None:
         card = resolve_card(cfg.array.card)
-    run = RunDir(run_dir if run_dir is not None else default_run_dir(cfg))
+    run = RunDir(run_path(cfg, run_dir))
     if run.exists():
+        failed = run.path / FAILURE_RECORD
+        why = f" (it failed: see {failed})" if failed.is_file() else ""
         raise InputError(
-            f"Run directory {run.path} exists already; pass --resume to continue it "
+            f"Run directory {run.path} exists already{why}; pass --resume to continue it "
             "or choose another --run-dir/--name"
         )
+    # an unwritable runs folder is found before the data are loaded (or synthesised)
+    check_writable(run.path.parent, "the runs folder (--out-dir, or the parent of --run-dir)")
+    if check is not None:
+        check(cfg)
     if data is None:
         data = data_record(cfg, trained_on=True)
     configure_threads(cfg.threads)

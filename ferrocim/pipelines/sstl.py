@@ -29,6 +29,7 @@ import copy
 import dataclasses
 import os
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ from ferrocim.pipelines.runs import (
     data_record,
     explicit_fields,
     inherit_from_base,
+    one_writer,
     open_run,
     resolve_device,
     run_data,
@@ -130,6 +132,7 @@ def adapt_fold(
     return events
 
 
+@one_writer("sstl")
 def sstl(
     cfg: RunConfig, *, run_dir: str | os.PathLike[str] | None = None, resume: bool = False
 ) -> RunDir:
@@ -170,20 +173,28 @@ def sstl(
             base_run_data=data_identity(base_cfg.data),
             other_than_base=other,
         )
-    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, card=card, data=record)
+    plan: dict[str, Any] = {}
+
+    def check(cfg: RunConfig) -> None:  # data and subjects known valid before any write
+        base = RunDir(cfg.sstl.base_run)
+        base_cfg = base_config(base)
+        other = data_identity(cfg.data) != data_identity(base_cfg.data) or not trained_on_own_data(
+            base
+        )
+        ds = load_dataset(cfg.data)
+        if other:  # no base fold on these data: every subject in them, or the chosen ones
+            subjects = cfg.sstl.subjects or [int(s) for s in np.unique(ds.subject)]
+        else:
+            split = fold_split(ds, cfg.data, base_cfg.seed)  # the base run's test subjects
+            subjects = cfg.sstl.subjects or [int(s) for s in split.test_subjects]
+        unknown = sorted(set(subjects) - {int(s) for s in np.unique(ds.subject)})
+        if unknown:
+            raise InputError(f"sstl.subjects {unknown} are not in the data set")
+        plan.update(base=base, ds=ds, subjects=subjects)
+
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, card=card, data=record, check=check)
     device = resolve_device(cfg.device)
-    base = RunDir(cfg.sstl.base_run)
-    base_cfg = base_config(base)
-    other = data_identity(cfg.data) != data_identity(base_cfg.data) or not trained_on_own_data(base)
-    ds = load_dataset(cfg.data)
-    if other:  # no base fold on these data: every subject in them, or the chosen ones
-        subjects = cfg.sstl.subjects or [int(s) for s in np.unique(ds.subject)]
-    else:
-        split = fold_split(ds, cfg.data, base_cfg.seed)  # the base run's test subjects
-        subjects = cfg.sstl.subjects or [int(s) for s in split.test_subjects]
-    unknown = sorted(set(subjects) - {int(s) for s in np.unique(ds.subject)})
-    if unknown:
-        raise InputError(f"sstl.subjects {unknown} are not in the data set")
+    base, ds, subjects = plan["base"], plan["ds"], plan["subjects"]
     data = to_tensors(ds, device)
     model = pooled_model(base, cfg, run.read_card(), device)
     pooled_state = copy.deepcopy(model.state_dict())

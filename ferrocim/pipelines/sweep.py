@@ -35,6 +35,9 @@ import pandas as pd
 
 from ferrocim.atomic import atomic_path, write_json, write_text
 from ferrocim.checks import FerrocimError, InputError
+from ferrocim.io_errors import output_errors
+from ferrocim.locks import writer_lock
+from ferrocim.names import check_name, inside
 from ferrocim.pipelines import sweep_spec
 from ferrocim.pipelines.sweep_spec import Point, Sweep
 from ferrocim.rundir import RunSummary
@@ -178,7 +181,15 @@ class SweepResult:
 
 def run_dir_of(out: str | os.PathLike[str], point: Point) -> Path:
     """Where ``point`` of the sweep in ``out`` keeps its run directory."""
-    return Path(out).resolve() / "runs" / point.id
+    return inside(Path(out).resolve(), "runs", check_name(point.id, "sweep point id"))
+
+
+def _progress(**kwargs: Any) -> Any:
+    """The sweep's bar: :func:`ferrocim.logs.progress` (off with ``-q``, ``TQDM_DISABLE``
+    or when stderr is no terminal)."""
+    from ferrocim.logs import progress
+
+    return progress(**kwargs)
 
 
 @contextlib.contextmanager
@@ -220,17 +231,33 @@ def run_sweep(
     it a :func:`local_cluster` of ``workers`` processes is started. ``retries``: how
     often a point that raised an unexpected exception is retried (it resumes).
     """
-    from tqdm.auto import tqdm
-
     if retries < 0:
         raise InputError(f"--retries must be ≥ 0, got {retries}")
     if scheduler is not None and workers is not None:
         raise InputError("--workers sizes the local cluster; with --scheduler, its workers run")
     out = Path(out).resolve()
+    with output_errors(out, f"writing the sweep into {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        with writer_lock(out, "ferrocim sweep", inside=True):  # one coordinator per --out
+            return _run_sweep(
+                sweep, out, workers, threads_per_worker, scheduler, retries, echo, progress, poll_s
+            )
+
+
+def _run_sweep(
+    sweep: Sweep,
+    out: Path,
+    workers: int | None,
+    threads_per_worker: int,
+    scheduler: str | None,
+    retries: int,
+    echo: Any,
+    progress: bool,
+    poll_s: float,
+) -> SweepResult:
     result = SweepResult(out, out / "results.parquet")
     todo = [p for p in sweep.points if point_state(run_dir_of(out, p)) != "done"]
     result.skipped = len(sweep.points) - len(todo)
-    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.toml", sweep.text)
     errors: dict[str, str] = {}
     if todo:
@@ -238,7 +265,7 @@ def run_sweep(
         with _client(scheduler, workers, threads_per_worker) as client:
             echo(f"dask dashboard: {_dashboard_note(client)}")
             errors = _submit_and_wait(
-                client, todo, out, threads_per_worker, retries, progress, poll_s, tqdm
+                client, todo, out, threads_per_worker, retries, progress, poll_s
             )
         result.ran = len(todo)
     else:
@@ -259,7 +286,6 @@ def _submit_and_wait(
     retries: int,
     progress: bool,
     poll_s: float,
-    tqdm: Any,
 ) -> dict[str, str]:
     """Submit the points (after their data sets), follow them; errors by point id."""
     tag = sweep_spec.content_hash(str(out))[:8]
@@ -284,7 +310,7 @@ def _submit_and_wait(
     errors: dict[str, str] = {}
     by_id = {p.id: p for p in todo}
     remaining = dict(futures)
-    with tqdm(total=len(todo), unit="point", desc="sweep", disable=not progress) as bar:
+    with _progress(total=len(todo), unit="point", desc="sweep", disable=not progress) as bar:
         while remaining:
             for pid, fut in list(remaining.items()):
                 if not fut.done():

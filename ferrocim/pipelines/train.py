@@ -14,10 +14,11 @@ from ferrocim.pipelines.finish import device_totals, finish_training
 from ferrocim.pipelines.optim import param_groups
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir, programming_totals
-from ferrocim.pipelines.runs import build_model, open_run, resolve_device
+from ferrocim.pipelines.runs import build_model, one_writer, open_run, resolve_device
 from ferrocim.pipelines.training import FitResult, cosine_lr, fit
 
 
+@one_writer("train")
 def train(
     cfg: RunConfig,
     *,
@@ -31,10 +32,10 @@ def train(
     model by validation accuracy and, for device runs, the programming totals.
     """
     started = time.perf_counter()
-    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume)
+    checked = DataCheck()
+    run, cfg = open_run(cfg, run_dir=run_dir, resume=resume, check=checked)
     device = resolve_device(cfg.device)
-    ds = load_dataset(cfg.data)
-    split = fold_split(ds, cfg.data, cfg.seed)
+    ds, split = checked.ds, checked.split
     data = to_tensors(ds, device)
     analog = cfg.kind == "device"
     model = build_model(cfg, analog=analog, card=run.read_card() if analog else None)
@@ -58,6 +59,15 @@ def train(
         return run
     finish_training(run, cfg, forward, split, result, started=started)
     return run
+
+
+class DataCheck:
+    """``open_run(check=DataCheck())``: the run's data set and fold split, loaded (and so
+    known valid) before the run directory is written; kept for the pipeline."""
+
+    def __call__(self, cfg: RunConfig) -> None:
+        self.ds = load_dataset(cfg.data)
+        self.split = fold_split(self.ds, cfg.data, cfg.seed)
 
 
 def fit_with_config(

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ferrocim.checks import InputError
 from ferrocim.logs import progress
 from ferrocim.pipelines.checkpoint import load_checkpoint, save_checkpoint
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
@@ -211,6 +212,12 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             logits = forward(bi, torch_generator(seed, "dropout", step, device=device))
             loss = F.cross_entropy(logits, yb)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):  # stop before the step spoils the weights
+                raise InputError(
+                    f"{phase} training diverged at epoch {epoch + 1}, step {step}: the loss is "
+                    f"{loss_value}; lower the learning rate (train.lr) and start afresh"
+                )
             loss.backward()
             stats = optimizer.step()
             pulsed = pulsed or stats is not None
@@ -220,7 +227,7 @@ def fit(
                 partial["pulses"] = partial.get("pulses", 0) + sum(
                     r.ltp_pulses + r.ltd_pulses for r in rows
                 )
-            partial["loss_sum"] += float(loss.detach()) * len(yb)
+            partial["loss_sum"] += loss_value * len(yb)
             partial["correct"] += int((logits.detach().argmax(1) == yb).sum())
             partial["n"] += len(yb)
             step += 1

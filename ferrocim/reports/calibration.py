@@ -528,11 +528,12 @@ def write_calibration_report(
 ) -> Path:
     """Write ``calibration.html`` and ``plots/<device>*.png`` (+ ``.svg``) under ``out_dir``."""
     from ferrocim.atomic import write_bytes
+    from ferrocim.names import inside
 
     out = Path(out_dir)
     rep, images = build_calibration_report(result, plots=plots)
     for name, im in images.items():
-        write_bytes(out / "plots" / f"{name}.png", im.png)
+        write_bytes(inside(out, "plots", f"{name}.png"), im.png)
         if im.svg is not None:
-            write_bytes(out / "plots" / f"{name}.svg", im.svg)
+            write_bytes(inside(out, "plots", f"{name}.svg"), im.svg)
     return rep.save(out / "calibration.html")

@@ -217,9 +217,12 @@ class Report:
     ) -> Path:
         """Write the page atomically; with ``png_dir``, also every figure as PNG and SVG."""
         if png_dir is not None:
+            from ferrocim.names import inside
+
             for r in self.records:
                 if r.png is not None and r.png_name is not None:
-                    write_bytes(Path(png_dir) / r.png_name, r.png)
+                    write_bytes(inside(png_dir, r.png_name), r.png)
                     if r.svg is not None:
-                        write_bytes(Path(png_dir) / Path(r.png_name).with_suffix(".svg"), r.svg)
+                        svg = str(Path(r.png_name).with_suffix(".svg"))
+                        write_bytes(inside(png_dir, svg), r.svg)
         return write_text(path, self.render())

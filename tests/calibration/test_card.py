@@ -99,6 +99,15 @@ def test_version_1_card_upgrades_with_warning():
     assert c.source("endurance.cycles_median").origin == "assumed"
 
 
+def test_version_1_card_without_source_files_warns():
+    d = preset("dut2").to_dict()
+    d["schema_version"] = 1
+    d["provenance"] = {}
+    with pytest.warns(UserWarning, match=r"old.json is a version-1 card that names no source"):
+        c = DeviceCard.from_dict(d, source="old.json")
+    assert c.source("ltp").origin == "assumed"
+
+
 def test_amplitude_kernel_at_a_write_amplitude():
     """a_eff = a (|V| - v_th)^p: at 2.2 V with a = 0.1, v_th = 1.2, p = 2 → 0.1."""
     k = AmplitudeKernel(a=0.1, alpha=2.0, beta=1.5, v_th=1.2, p=2.0)

@@ -54,6 +54,14 @@ def test_sstl_rows_and_resume(base_run, tiny, tmp_path):
     pd.testing.assert_frame_equal(resumed.read_events(), ev)
 
 
+def test_sstl_unknown_subjects_found_before_the_run_folder_exists(base_run, tiny, tmp_path):
+    """A failed SSTL start leaves no folder to block the retry (issue 27)."""
+    cfg = tiny("sstl", sstl__base_run=str(base_run.path), sstl__subjects=[99])
+    with pytest.raises(InputError, match=r"sstl.subjects \[99\] are not in the data set"):
+        sstl(cfg, run_dir=tmp_path / "sstl")
+    assert not (tmp_path / "sstl").exists()
+
+
 def test_sstl_inherits_the_tiles_and_applies_its_programming(base_run, tiny, tmp_path):
     base_cfg = load_config(base_run.config)
     over = {"sstl__base_run": str(base_run.path), "sstl__subjects": [1]}

@@ -312,3 +312,28 @@ def test_resume_drops_events_logged_after_the_checkpoint(tiny, tmp_path):
     stale.to_csv(part.events, mode="a", header=False, index=False)
     resumed = train(cfg, run_dir=tmp_path / "part", resume=True)
     pd.testing.assert_frame_equal(resumed.read_events(), full.read_events())
+
+
+def test_one_coordinator_per_out(tmp_path, base):
+    """A second sweep into an --out whose sweep still runs is refused naming the holder;
+    nothing of it is written."""
+    from ferrocim.locks import writer_lock
+
+    path = write_sweep(tmp_path / "s.toml", base, grid=GRID)
+    out = tmp_path / "out"
+    with writer_lock(out, "ferrocim sweep", inside=True):
+        res = CliRunner().invoke(main, ["sweep", str(path), "--out", str(out)])
+    assert res.exit_code == 2
+    assert "is being written by another ferrocim process: pid" in res.output
+    assert sorted(p.name for p in out.iterdir()) == []  # no sweep.toml, no runs/
+
+
+@pytest.mark.parametrize("env", [{"TQDM_DISABLE": "1"}, {}])
+def test_sweep_bar_follows_the_progress_rules(monkeypatch, env):
+    """The bar is off with TQDM_DISABLE=1 and when stderr is no terminal (as here)."""
+    from ferrocim.pipelines.sweep import _progress
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with _progress(total=2, desc="sweep") as bar:
+        assert bar.disable

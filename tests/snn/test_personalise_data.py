@@ -103,6 +103,10 @@ def test_truncated_edf_warns_with_both_record_counts(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a complete file reads without a word
         read_run(write_edf(tmp_path / "ok.edf", 1, 8)[0])
+    with path.open("r+b") as f:
+        f.truncate(header + 5 * rec)  # 90 % gone: refused, naming the file and the counts
+    with pytest.raises(InputError, match=r"S001R04.edf: .* announces 54 .* holds only 5 \(5 s\)"):
+        read_run(path)
 
 
 def test_exclude_channels_zeroes_their_cells_only(two_subjects, tmp_path) -> None:

@@ -154,12 +154,24 @@ def edf_record_counts(path: str | Path) -> tuple[int, int, float, int] | None:
     return announced, int(found), record_s, int(extra)
 
 
+#: Least share of its announced records a truncated EDF file must hold to be read.
+MIN_RECORD_SHARE = 0.5
+
+
 def _check_records(path: Path) -> None:
-    """Warn (file, announced vs found records) when an EDF file is truncated."""
+    """Warn (file, announced vs found records) when an EDF file is truncated; refuse it
+    when it holds less than :data:`MIN_RECORD_SHARE` of them."""
     counts = edf_record_counts(path)
     if counts is None:
         return
     announced, found, record_s, extra = counts
+    if announced > 0 and found < announced * MIN_RECORD_SHARE:
+        raise InputError(
+            f"{path}: truncated EDF file: its header announces {announced} data records "
+            f"({announced * record_s:g} s), the file holds only {found} "
+            f"({found * record_s:g} s), less than {MIN_RECORD_SHARE:.0%}; copy or download "
+            "it again (its cues and trials would be mostly missing)"
+        )
     if announced > 0 and found < announced:
         part = f" and {extra} bytes of an incomplete one (ignored)" if extra else ""
         warnings.warn(

@@ -1,0 +1,202 @@
+"""Safe names, writer locks and output errors (issue 27), as units."""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ferrocim.checks import InputError
+from ferrocim.io_errors import OutputError, check_writable, describe, output_errors
+from ferrocim.locks import LockedError, lock_file_for, writer_lock
+from ferrocim.names import MAX_NAME_BYTES, check_name, inside, name_problem, safe_name
+
+HOSTILE = [
+    ("../../../PWN", "path separator"),
+    ("/abs/path", "path separator"),
+    ("a/b", "path separator"),
+    ("a\\b", "path separator"),
+    ("a\x00b", "NUL"),
+    ("", "empty"),
+    ("..", "names a folder"),
+    (".hidden", "starts with '.'"),
+    ("tab\there", "control character"),
+    ("what?", "'?'"),
+    ("CON", "reserved"),
+    ("é" * 70, "140 bytes long"),
+]
+
+
+@pytest.mark.parametrize(("name", "why"), HOSTILE)
+def test_check_name_refuses_with_the_source_and_the_reason(name, why):
+    with pytest.raises(InputError, match="--name") as info:
+        check_name(name, "--name")
+    assert why in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["D4", "run-1.2_b", "Gerät_Ω", "日本語", "x" * MAX_NAME_BYTES])
+def test_check_name_keeps_good_names_of_any_script(name):
+    assert check_name(name, "--name") == name
+    assert safe_name(name) == name  # a safe name is kept as it is
+
+
+@pytest.mark.parametrize(("name", "_why"), HOSTILE)
+def test_safe_name_is_one_safe_component(name, _why, tmp_path):
+    out = safe_name(name)
+    assert name_problem(out) is None
+    assert "/" not in out and "\x00" not in out and not out.startswith(".")
+    assert len(out.encode()) <= MAX_NAME_BYTES
+    assert inside(tmp_path, out).parent == tmp_path
+
+
+def test_safe_name_examples_and_distinct_results():
+    assert safe_name("../../../PWN_b2912").startswith("PWN_b2912-")
+    assert safe_name("/etc/passwd").startswith("etc_passwd-")
+    # different unsafe names never collide (a hash of the original is appended)
+    assert safe_name("a/b") != safe_name("a\\b") != safe_name("a?b")
+    long = safe_name("é" * 200)
+    assert long.startswith("é" * 50) and len(long.encode()) <= MAX_NAME_BYTES
+
+
+def test_inside_refuses_a_path_that_leaves_the_folder(tmp_path):
+    assert inside(tmp_path, "cards", "D4.json") == tmp_path / "cards" / "D4.json"
+    with pytest.raises(InputError, match="outside the output folder"):
+        inside(tmp_path, "cards", "../../x.json")
+    with pytest.raises(InputError, match="outside the output folder"):
+        inside(tmp_path, "/etc/x.json")
+    with pytest.raises(InputError, match="NUL"):
+        inside(tmp_path, "a\x00b")
+
+
+# ---- writer locks ---------------------------------------------------------------------
+def test_second_writer_is_refused_naming_the_holder(tmp_path):
+    target = tmp_path / "run"
+    with writer_lock(target, "ferrocim train") as lock:
+        assert lock == tmp_path / ".run.lock"
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] > 0 and holder["host"] == socket.gethostname()
+        with pytest.raises(LockedError) as info, writer_lock(target, "ferrocim train"):
+            pass
+        msg = str(info.value)
+        assert f"pid {holder['pid']} on host {socket.gethostname()}" in msg
+        assert "ferrocim train" in msg and str(lock) in msg
+    assert not lock.exists()  # released and removed
+    with writer_lock(target, "again"):  # free again
+        pass
+
+
+def test_lock_held_by_another_process(tmp_path):
+    """A lock taken by a running child process: refused here with the child's pid."""
+    target = tmp_path / "out"
+    ready = tmp_path / "ready"
+    code = textwrap.dedent(
+        f"""
+        import time, pathlib
+        from ferrocim.locks import writer_lock
+        with writer_lock({str(target)!r}, "ferrocim calibrate", inside=True):
+            pathlib.Path({str(ready)!r}).write_text("x")
+            time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(600):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        assert ready.exists()
+        with pytest.raises(LockedError, match=f"pid {child.pid} on host"):
+            with writer_lock(target, "ferrocim calibrate", inside=True):
+                pass
+    finally:
+        child.kill()
+        child.wait()
+    # the child was killed holding it: the file stays, the kernel dropped the lock
+    lock = lock_file_for(target, inside=True)
+    assert lock.is_file()
+    with pytest.warns(UserWarning, match=rf"stale writer lock .* pid {child.pid} .*no longer"):
+        with writer_lock(target, "ferrocim calibrate", inside=True):
+            assert json.loads(lock.read_text())["pid"] != child.pid
+    assert not lock.exists()
+
+
+def test_stale_lock_file_of_a_dead_pid_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "run"
+    lock = lock_file_for(target)
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    with pytest.warns(UserWarning, match=f"pid {dead.pid} .*no longer running"):
+        with writer_lock(target, "ferrocim train"):
+            pass
+
+
+# ---- output errors ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (OSError(errno.EROFS, "Read-only file system", "/x/y.json"), "read-only"),
+        (OSError(errno.EACCES, "Permission denied", "/x/y.json"), "permission denied"),
+        (OSError(errno.ENOSPC, "No space left on device", "/x/y.json"), "disk is full"),
+        (RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos 64"), "disk is"),
+        (
+            OSError(
+                "Can't write data (file write failed: errno = 28, error message = 'No "
+                "space left on device')"
+            ),
+            "disk is full",
+        ),
+    ],
+)
+def test_output_errors_are_one_sentence_with_path_and_cause(exc, cause, tmp_path):
+    with pytest.raises(OutputError) as info, output_errors(tmp_path / "z.pt", "writing the run"):
+        raise exc
+    msg = str(info.value)
+    assert cause in msg and "while writing the run" in msg and "\n" not in msg
+    where = exc.filename if getattr(exc, "filename", None) else str(tmp_path / "z.pt")
+    assert msg.startswith(where)
+    if "full" in cause or "disk is" in cause:
+        assert "free on" in msg
+
+
+def test_other_errors_pass_through(tmp_path):
+    assert describe(OSError(errno.ENOENT, "missing"), tmp_path) is None
+    with pytest.raises(FileNotFoundError), output_errors(tmp_path):
+        raise FileNotFoundError(errno.ENOENT, "missing")
+    with pytest.raises(RuntimeError, match="a bug"), output_errors(tmp_path):
+        raise RuntimeError("a bug")
+
+
+def test_check_writable_names_flag_and_cause(tmp_path, monkeypatch):
+    assert check_writable(tmp_path / "new", "--out") == tmp_path / "new"
+    assert list((tmp_path / "new").iterdir()) == []  # the probe is gone
+
+    def read_only(*_a, **_k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("ferrocim.io_errors.tempfile.mkstemp", read_only)
+    with pytest.raises(OutputError, match=r"read-only, while checking that --out .* is writable"):
+        check_writable(tmp_path / "new", "--out")
+
+
+def test_real_read_only_folder(tmp_path):
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root: permissions do not block writes")
+        with pytest.raises(OutputError, match="permission denied"):
+            check_writable(ro / "out", "--out")
+    finally:
+        ro.chmod(0o755)
+    assert Path(ro).is_dir()
