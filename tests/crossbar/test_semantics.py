@@ -306,3 +306,23 @@ def test_pulse_order_option_is_checked():
     assert ProgrammingConfig().pulse_order == "grouped"
     assert AnalogConfig().symmetry_reference == "card"
     assert AnalogConfig().weight_window == "layer"
+
+
+def test_per_sample_order_with_no_sample_firing():
+    """A step in which no sample fires (all errors zero, e.g. behind the output-bound
+    mask) programs nothing in the per-sample order, as in the grouped one."""
+    cfg = AnalogConfig(
+        card="dut2",
+        d2d=False,
+        programming=ProgrammingConfig(rsd_c2c=0.0, pulse_order="per_sample"),
+    )
+    gen = torch.Generator().manual_seed(0)
+    layer = AnalogLinear(3, 2, bias=False, config=cfg, generator=gen, dtype=torch.float64)
+    g0 = layer.conductance.clone()
+    opt = PulsedSGD(torch.nn.Sequential(layer), lr=0.1)
+    x = torch.ones(4, 3, dtype=torch.float64)
+    (layer(x) * 0.0).sum().backward()
+    stats = opt.step()
+    assert stats.ltp_pulses["0"] == 0 and stats.ltd_pulses["0"] == 0
+    assert torch.equal(layer.conductance, g0)
+    opt.close()
