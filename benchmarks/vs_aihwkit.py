@@ -26,7 +26,9 @@ Three steps, one folder BENCH:
    MixedPrecisionCompound; aihwkit's dw_min is the up step at W = 0.5, ferrocim's the mean
    of the up and down steps), weight bounds ``--bounds fan-in`` (±1/√fan_in,
    as ferrocim's layers) or ``--bounds one`` (±1, aihwkit's usual), into
-   BENCH/aihwkit-<bounds>.csv::
+   BENCH/aihwkit-<bounds>.csv (``--out-bound``: aihwkit's ``forward.out_bound``, 12 by
+   default; its tiles zero the error passed back at outputs ``|W x| >= 0.999·12`` even with
+   ``is_perfect``, ferrocim's ``array.grad_out_bound``; 0 turns the mask off)::
 
        .venv-aihwkit/bin/python benchmarks/vs_aihwkit.py --out BENCH --bounds fan-in
 
@@ -147,14 +149,16 @@ def ferrocim_side(args: argparse.Namespace) -> Path:
 
 
 # ---- aihwkit side (aihwkit venv) ----------------------------------------------------------
-def _build(rpu_config, sizes: tuple[int, ...], bounds: str, rule: str):
+def _build(rpu_config, sizes: tuple[int, ...], bounds: str, rule: str, out_bound: float = 12.0):
     from aihwkit.nn import AnalogLinear, AnalogSequential
     from torch import nn
 
     layers = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         w_max = 1.0 / math.sqrt(a) if bounds == "fan-in" else 1.0
-        layers.append(AnalogLinear(a, b, bias=True, rpu_config=rpu_config(w_max=w_max, rule=rule)))
+        config = rpu_config(w_max=w_max, rule=rule)
+        config.forward.out_bound = out_bound  # 12: aihwkit's default; 0: no gradient mask
+        layers.append(AnalogLinear(a, b, bias=True, rpu_config=config))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return AnalogSequential(*layers)
@@ -170,7 +174,7 @@ def train_aihwkit(export: Path, data: dict, rule: str, seed: int, hp: dict, boun
     rpu_config = runpy.run_path(str(export.with_suffix(".py")))["rpu_config"]
     x, y = data["x_train"], data["y_train"]
     sizes = (x.shape[1], *hp["hidden"], int(data["y_test"].max()) + 1)
-    model = _build(rpu_config, sizes, bounds, rule)
+    model = _build(rpu_config, sizes, bounds, rule, hp.get("out_bound", 12.0))
     opt = AnalogSGD(model.parameters(), lr=hp["lr"])
     opt.regroup_param_groups(model)
     accs = []
@@ -205,6 +209,7 @@ def aihwkit_side(args: argparse.Namespace) -> Path:
     hp = {
         "lr": st["lr"], "batch_size": st["batch_size"], "hidden": tuple(st["hidden"]),
         "epochs": args.epochs if args.epochs_given else st["epochs"],
+        "out_bound": args.out_bound,
     }  # fmt: skip
     if st.get("bl", 31) != 31:
         print(f"note: the exports use desired_bl 31, the study used bl {st['bl']}")
@@ -341,6 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--bounds", choices=("fan-in", "one"), default="fan-in",
         help="aihwkit side: weight bounds ±1/sqrt(fan_in) (ferrocim's) or ±1 (aihwkit's usual)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--out-bound", type=float, default=12.0,
+        help="aihwkit side: forward.out_bound (default 12, aihwkit's; its tiles zero the "
+        "error passed back at outputs |W x| >= 0.999 of it, also with is_perfect; 0: off; "
+        "ferrocim's twin: --set array.grad_out_bound=12)",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--compare", nargs="+", metavar="CSV", help="print the table of result files")

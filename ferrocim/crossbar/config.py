@@ -232,6 +232,16 @@ class AnalogConfig(_Record):
     weight_omega`` per layer. DAC: inputs clipped to ±dac_range and
     rounded to ``2**(bits-1) - 1`` steps per side. ADC per tile: each tile's partial sum is
     clipped to ``±adc_range * w_max * dac_range`` and rounded likewise. ``None`` bits: ideal.
+
+    ``grad_out_bound`` (default ``None``: off) is aihwkit's output-bound gradient mask: in
+    the backward pass the error of an output with ``|W x| >= 0.999 * grad_out_bound``
+    (weight·input units, before the bias) is set to zero before it is passed back through
+    the weights, so the layers below get no gradient from it; the forward value is not
+    clipped and the layer's own update (its captured output error, its weight gradient) is
+    not masked. aihwkit 1.1's pulsed tiles do this with ``forward.out_bound = 12`` even with
+    ``is_perfect=True`` (per aihwkit tile; one tile per layer up to 512 x 512). With
+    ``±1`` weights and drifting devices the logits pass 12 and the hidden layers stop
+    learning: set ``grad_out_bound = 12`` to reproduce it.
     """
 
     card: DeviceCard | str = Field(
@@ -275,6 +285,15 @@ class AnalogConfig(_Record):
     dac_range: float = Field(default=1.0, gt=0, description="input DAC full scale")
     adc_bits: StrictInt | None = Field(default=None, ge=2, le=32, description="tile ADC bits")
     adc_range: float = Field(default=20.0, gt=0, description="ADC full scale / (w_max·dac_range)")
+    grad_out_bound: float | None = Field(
+        default=None,
+        gt=0,
+        description="aihwkit's output-bound gradient mask: the error a layer passes back to "
+        "its input is zeroed at every output with |W x| >= 0.999 * grad_out_bound (before "
+        "the bias; the output itself is not clipped, and the layer's own update keeps the "
+        "full error). aihwkit 1.1 does this on its pulsed tiles with forward.out_bound = 12, "
+        "also with is_perfect=True. None: off",
+    )
     programming: ProgrammingConfig = Field(default_factory=ProgrammingConfig)
     endurance: EnduranceConfig = Field(default_factory=EnduranceConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)

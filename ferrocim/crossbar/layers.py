@@ -37,6 +37,33 @@ def _init_bias(
     return nn.Parameter(b.to(device))
 
 
+class _MaskGrad(torch.autograd.Function):
+    """Identity whose gradient is multiplied by ``keep``."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, keep: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(keep)
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (keep,) = ctx.saved_tensors
+        return g * keep, None
+
+
+def bounded_grad(f, x: Tensor, w: Tensor, bound: float | None) -> Tensor:
+    """``f(x, w)`` (an analog MVM, bilinear in ``x`` and ``w``) with aihwkit's output-bound
+    gradient mask (``AnalogConfig.grad_out_bound``): the same value, the same gradient to
+    ``w``, but the gradient to ``x`` zero at every output with ``|y| >= 0.999 * bound``.
+    ``bound=None``, or ``x`` without gradient: ``f(x, w)`` as it is."""
+    if bound is None or not (torch.is_grad_enabled() and x.requires_grad):
+        return f(x, w)
+    y = f(x.detach(), w)  # the value and the weight's gradient
+    keep = (y.detach().abs() < 0.999 * bound).to(y.dtype)
+    yx = f(x, w.detach())  # the input's gradient, masked
+    return y + _MaskGrad.apply(yx - yx.detach(), keep)
+
+
 class AnalogLinear(AnalogModule):
     """``nn.Linear`` whose weight lives on crossbar tiles (see :class:`AnalogModule`)."""
 
@@ -81,10 +108,18 @@ class AnalogLinear(AnalogModule):
         w = self._noisy_weight()
         if cfg.dac_bits is not None:
             x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
+        bound = cfg.grad_out_bound
         if cfg.adc_bits is None:
-            return F.linear(x, w, self.bias)
+            if bound is None:
+                return F.linear(x, w, self.bias)
+            y = bounded_grad(F.linear, x, w, bound)
+            return y if self.bias is None else y + self.bias
         fs = cfg.adc_range * self.w_max * cfg.dac_range
-        y = tiled_matmul_adc(x.reshape(-1, self.in_features), w, cfg.tile_rows, cfg.adc_bits, fs)
+
+        def mvm(a: Tensor, b: Tensor) -> Tensor:
+            return tiled_matmul_adc(a, b, cfg.tile_rows, cfg.adc_bits, fs)
+
+        y = bounded_grad(mvm, x.reshape(-1, self.in_features), w, bound)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -149,7 +184,11 @@ class AnalogConv2d(AnalogModule):
         w = self._noisy_weight()
         if cfg.dac_bits is not None:
             x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
-        if cfg.adc_bits is None:
+        if cfg.grad_out_bound is not None:
+            y = bounded_grad(self._conv_no_bias, x, w, cfg.grad_out_bound)
+            if self.bias is not None:
+                y = y + self.bias.view(-1, 1, 1)
+        elif cfg.adc_bits is None:
             y = conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
         else:
             y = self._conv_adc(x, w)
@@ -162,7 +201,12 @@ class AnalogConv2d(AnalogModule):
         )
         return y
 
-    def _conv_adc(self, x: Tensor, w: Tensor) -> Tensor:
+    def _conv_no_bias(self, x: Tensor, w: Tensor) -> Tensor:
+        if self.analog_config.adc_bits is None:
+            return conv2d(x, w, None, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_adc(x, w, bias=False)
+
+    def _conv_adc(self, x: Tensor, w: Tensor, bias: bool = True) -> Tensor:
         cfg = self.analog_config
         unbatched = x.dim() == 3
         if unbatched:
@@ -180,7 +224,7 @@ class AnalogConv2d(AnalogModule):
             .transpose(1, 2)
             .reshape(n, self.out_channels, ho, wo)
         )
-        if self.bias is not None:
+        if bias and self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
         return y.squeeze(0) if unbatched else y
 

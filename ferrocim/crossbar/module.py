@@ -376,8 +376,9 @@ class AnalogModule(nn.Module):
                 f"program_pulses_per_sample: expected (S, {shape}) counts, got "
                 f"{tuple(n_ltp.shape)} and {tuple(n_ltd.shape)}"
             )
-        fl_all = n_ltp.reshape(n_ltp.shape[0], -1).to(self.conductance.dtype)
-        fd_all = n_ltd.reshape(n_ltd.shape[0], -1).to(self.conductance.dtype)
+        n_dev = self.weight.numel()  # not -1: S = 0 (no sample fires) must work too
+        fl_all = n_ltp.reshape(n_ltp.shape[0], n_dev).to(self.conductance.dtype)
+        fd_all = n_ltd.reshape(n_ltd.shape[0], n_dev).to(self.conductance.dtype)
         if bool(((fl_all > 0) & (fd_all > 0)).any()):
             raise InputError(
                 "program_pulses_per_sample: a device has LTP and LTD pulses in one sample"

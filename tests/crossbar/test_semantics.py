@@ -14,6 +14,7 @@ from ferrocim.calibration.card import preset
 from ferrocim.checks import InputError
 from ferrocim.crossbar import AnalogConfig, AnalogLinear, ProgrammingConfig
 from ferrocim.crossbar import functional as Fx
+from ferrocim.crossbar.layers import AnalogConv2d
 from ferrocim.crossbar.rules import (
     PulsedSGD,
     dw_min,
@@ -306,3 +307,90 @@ def test_pulse_order_option_is_checked():
     assert ProgrammingConfig().pulse_order == "grouped"
     assert AnalogConfig().symmetry_reference == "card"
     assert AnalogConfig().weight_window == "layer"
+
+
+# ---- aihwkit's output-bound gradient mask -------------------------------------------------
+def test_grad_out_bound_masks_the_error_passed_back_by_hand():
+    """grad_out_bound = 1: output 0 (|W x| = 1.2 >= 0.999) passes no error back to x; the
+    value, the weight gradient and the error PulsedSGD captures are not masked."""
+    cfg = AnalogConfig(card="dut2", d2d=False, weight_window="fixed", weight_bound=1.0)
+    gen = torch.Generator().manual_seed(0)
+    layer = AnalogLinear(2, 2, bias=True, config=cfg, generator=gen, dtype=torch.float64)
+    layer.set_weights(torch.tensor([[0.6, 0.6], [0.2, -0.4]], dtype=torch.float64))
+    with torch.no_grad():
+        layer.bias.copy_(torch.tensor([-0.5, 0.1], dtype=torch.float64))
+    w = layer.get_weights().detach().numpy()
+    b = layer.bias.detach().numpy()
+    xv = np.array([1.0, 1.0])
+    g = np.array([0.3, -0.7])  # dL/dy
+    y_np = w @ xv + b
+    assert abs(w[0] @ xv) >= 0.999 and abs(w[1] @ xv) < 0.999  # output 0 is at the bound
+    grads = {}
+    for bound in (None, 1.0):
+        layer.analog_config = cfg.replace(grad_out_bound=bound)
+        layer.weight.grad = None
+        x = torch.tensor(xv, dtype=torch.float64, requires_grad=True)
+        y = layer(x)
+        assert np.allclose(y.detach().numpy(), y_np, rtol=0, atol=1e-15)  # not clipped
+        (y * torch.tensor(g, dtype=torch.float64)).sum().backward()
+        grads[bound] = (x.grad.numpy(), layer.weight.grad.numpy().copy())
+    keep = np.array([0.0, 1.0])
+    assert np.allclose(grads[None][0], w.T @ g, atol=1e-15)
+    assert np.allclose(grads[1.0][0], w.T @ (keep * g), atol=1e-15)  # = g[1] * w[1]
+    for bound in (None, 1.0):  # the layer's own gradient is the full outer product
+        assert np.allclose(grads[bound][1], np.outer(g, xv), atol=1e-15)
+    # the error PulsedSGD captures at the output is the full one
+    layer.analog_config = cfg.replace(grad_out_bound=1.0)
+    opt = PulsedSGD(torch.nn.Sequential(layer), lr=0.1)
+    x = torch.tensor(np.array([xv]), dtype=torch.float64, requires_grad=True)
+    (layer(x) * torch.tensor(np.array([g]), dtype=torch.float64)).sum().backward()
+    ((_, d_captured),) = opt._capture.take("0")
+    assert np.allclose(d_captured.numpy(), [g], atol=1e-15)
+    opt.close()
+    with pytest.raises(InputError, match="grad_out_bound"):
+        AnalogConfig(grad_out_bound=0.0)
+    assert AnalogConfig().grad_out_bound is None
+
+
+def test_grad_out_bound_on_conv_by_hand():
+    """A 1x1 convolution is a matmul per pixel: the pixel whose output reaches the bound
+    passes no error back; value and weight gradient unchanged."""
+    cfg = AnalogConfig(card="dut2", d2d=False, weight_window="fixed", weight_bound=1.0)
+    gen = torch.Generator().manual_seed(0)
+    conv = AnalogConv2d(1, 1, 1, bias=False, config=cfg, generator=gen, dtype=torch.float64)
+    conv.set_weights(torch.full((1, 1, 1, 1), 0.5, dtype=torch.float64))
+    w = float(conv.get_weights().reshape(()))
+    xv = np.array([[[[1.0, 3.0]]]])  # outputs 0.5 w-scaled: w and 3 w
+    out = {}
+    for bound in (None, 1.0):
+        conv.analog_config = cfg.replace(grad_out_bound=bound)
+        conv.weight.grad = None
+        x = torch.tensor(xv, requires_grad=True)
+        y = conv(x)
+        assert np.allclose(y.detach().numpy(), w * xv, atol=1e-15)
+        y.sum().backward()
+        out[bound] = (x.grad.numpy(), float(conv.weight.grad.reshape(())))
+    assert 3 * w >= 0.999 > w
+    assert np.allclose(out[None][0], [[[[w, w]]]], atol=1e-15)
+    assert np.allclose(out[1.0][0], [[[[w, 0.0]]]], atol=1e-15)
+    assert out[None][1] == pytest.approx(4.0) and out[1.0][1] == pytest.approx(4.0)
+
+
+def test_per_sample_order_with_no_sample_firing():
+    """A step in which no sample fires (all errors zero, e.g. behind the output-bound
+    mask) programs nothing in the per-sample order, as in the grouped one."""
+    cfg = AnalogConfig(
+        card="dut2",
+        d2d=False,
+        programming=ProgrammingConfig(rsd_c2c=0.0, pulse_order="per_sample"),
+    )
+    gen = torch.Generator().manual_seed(0)
+    layer = AnalogLinear(3, 2, bias=False, config=cfg, generator=gen, dtype=torch.float64)
+    g0 = layer.conductance.clone()
+    opt = PulsedSGD(torch.nn.Sequential(layer), lr=0.1)
+    x = torch.ones(4, 3, dtype=torch.float64)
+    (layer(x) * 0.0).sum().backward()
+    stats = opt.step()
+    assert stats.ltp_pulses["0"] == 0 and stats.ltd_pulses["0"] == 0
+    assert torch.equal(layer.conductance, g0)
+    opt.close()

@@ -35,6 +35,7 @@ KNOBS: dict[str, Any] = {
     "array.dac_range": 2.0,
     "array.adc_bits": 7,
     "array.adc_range": 10.0,
+    "array.grad_out_bound": 12.0,
     "array.programming.eps": 0.2,
     "array.programming.thr_asym": 2.0,
     "array.programming.max_pulses_per_step": 3,
@@ -124,6 +125,13 @@ def _tile_effect(key: str, value: Any, m: Any) -> None:
         assert (float(k.low), float(k.high)) == pytest.approx((0.01, 0.99))
     elif key == "array.endurance.enabled":
         assert bool(torch.isfinite(m.lifetime).all())
+    elif key == "array.grad_out_bound":  # the error passed back is zeroed at |W x| >= 0.999 b
+        x = torch.full((1, m.in_features), 1.0, requires_grad=True)
+        with torch.no_grad():
+            m.weight.fill_(0.0)
+            m.weight[0].fill_(2 * value / m.in_features)  # output 0 at 2 b, the rest at 0
+        m(x).sum().backward()
+        assert torch.count_nonzero(x.grad) == 0  # unmasked: 2 b / fan_in on every input
     elif key == "array.energy.read_j_per_mac":
         assert m.energy_per_event()["read"] == value
 
