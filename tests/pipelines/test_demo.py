@@ -6,9 +6,12 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from ferrocim.pipelines.demo import DemoSize, run_demo
 
 
+@pytest.mark.slow  # ~40 s on 2 cores; runs in `make test-slow` (CI)
 def test_demo_runs_every_stage(tmp_path: Path) -> None:
     size = DemoSize(
         n_subjects=5,

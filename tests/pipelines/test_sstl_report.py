@@ -89,6 +89,7 @@ def test_sstl_inherits_the_tiles_and_applies_its_programming(base_run, tiny, tmp
         assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow  # runs in `make test-slow` (CI)
 def test_report_from_run_directories(base_run, tmp_path):
     html_path = build_report([base_run.path], tmp_path / "r.html")
     html = html_path.read_text()

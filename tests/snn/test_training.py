@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from ferrocim.snn import EEGSNN, NetworkConfig
 from ferrocim.snn.data import load_prepared
 
 
+@pytest.mark.slow  # runs in `make test-slow` (CI)
 def test_few_adam_steps_fit_a_tiny_subset(prepared_h5: Path) -> None:
     ds = load_prepared(prepared_h5)
     x = torch.from_numpy(ds.x[:8])
