@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -18,6 +21,18 @@ class FerrocimError(Exception):
 
 class InputError(FerrocimError, ValueError):
     """Bad user input (a file, a field, an option). The message names where and what."""
+
+
+def read_toml(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The TOML file ``path`` as a dict; an :class:`InputError` naming ``what`` (e.g.
+    "configuration", "mapping file") and the path when it cannot be read or parsed."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"Cannot read {what} {p}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{what[:1].upper()}{what[1:]} {p} is not valid TOML: {exc}") from None
 
 
 def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:

@@ -28,7 +28,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ferrocim.atomic import write_text
-from ferrocim.checks import InputError
+from ferrocim.checks import InputError, read_toml
 from ferrocim.crossbar.config import AnalogConfig, validation_errors
 from ferrocim.names import name_problem
 
@@ -354,12 +354,7 @@ def load_config(
     if path is not None:
         p = Path(path)
         source = str(p)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"Cannot read configuration {p}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"Configuration {p} is not valid TOML: {exc}") from None
+        data = read_toml(p, "configuration")
         check_keys(data, source)
     if kind is not None:
         data["kind"] = kind

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ferrocim.atomic import atomic_path, write_json
-from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.checks import InputError, check_option, check_range, read_toml
 from ferrocim.crossbar import AnalogConfig, AnalogLinear, energy_ledger
 from ferrocim.crossbar.rules import RULES, make_rule, rule_config
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
@@ -128,15 +128,9 @@ def study_config_data(path: str | os.PathLike[str]) -> dict[str, Any]:
     an :class:`AnalogConfig` without ``card``), checked for unknown keys; the ``array``
     value is validated into an ``AnalogConfig``."""
     import difflib
-    import tomllib
 
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"Cannot read study configuration {p}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"Study configuration {p} is not valid TOML: {exc}") from None
+    data = read_toml(p, "study configuration")
     for key in data:
         if key != "array" and key not in STUDY_KEYS:
             close = difflib.get_close_matches(key, [*STUDY_KEYS, "array"], n=1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ferrocim.calibration.readers._common import (
     to_float,
 )
 from ferrocim.calibration.sequence import MeasurementMeta, PulseSequence
-from ferrocim.checks import InputError
+from ferrocim.checks import InputError, read_toml
 
 FORMAT = "csv"
 _COLUMN_KEYS = ("amplitude", "conductance", "resistance", "current", "sweep", "width")
@@ -89,12 +88,7 @@ class ColumnMapping:
     def from_toml(cls, path: str | os.PathLike[str]) -> ColumnMapping:
         """Read a mapping file (see module docstring)."""
         p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"Cannot read mapping file {p}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"Mapping file {p} is not valid TOML: {exc}") from None
+        data = read_toml(p, "mapping file")
         cols = data.get("columns", {})
         meta = data.get("meta", {})
         unknown = [k for k in cols if k not in _COLUMN_KEYS] + [
