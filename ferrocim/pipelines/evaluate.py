@@ -113,11 +113,11 @@ def quantize_weights(model: torch.nn.Module, q: int) -> None:
     (``NetworkConfig.w_max``). Tile layers re-quantise their programmed weights
     (``AnalogModule.requantize``); float layers are rounded in place.
     """
-    from ferrocim.crossbar import quantize_symmetric
+    from ferrocim.crossbar import AnalogModule, quantize_symmetric
 
     for name, weight in model.device_weights().items():
         module = model.get_submodule(name.rpartition(".")[0])
-        if hasattr(module, "requantize"):
+        if isinstance(module, AnalogModule):
             module.requantize(q)
             continue
         layer = name.split(".")[0]
