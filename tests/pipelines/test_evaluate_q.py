@@ -46,3 +46,14 @@ def test_evaluate_rejects_an_odd_q_before_reading_anything(tmp_path) -> None:
     res = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--q", "3"])
     assert res.exit_code == 2 and "--q 3: expected a positive even" in res.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quantize_weights_requantizes_tile_layers() -> None:
+    from ferrocim.crossbar import AnalogConfig
+
+    cfg = NetworkConfig(width=0.25, analog=AnalogConfig(card="dut2"))
+    model = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
+    quantize_weights(model, 2)
+    fc1 = model.fc1.synapse  # on tiles: fan-in 64 → A = 0.125
+    assert fc1.w_max == 0.125
+    assert set(torch.unique(fc1.weight.detach()).tolist()) == {-0.125, 0.0, 0.125}
