@@ -13,6 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -21,8 +22,20 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def blocks(lang: str) -> list[str]:
-    """Fenced code blocks of ``lang`` ('' for unlabelled ones)."""
-    return re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+    """Fenced code blocks of ``lang`` ('' for unlabelled ones), fences paired in order."""
+    found, current, open_lang = [], [], None
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if open_lang is None:
+                open_lang, current = line[3:].strip(), []
+            else:
+                if open_lang == lang:
+                    found.append("".join(current))
+                open_lang = None
+        elif open_lang is not None:
+            current.append(line)
+    assert open_lang is None, "README: a code fence is not closed"
+    return found
 
 
 def commands(prefix: str) -> list[list[str]]:
@@ -85,3 +98,66 @@ def test_readme_points_only_at_files_in_the_repository():
     assert "../shared" not in README and "DESIGN.md" not in README
     for rel in re.findall(r"`((?:measurements|configs|benchmarks|ferrocim)/[\w./-]+)`", README):
         assert (ROOT / rel).exists(), rel
+
+
+def _resolve(args: list[str]) -> tuple[click.Command, list[str]]:
+    """The click command a README line names, and the arguments after its name."""
+    from ferrocim.cli import main
+
+    cmd: click.Command = main
+    rest = list(args)
+    while isinstance(cmd, click.Group) and rest and not rest[0].startswith("-"):
+        sub = cmd.get_command(click.Context(cmd), rest[0])
+        assert sub is not None, f"README: 'ferrocim … {rest[0]}' is not a command ({args})"
+        cmd, rest = sub, rest[1:]
+    return cmd, rest
+
+
+def test_every_readme_command_uses_only_flags_the_command_has():
+    lines = commands("ferrocim ")
+    assert len(lines) >= 15  # every stage's worked path is there
+    for line in lines:
+        cmd, rest = _resolve(line[1:])
+        known = {opt for p in cmd.params for opt in (*p.opts, *p.secondary_opts)}
+        for tok in rest:
+            if tok.startswith("-") and tok != "-":
+                flag = tok.split("=", 1)[0]
+                said = " ".join(line)
+                assert flag in known, f"README: {said}: {flag} is not an option of {cmd.name}"
+
+
+def _output_after(marker: str) -> list[str]:
+    """Lines of the first unlabelled block that contains ``marker``."""
+    (block,) = [b for b in blocks("") if marker in b]
+    return block.strip().splitlines()
+
+
+def test_sweep_dry_run_lists_the_points_the_readme_states(tmp_path, monkeypatch):
+    from ferrocim.cli import main
+
+    (line,) = [c for c in commands("ferrocim sweep") if "--dry-run" in c]
+    assert "the 25 points" in README
+    monkeypatch.chdir(ROOT)
+    args = line[1:]
+    args[args.index("--out") + 1] = str(tmp_path / "sw")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert re.search(r"^\s+24 [0-9a-f]{16} new ", res.output, flags=re.M)
+    assert not re.search(r"^\s+25 [0-9a-f]{16} ", res.output, flags=re.M)
+    assert not (tmp_path / "sw").exists()  # a dry run writes nothing
+
+
+@pytest.mark.slow
+def test_calibrate_command_prints_what_the_readme_shows(tmp_path, monkeypatch):
+    from ferrocim.cli import main
+
+    (line,) = [c for c in commands("ferrocim calibrate measurements ")]
+    args = line[1:]
+    out = args[args.index("--out") + 1]
+    args[args.index("--out") + 1] = str(tmp_path / "cal")
+    monkeypatch.chdir(ROOT)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    printed = res.output.replace(str(tmp_path / "cal"), out).splitlines()
+    for expected in _output_after("recommended card: "):
+        assert expected in printed, expected
