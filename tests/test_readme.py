@@ -161,3 +161,22 @@ def test_calibrate_command_prints_what_the_readme_shows(tmp_path, monkeypatch):
     printed = res.output.replace(str(tmp_path / "cal"), out).splitlines()
     for expected in _output_after("recommended card: "):
         assert expected in printed, expected
+
+
+@pytest.mark.slow
+def test_energy_study_commands_print_what_the_readme_shows(tmp_path, monkeypatch):
+    from ferrocim.cli import main
+
+    (cards,) = [c for c in commands("ferrocim study cards")]
+    (study,) = [c for c in commands("ferrocim study energy-convergence")]
+    cards, study = cards[1:], study[1:]
+    cards[cards.index("--out") + 1] = str(tmp_path / "cards")
+    study[study.index("--cards") + 1] = str(tmp_path / "cards")
+    study[study.index("--out") + 1] = str(tmp_path / "energy")
+    monkeypatch.chdir(ROOT)
+    for args in (cards, study):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+    printed = " ".join(res.output.split())  # a progress bar may share the header's line
+    for expected in _output_after("energy_to_target_j"):
+        assert " ".join(expected.split()) in printed, expected
