@@ -67,7 +67,7 @@ def lifetime_phrase(endurance: pd.DataFrame | None) -> tuple[str, bool] | None:
     runs = endurance["projected_runs_to_first_failure"].to_numpy(dtype=float)
     assumed = lifetime_assumed(endurance)
     worst = float(np.min(runs))
-    text = "no device pulsed" if not np.isfinite(worst) else f"{fmt.count(worst)} runs"
+    text = "no device pulsed" if not np.isfinite(worst) else f"{fmt.large_count(worst)} runs"
     return text, assumed
 
 
