@@ -176,12 +176,16 @@ def si_prefix(kind: str, values: Iterable[Any]) -> tuple[str, float]:
 _TOP, _BOTTOM = 1e5, 1e-3
 
 
-def column_prefix(kind: str, values: Iterable[Any]) -> tuple[str, float]:
+def column_prefix(
+    kind: str, values: Iterable[Any], *, floor: float = _BOTTOM
+) -> tuple[str, float]:
     """(unit symbol, factor) of a whole column of ``kind``, chosen for readability.
 
     The largest prefix (fewest digits) at which the column's largest magnitude is ≥ 1 and
     below 100,000 and its smallest nonzero one still ≥ 0.001; where the column spans more
     than that (eight decades), the smallest prefix that keeps the largest below 100,000.
+    ``floor`` raises the bound on the smallest value (a log axis reads best with ``1``:
+    no negative powers of ten), falling back to 0.001 where no prefix meets it.
     """
     _base, table = _PREFIXES[kind]
     mags = [abs(x) for x in (_float(v) for v in values) if x is not None and math.isfinite(x)]
@@ -192,7 +196,9 @@ def column_prefix(kind: str, values: Iterable[Any]) -> tuple[str, float]:
     fits = [(sym, fac) for sym, fac in table if hi / fac < _TOP]
     if not fits:
         return table[-1]
-    ok = [(sym, fac) for sym, fac in fits if lo / fac >= _BOTTOM * 0.9995]
+    ok = [(sym, fac) for sym, fac in fits if lo / fac >= floor * 0.9995]
+    if not ok and floor > _BOTTOM:
+        return column_prefix(kind, mags)
     if not ok:
         return fits[-1]
     big = [(sym, fac) for sym, fac in ok if hi / fac >= 0.9995]
