@@ -176,9 +176,7 @@ def si_prefix(kind: str, values: Iterable[Any]) -> tuple[str, float]:
 _TOP, _BOTTOM = 1e5, 1e-3
 
 
-def column_prefix(
-    kind: str, values: Iterable[Any], *, floor: float = _BOTTOM
-) -> tuple[str, float]:
+def column_prefix(kind: str, values: Iterable[Any], *, floor: float = _BOTTOM) -> tuple[str, float]:
     """(unit symbol, factor) of a whole column of ``kind``, chosen for readability.
 
     The largest prefix (fewest digits) at which the column's largest magnitude is ≥ 1 and

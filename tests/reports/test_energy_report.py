@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
+from fake_runs import energy_results as results
 
 from ferrocim.reports.energy_study import (
     accuracy_vs_epoch,
@@ -19,42 +19,6 @@ from ferrocim.reports.energy_study import (
     write_study_report,
 )
 from ferrocim.reports.readback import read_page
-
-WIDTHS = (2e-8, 2e-6)
-
-
-def results(*, reached: bool, epochs: int = 2) -> pd.DataFrame:
-    """A hand-made ``results.parquet`` table: two widths × two rules, one seed."""
-    rows = []
-    for w in WIDTHS:
-        for rule, acc in (("plain", 0.5), ("mixed", 0.85)):
-            hit = reached and rule == "mixed"
-            rows.append(
-                {
-                    "width_s": w,
-                    "rule": rule,
-                    "seed": 0,
-                    "card": f"c{w}",
-                    "energy_per_pulse_j": 3e-12 * w / 2e-8,
-                    "energy_source": "assumed: scaled to 20 ns (x1, x100) at 20 ns, 2 us",
-                    "final_acc": acc,
-                    "best_acc": acc + 0.01,
-                    "acc_per_epoch": list(np.linspace(0.3, acc, epochs)),
-                    "pulses": 1000,
-                    "ltp_pulses": 600,
-                    "ltd_pulses": 400,
-                    "write_energy_j": 1000 * 3e-12 * w / 2e-8,
-                    "read_energy_j": 6.02e-6,
-                    "total_energy_j": 6.02e-6 + 1000 * 3e-12 * w / 2e-8,
-                    "target": 0.8,
-                    "epochs_to_target": 2.0 if hit else np.nan,
-                    "energy_to_target_j": 4.98e-6 * (w / 2e-8) ** 0.5 if hit else np.nan,
-                    "wall_s": 2.5,
-                    "programming_s": 1.9,
-                    "run_dir": f"runs/{rule}",
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def write(tmp_path: Path, table: pd.DataFrame) -> Path:

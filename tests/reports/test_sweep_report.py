@@ -4,41 +4,13 @@ and a resume command for points not done."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from fake_runs import write_sweep
 
 from ferrocim.reports.readback import read_page
 from ferrocim.reports.sweep import TIE_RULE, best_points, build_sweep_report
-
-
-def write_sweep(path: Path, events: list[int], accs: list[float], status=None) -> Path:
-    """A sweep folder with a hand-made ``results.parquet`` (one row per point)."""
-    n = len(events)
-    status = status or ["done"] * n
-    path.mkdir()
-    pd.DataFrame(
-        {
-            "point": [f"p{i}" for i in range(n)],
-            "index": range(n),
-            "status": status,
-            "error": [None if s == "done" else "stopped" for s in status],
-            "run_dir": [f"runs/p{i}" for i in range(n)],
-            "kind": ["device"] * n,
-            "seed": [0] * n,
-            "array.programming.eps": [0.05 * (1 + i) for i in range(n)],
-            "test_acc": accs,
-            "transfer_test_acc": [None] * n,
-            "acc_before": [None] * n,
-            "acc_after": [None] * n,
-            "programming_events": pd.array(events, dtype="Int64"),
-            "pulses": pd.array(events, dtype="Int64"),
-            "energy_j": [1e-6] * n,
-            "wall_s": [2.0] * n,
-        }
-    ).to_parquet(path / "results.parquet")
-    return path
 
 
 def test_no_pulse_anywhere_skips_the_log_plot_with_a_sentence(tmp_path):
