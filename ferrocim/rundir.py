@@ -29,6 +29,7 @@ import dataclasses
 import io
 import json
 import os
+import shlex
 import tomllib
 import warnings
 from collections.abc import Iterable, Mapping
@@ -189,6 +190,25 @@ def config_value(config: Mapping[str, Any], dotted: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+#: The command that runs (and, with ``--resume --run-dir``, continues) a run of each kind.
+RUN_COMMANDS = {
+    "float": "ferrocim train float",
+    "device": "ferrocim train device",
+    "retune": "ferrocim retune",
+    "sstl": "ferrocim sstl",
+}
+
+
+def resume_command(kind: str | None, run_dir: str | os.PathLike[str]) -> str | None:
+    """``ferrocim train device --resume --run-dir /abs/RUN``: the exact command that
+    continues an unfinished run of ``kind`` (its stored config wins, so no other flag is
+    needed); None for a kind that cannot be resumed."""
+    cmd = RUN_COMMANDS.get(str(kind))
+    if cmd is None:
+        return None
+    return f"{cmd} --resume --run-dir {shlex.quote(str(Path(run_dir).absolute()))}"
 
 
 class RunDir:

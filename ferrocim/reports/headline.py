@@ -55,6 +55,32 @@ def run_warnings(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
     return out
 
 
+def unfinished_warning(
+    *,
+    resumable: bool,
+    epochs_done: int | None = None,
+    epochs_total: int | None = None,
+    failure: dict[str, Any] | None = None,
+) -> str:
+    """Why a run without ``summary.json`` must not be read as a result: how far it got and
+    whether it failed (``failure.json``); the resume command goes beside it."""
+    where = ""
+    if epochs_done is not None:
+        of = f" of {fmt.count(epochs_total)}" if epochs_total else ""
+        where = f" after epoch {fmt.count(epochs_done)}{of}"
+    why = (
+        f"It failed ({failure.get('error', 'see failure.json')})"
+        if failure
+        else "It was stopped (or is still running)"
+    )
+    return (
+        f"Unfinished run: no summary.json, so its numbers are those of the last saved epoch, "
+        f"not final results. {why}{where}. Continue it with:"
+        if resumable
+        else f"Unfinished run: no summary.json. {why}{where}."
+    )
+
+
 def lifetime_assumed(endurance: pd.DataFrame) -> bool:
     """True when a layer's projection uses the card's median instead of drawn lifetimes."""
     return bool((endurance["lifetime_source"] != "drawn per device").any())
@@ -67,7 +93,7 @@ def lifetime_phrase(endurance: pd.DataFrame | None) -> tuple[str, bool] | None:
     runs = endurance["projected_runs_to_first_failure"].to_numpy(dtype=float)
     assumed = lifetime_assumed(endurance)
     worst = float(np.min(runs))
-    text = "no device pulsed" if not np.isfinite(worst) else f"{fmt.count(worst)} runs"
+    text = "no device pulsed" if not np.isfinite(worst) else f"{fmt.large_count(worst)} runs"
     return text, assumed
 
 
@@ -127,4 +153,5 @@ __all__ = [
     "lifetime_assumed",
     "lifetime_phrase",
     "run_warnings",
+    "unfinished_warning",
 ]

@@ -39,6 +39,17 @@ class ContentRecord:
     png: bytes | None = None
     png_name: str | None = None
     svg: bytes | None = None
+    #: further images of a figure group: (PNG file name, PNG, SVG)
+    more: tuple[tuple[str, bytes, bytes | None], ...] = ()
+
+    def images(self) -> list[tuple[str, bytes, bytes | None]]:
+        """Every image of the record as (PNG file name, PNG, SVG)."""
+        first = (
+            []
+            if self.png is None or self.png_name is None
+            else [(self.png_name, self.png, self.svg)]
+        )
+        return first + list(self.more)
 
 
 def _slug(text: str) -> str:
@@ -84,15 +95,19 @@ class Report:
     subtitle: str = ""
     records: list[ContentRecord] = field(default_factory=list)
     headline: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[markupsafe.Markup] = field(default_factory=list)
 
     def add_headline(self, label: str, value: str) -> None:
         """One number of the box at the top of the page (already formatted)."""
         self.headline.append((label, value))
 
-    def add_warning(self, text: str) -> None:
-        """A warning shown at the top of the page, above the headline box."""
-        self.warnings.append(text)
+    def add_warning(self, text: str, *, command: str | None = None) -> None:
+        """A warning shown at the top of the page, above the headline box; ``command``
+        (e.g. how to resume a run) is shown under it as a block to copy."""
+        html = markupsafe.escape(text)
+        if command:
+            html += markupsafe.Markup('<code class="command">{}</code>').format(command)
+        self.warnings.append(html)
 
     def _unique_slug(self, title: str, section: str) -> str:
         base = _slug(f"{section}-{title}")
@@ -140,7 +155,11 @@ class Report:
         heads, cells = format_table(
             [str(c) for c in df.columns], df.astype(object).to_numpy().tolist(), formats
         )
-        head = markupsafe.Markup("").join(markupsafe.Markup("<th>{}</th>").format(c) for c in heads)
+        # long snake_case names may break after an underscore: wide tables stay in view
+        wbr = markupsafe.Markup("_<wbr>")
+        head = markupsafe.Markup("").join(
+            markupsafe.Markup("<th>{}</th>").format(wbr.join(c.split("_"))) for c in heads
+        )
         text = [all(isinstance(v, str) or v is None for v in df[c].tolist()) for c in df.columns]
         td = (markupsafe.Markup("<td>{}</td>"), markupsafe.Markup('<td class="text">{}</td>'))
         rows = markupsafe.Markup("").join(
@@ -189,6 +208,32 @@ class Report:
             )
         )
 
+    def add_figure_group(
+        self,
+        title: str,
+        figures: list[tuple[str, Any]],
+        *,
+        section: str = "Figures",
+        caption: str = "",
+    ) -> None:
+        """One block of several similar figures (e.g. one per layer), each folded in its own
+        ``<details>`` under its label, so the page stays short; every figure is still
+        written as PNG and SVG by :meth:`save`."""
+        slug = self._unique_slug(title, section)
+        body = markupsafe.Markup("")
+        if caption:
+            body += markupsafe.Markup('<p class="caption">{}</p>').format(caption)
+        images = []
+        for label, fig in figures:
+            img = fig if isinstance(fig, FigureImages) else render_figure(fig)
+            b64 = base64.b64encode(img.png).decode("ascii")
+            body += markupsafe.Markup(
+                '<details class="figure"><summary>{}</summary>'
+                '<img alt="{}" src="data:image/png;base64,{}"></details>'
+            ).format(label, f"{title}: {label}", b64)
+            images.append((f"{slug}-{_slug(label)}.png", img.png, img.svg))
+        self.records.append(ContentRecord(title, section, body, slug, more=tuple(images)))
+
     def sections(self) -> list[tuple[str, list[ContentRecord]]]:
         """Records grouped by section, sections in first-seen order."""
         order: dict[str, list[ContentRecord]] = {}
@@ -220,9 +265,8 @@ class Report:
             from ferrocim.names import inside
 
             for r in self.records:
-                if r.png is not None and r.png_name is not None:
-                    write_bytes(inside(png_dir, r.png_name), r.png)
-                    if r.svg is not None:
-                        svg = str(Path(r.png_name).with_suffix(".svg"))
-                        write_bytes(inside(png_dir, svg), r.svg)
+                for name, png, svg in r.images():
+                    write_bytes(inside(png_dir, name), png)
+                    if svg is not None:
+                        write_bytes(inside(png_dir, str(Path(name).with_suffix(".svg"))), svg)
         return write_text(path, self.render())

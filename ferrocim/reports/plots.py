@@ -54,6 +54,35 @@ def learning_curves(metrics: pd.DataFrame) -> Figure:
     return fig
 
 
+def validation_overlay(curves: dict[str, pd.DataFrame]) -> Figure:
+    """Validation accuracy (%) and loss per epoch of several runs on shared axes.
+
+    ``curves`` maps a run's name to its ``metrics.csv`` table; a run with several phases
+    gets one line per phase (``run (phase)``).
+    """
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    i = 0
+    for name, metrics in curves.items():
+        groups = list(metrics.groupby("phase", sort=False)) if "phase" in metrics else []
+        groups = groups or [("", metrics)]
+        for phase, df in groups:
+            label = name if len(groups) == 1 else f"{name} ({phase})"
+            color = plt.cm.tab10(i % 10)
+            i += 1
+            ax_acc.plot(df["epoch"], df["val_acc"], "-o", ms=3, color=color, label=label)
+            if "val_loss" in df:
+                ax_loss.plot(df["epoch"], df["val_loss"], "-o", ms=3, color=color, label=label)
+    ax_acc.axhline(50, color="0.6", lw=0.8, ls=":")
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Validation loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        _integer_axis(ax.xaxis)
+    ax_loss.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
 def events_over_training(events: pd.DataFrame) -> Figure:
     """Cumulative LTP/LTD crossings and pulses per layer over optimiser steps.
 

@@ -7,6 +7,7 @@ Several run directories give one page with a comparison table and each run's sec
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,20 +18,27 @@ import pandas as pd
 from ferrocim.checks import InputError
 from ferrocim.reports import plots
 from ferrocim.reports.array_state import endurance_table, read_tile_state, tile_arrays
-from ferrocim.reports.headline import Headline, card_used, headline, lifetime_assumed
+from ferrocim.reports.headline import (
+    ANALOG_KINDS,
+    Headline,
+    card_used,
+    headline,
+    lifetime_assumed,
+    unfinished_warning,
+)
 from ferrocim.reports.html import Report
-from ferrocim.rundir import COUNT_FIELDS, RunDir, RunSummary, config_value
+from ferrocim.rundir import COUNT_FIELDS, RunDir, RunSummary, config_value, resume_command
 
-#: Comparison-table columns taken from each run's config.toml (column → dotted field).
-CONFIG_COLUMNS = {
-    "kind": "kind",
+#: Comparison-table columns taken from each run's config.toml (column → dotted field):
+#: array fields for the kinds that program an array, transfer fields for re-tuning runs.
+ARRAY_COLUMNS = {
     "card": "array.card",
     "eps": "array.programming.eps",
     "thr_asym": "array.programming.thr_asym",
-    "q": "transfer.q",
-    "x": "transfer.x",
 }
-#: Comparison-table columns taken from each run's summary.json (RunSummary fields).
+TRANSFER_COLUMNS = {"q": "transfer.q", "x": "transfer.x"}
+#: Comparison-table columns taken from each run's summary.json (RunSummary fields), the
+#: results first; the settings (card, eps, ...) follow them, then these.
 SUMMARY_COLUMNS = (
     "test_acc",
     "transfer_test_acc",
@@ -38,9 +46,9 @@ SUMMARY_COLUMNS = (
     "acc_after",
     "programming_events",
     "pulses",
-    "failed_devices",
-    "wall_s",
 )
+TAIL_COLUMNS = ("failed_devices", "wall_s")
+FAILURE_RECORD = "failure.json"  # written by ferrocim.pipelines.runs (not imported here)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,47 @@ class RunContents:
     def kind(self) -> str | None:
         return config_value(self.config, "kind")
 
+    @property
+    def finished(self) -> bool:
+        """True once the run wrote ``summary.json`` (its final numbers)."""
+        return self.run.summary.is_file()
+
+    def failure(self) -> dict[str, Any] | None:
+        """``failure.json`` of a run marked failed, else None."""
+        path = self.run.path / FAILURE_RECORD
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"error": f"unreadable {FAILURE_RECORD}"}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def status(self) -> str:
+        """``done``, ``failed`` (marked by ``failure.json``) or ``unfinished``."""
+        if self.finished:
+            return "done"
+        return "failed" if self.failure() is not None else "unfinished"
+
+    def resume_command(self) -> str | None:
+        """The exact command that continues this run (None once finished)."""
+        return None if self.finished else resume_command(self.kind, self.run.path)
+
+    def unfinished_warning(self) -> str | None:
+        """The warning of an unfinished run (None once finished)."""
+        if self.finished:
+            return None
+        m = self.metrics
+        done = int(m["epoch"].max()) if len(m) and "epoch" in m else None
+        total = config_value(self.config, "sstl.epochs" if self.kind == "sstl" else "train.epochs")
+        return unfinished_warning(
+            resumable=self.resume_command() is not None,
+            epochs_done=done,
+            epochs_total=int(total) if total is not None else None,
+            failure=self.failure(),
+        )
+
 
 def _read_run(path: Path) -> RunContents:
     run = RunDir(path)
@@ -81,11 +130,21 @@ def _read_run(path: Path) -> RunContents:
 
 
 def summary_row(run: RunContents) -> dict[str, Any]:
-    """One comparison-table row of a run (missing numbers left empty)."""
-    row: dict[str, Any] = {"run": run.name}
-    row.update({col: config_value(run.config, key) for col, key in CONFIG_COLUMNS.items()})
-    row["card"] = card_used(run.config)  # float runs have none
+    """One comparison-table row of a run: name, kind, status, results, then the settings
+    that apply to its kind (a float run has no card, eps or thr_asym; only re-tuning runs
+    have q and x); missing numbers left empty."""
+    row: dict[str, Any] = {"run": run.name, "kind": run.kind, "status": run.status}
     row.update({key: getattr(run.summary, key) for key in SUMMARY_COLUMNS})
+    analog = run.kind in ANALOG_KINDS
+    row.update(
+        {c: config_value(run.config, k) if analog else None for c, k in ARRAY_COLUMNS.items()}
+    )
+    row["card"] = card_used(run.config)  # float runs have none
+    retune = run.kind == "retune"
+    row.update(
+        {c: config_value(run.config, k) if retune else None for c, k in TRANSFER_COLUMNS.items()}
+    )
+    row.update({key: getattr(run.summary, key) for key in TAIL_COLUMNS})
     return row
 
 
@@ -104,13 +163,16 @@ def run_headline(run: RunContents, state: dict[str, Any] | None = None) -> Headl
     """The headline of a run (its tile state read here when not given)."""
     if state is None and run.run.tiles.is_file():
         state = read_tile_state(run.run.tiles)
-    return headline(
+    head = headline(
         run.summary.to_json(),
         run.config,
         card_name=_card_name(run),
         energy=run.energy,
         endurance=_endurance(run, state),
     )
+    if not run.finished:
+        head.items.insert(1, ("status", run.status))
+    return head
 
 
 def _add_run_sections(report: Report, run: RunContents, *, prefix: str, single: bool) -> None:
@@ -173,14 +235,26 @@ def _add_run_sections(report: Report, run: RunContents, *, prefix: str, single: 
     if state is not None and not no_events:
         pulses = {name: layer["ltp_pulses"] + layer["ltd_pulses"] for name, layer in state.items()}
         report.add_figure("Pulses per device", plots.pulse_histograms(pulses), section=sec)
+        maps = []
         for name, layer in state.items():
             tiles = tile_arrays(layer, "pulses")
             if len(tiles) <= 12:
-                report.add_figure(
-                    f"{name}: pulses per device and tile",
-                    plots.tile_heatmaps(name, tiles, label="pulses"),
-                    section=sec,
+                total = int(pulses[name].sum())
+                maps.append(
+                    (
+                        f"{name} ({len(tiles)} tile{'s' if len(tiles) > 1 else ''}, "
+                        f"{total:,} pulses)",
+                        plots.tile_heatmaps(name, tiles, label="pulses"),
+                    )
                 )
+        if maps:
+            report.add_figure_group(
+                "Pulses per device and tile",
+                maps,
+                section=sec,
+                caption="One heatmap per layer (rows: inputs, columns: outputs, one panel per "
+                "tile); click a layer to open it.",
+            )
     if state is not None:
         epochs = max(int(config_value(run.config, "train.epochs") or 1), 1)
         table = _endurance(run, state)
@@ -242,18 +316,37 @@ def build_report(
     out = Path(out)
     title = "ferrocim run report" if len(runs) == 1 else f"ferrocim report: {len(runs)} runs"
     report = Report(title, subtitle=", ".join(r.name for r in runs))
-    if len(runs) == 1:
-        head = run_headline(runs[0])
-        for label, value in head.items:
-            report.add_headline(label, value)
+    single = len(runs) == 1
+    for r in runs:
+        who = "" if single else f"{r.name}: "
+        text = r.unfinished_warning()
+        if text is not None:
+            report.add_warning(who + text, command=r.resume_command())
+        head = run_headline(r)
         for w in head.warnings:
-            report.add_warning(w)
-    else:
-        for r in runs:
-            for w in run_headline(r).warnings:
-                report.add_warning(f"{r.name}: {w}")
+            report.add_warning(who + w)
+        if single:
+            for label, value in head.items:
+                report.add_headline(label, value)
     table = pd.DataFrame([summary_row(r) for r in runs]).dropna(axis=1, how="all")
-    report.add_table("Runs", table, section="Comparison")
+    if (table["status"] == "done").all():
+        table = table.drop(columns="status")
+    report.add_table(
+        "Runs",
+        table,
+        section="Comparison",
+        caption="Results first, then the settings that apply to each kind of run (blank "
+        "where a kind has none: a float run has no array).",
+    )
+    curves = {r.name: r.metrics for r in runs if len(r.metrics) and "val_acc" in r.metrics}
+    if not single and curves:
+        report.add_figure(
+            "Validation curves",
+            plots.validation_overlay(curves),
+            section="Comparison",
+            caption="Validation accuracy and loss per epoch of every run with per-epoch "
+            "metrics, on shared axes (SSTL runs have none: see their per-subject tables).",
+        )
     if "programming_events" in table and table["programming_events"].notna().sum() >= 2:
         sub = table.dropna(subset=["programming_events", "test_acc"])
         if len(sub) >= 2:

@@ -8,6 +8,7 @@ holds them.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -70,6 +71,24 @@ def sstl_table(sweep_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def best_points(table: pd.DataFrame) -> pd.DataFrame:
+    """The finished points with the best test accuracy, best first.
+
+    Ties (equal test accuracy) are ordered by fewest programming events (a point that
+    never programmed counts 0), then sweep order (``index``): the first row is the point
+    the report calls best, the others tie with it.
+    """
+    done = table[(table["status"] == "done") & table["test_acc"].notna()]
+    if done.empty:
+        return done
+    best = done[done["test_acc"] == done["test_acc"].max()]
+    events = pd.to_numeric(best["programming_events"], errors="coerce").fillna(0)
+    return best.assign(_events=events).sort_values(["_events", "index"]).drop(columns="_events")
+
+
+TIE_RULE = "ties broken by fewest programming events, then sweep order"
+
+
 def build_sweep_report(
     sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
 ) -> Path:
@@ -82,18 +101,43 @@ def build_sweep_report(
         "ferrocim sweep report", subtitle=f"{sweep_dir}: {n_done}/{len(table)} points done"
     )
     report.add_headline("points done", f"{fmt.count(n_done)} / {fmt.count(len(table))}")
-    accs = table[table["status"] == "done"].dropna(subset=["test_acc"])
-    if len(accs):
-        best = accs.loc[accs["test_acc"].idxmax()]
-        report.add_headline("best test accuracy (%)", f"{fmt.percent(best['test_acc'])}")
-        report.add_headline("best point", str(best["point"]))
+    best = best_points(table)
+    if len(best):
+        first = best.iloc[0]
+        report.add_headline("best test accuracy (%)", f"{fmt.percent(first['test_acc'])}")
+        tied = f" (+{len(best) - 1} tied)" if len(best) > 1 else ""
+        report.add_headline("best point", f"{first['point']}{tied}")
     if table["programming_events"].notna().any():
         report.add_headline(
             "programming events (all points)", fmt.count(table["programming_events"].sum())
         )
     if n_done < len(table):
-        report.add_warning(f"{len(table) - n_done} point(s) not done; see 'Points not done'.")
+        spec = sweep_dir / "sweep.toml"
+        report.add_warning(
+            f"{len(table) - n_done} point(s) not done (see 'Points not done'). Running the "
+            "sweep again continues them (finished points are skipped, unfinished ones "
+            "resume from their checkpoints):",
+            command=f"ferrocim sweep {shlex.quote(str(spec.absolute()))} --out "
+            f"{shlex.quote(str(sweep_dir.absolute()))}",
+        )
     varying = varying_columns(table)
+    if len(best):
+        settings = ", ".join(f"{c.rsplit('.', 1)[-1]} = {first[c]}" for c in varying)
+        text = (
+            f"Best test accuracy {fmt.percent(first['test_acc'])} % at point {first['point']}"
+            + (f" ({settings})" if settings else "")
+            + f"; {TIE_RULE}."
+        )
+        if len(best) > 1:
+            text += (
+                f" {len(best)} points share this accuracy: "
+                + ", ".join(
+                    f"{r['point']} ({fmt.count(r['programming_events'])} events)"
+                    for _, r in best.iterrows()
+                )
+                + "."
+            )
+        report.add_text("Best point", text, section="Sweep")
     shown = [
         "index",
         "point",
@@ -112,15 +156,31 @@ def build_sweep_report(
     done = table[table["status"] == "done"]
     eps = field_column(table, "eps")
     events = done.dropna(subset=["programming_events", "test_acc"])
-    if eps is not None and len(events):
+    fired = events[events["programming_events"] > 0]
+    if eps is not None and len(events) and fired.empty:
+        report.add_text(
+            "Accuracy vs programming events per eps",
+            f"Not drawn: none of the {len(events)} finished points fired a pulse (0 "
+            "programming events each), and a log axis has no zero. Lower eps, raise the "
+            "learning rate or train longer for the array to be programmed.",
+            section="Figures",
+        )
+    elif eps is not None and len(fired):
         thr = field_column(table, "thr_asym")
-        group = thr if thr is not None and events[thr].nunique() > 1 else None
+        group = thr if thr is not None and fired[thr].nunique() > 1 else None
+        silent = len(events) - len(fired)
         report.add_figure(
             "Accuracy vs programming events per eps",
-            sweep_plots.accuracy_vs_events(events, eps=eps, group=group),
+            sweep_plots.accuracy_vs_events(fired, eps=eps, group=group),
             section="Figures",
             caption="Faint: single points; bold: mean ± s.d. over the points of one setting "
-            "(folds, seeds). Programming events are threshold crossings (the paper's count).",
+            "(folds, seeds). Programming events are threshold crossings (the paper's count)."
+            + (
+                f" {silent} point(s) with no programming event are not drawn (a log axis "
+                "has no zero): see the table."
+                if silent
+                else ""
+            ),
         )
     q, x = field_column(table, "q"), field_column(table, "x")
     if q is not None and x is not None:
@@ -142,4 +202,4 @@ def build_sweep_report(
     return report.save(out, png_dir=out.parent / f"{out.stem}_figures")
 
 
-__all__ = ["build_sweep_report", "is_sweep_dir"]
+__all__ = ["TIE_RULE", "best_points", "build_sweep_report", "is_sweep_dir"]

@@ -209,7 +209,9 @@ def test_study_few_hundred_samples_with_report(tmp_path):
     html = res.report_path.read_text()
     for title in ("Energy to target accuracy", "Accuracy per epoch", "Energy vs final accuracy"):
         assert title in html
-    assert len(list((tmp_path / "s" / "plots").glob("*.png"))) == 3
+    # no "energy to target" figure (a sentence instead) when no run reached the target
+    reached = bool(res.results["energy_to_target_j"].notna().any())
+    assert len(list((tmp_path / "s" / "plots").glob("*.png"))) == 2 + reached
 
 
 @pytest.mark.slow

@@ -148,3 +148,52 @@ def test_zero_event_run_report_warns_and_writes_svg(tmp_path):
         "run-learning-curves.svg",
     ]
     assert (figs / "run-learning-curves.svg").read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("train_loss", "number"),  # "n_" inside "train_" made it a count (rounded to 0.7)
+        ("val_loss", "number"),
+        ("n_train", "count"),
+        ("n_test", "count"),
+        ("projected_runs_to_first_failure", "large"),
+        ("median_lifetime", "large"),
+        ("max_pulses_per_device", "count"),
+    ],
+)
+def test_column_kind_whole_words(name, kind):
+    assert fmt.column_kind(name) == kind
+
+
+def test_loss_column_keeps_its_digits():
+    head, cells = fmt.format_column("train_loss", [0.7001414500105826, 0.69694280500321])
+    assert (head, cells) == ("train_loss", ["0.7001", "0.6969"])
+
+
+def test_large_counts_in_words():
+    assert fmt.large_count(526_315_788.5) == "526 million"
+    assert fmt.large_count(2_499_999_999.0) == "2.5 billion"
+    assert fmt.large_count(999_999.7) == "999,999"  # whole runs: rounded down
+    assert fmt.large_count(1e10) == "10 billion"
+    assert fmt.large_count(3.4e16) == "3.4 × 10^16"
+    assert fmt.large_count(float("inf")) == "∞"
+    _, cells = fmt.format_column("projected_runs_to_first_failure", [526_315_788.5, 12.0])
+    assert cells == ["526 million", "12"]
+
+
+def test_one_readable_unit_per_column():
+    # the energy table of a run: 0.6691 mJ beside 5.768e-05 mJ before
+    head, cells = fmt.format_column("energy_j", [0.6691e-3, 5.768e-08, 0.0])
+    assert (head, cells) == ("energy (µJ)", ["669.1", "0.05768", "0"])
+    head, cells = fmt.format_column("energy_j", [10.87e-3, 9.351e-9, 0.3383e-3])
+    assert (head, cells) == ("energy (µJ)", ["10,870", "0.009351", "338.3"])
+    assert not any("e-" in c or "e+" in c for c in cells)
+    assert fmt.format_column("energy_j", [0.5e-9, 0.2e-9]) == ("energy (pJ)", ["500", "200"])
+    assert fmt.plain(9.99996) == "10"
+    assert fmt.plain(123_456.7) == "123,457"
+
+
+def test_text_in_a_unit_column_is_shown_as_it_is():
+    # the energy report's width column showed "—" for every "20ns"
+    assert fmt.format_column("width", ["20 ns", "2 µs", None]) == ("width", ["20 ns", "2 µs", "—"])
