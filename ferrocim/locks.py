@@ -13,11 +13,11 @@ before the folder does, so two runs started together cannot both create it) and
 ``.ferrocim.lock`` inside a calibration or sweep folder. The Python-API entry points
 (:func:`ferrocim.calibration.calibrate`, :func:`ferrocim.snn.data.prepare_eegmmidb`) take
 the same lock with ``reentrant=True``: inside a command that already holds it (the CLI
-wraps them) they go on under that lock; called on their own they take it. Folders the lock
-had to create are removed again, when still empty, if the block raises (a rejected input
-leaves nothing behind). On platforms without ``fcntl``
-the file is created with ``O_EXCL`` and a lock whose pid is not running on this host is
-stale.
+wraps them) they go on under that lock; called on their own they take it. A lock inside
+its folder (``inside=True``) removes the folders it had to create again, when still empty,
+if the block raises (a calibration that rejects its input leaves no ``--out`` behind).
+On platforms without ``fcntl`` the file is created with ``O_EXCL`` and a lock whose pid
+is not running on this host is stale.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ def writer_lock(
     ``what`` names the command in the lock file and in the other writer's error. Raises
     :class:`LockedError` when another process holds it, or this one (unless
     ``reentrant``: then a lock this process already holds is used as it is); takes over a
-    stale one with a warning. The lock file is removed on exit, and so are the folders
-    taking it created, when the block raises and they are empty.
+    stale one with a warning. The lock file is removed on exit; with ``inside``, so are
+    the folders taking it created, when the block raises and they are empty.
     """
     target = Path(target)
     lock = lock_file_for(target, inside=inside)
@@ -136,7 +136,7 @@ def writer_lock(
         return
     from ferrocim.io_errors import output_errors, remove_empty
 
-    made = [p for p in (lock.parent, *lock.parent.parents) if not p.exists()]
+    made = [p for p in (lock.parent, *lock.parent.parents) if not p.exists()] if inside else []
     try:
         with output_errors(lock, f"taking the writer lock of {target}"):
             lock.parent.mkdir(parents=True, exist_ok=True)
