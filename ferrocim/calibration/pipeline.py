@@ -301,21 +301,25 @@ def calibrate(
         with writer_lock(out, "ferrocim calibrate", inside=True, reentrant=True):
             for sub in ("", "cards", "plots"):  # temporaries of a calibration that was stopped
                 remove_temporaries(out / sub, recursive=False)
-            _calibrate_found(found, result, options, rng, progress)
+            seen = _calibrate_found(found, result, options, rng, progress)
             if not result.duts and not result.failures:
-                raise InputError(_nothing_calibrated(result, options))
+                raise InputError(_nothing_calibrated(result, options, seen))
             result.kept = _kept_cards(result)
             _write_outputs(result, options, caught)
     return result
 
 
-def _nothing_calibrated(result: CalibrationResult, options: CalibrationOptions) -> str:
-    """The error of inputs that gave no device and no failure (all skipped or filtered)."""
+def _nothing_calibrated(
+    result: CalibrationResult, options: CalibrationOptions, seen: set[str]
+) -> str:
+    """The error of inputs that gave no device and no failure (all skipped or filtered);
+    ``seen``: the device ids of the pulse files read (all filtered out by ``devices``)."""
     given = ", ".join(str(p) for p in result.inputs)
-    if options.devices is not None and not result.skipped:
+    if options.devices is not None and seen:
+        wanted = ", ".join(repr(d) for d in options.devices)
         return (
-            f"{given}: no file of the device(s) {', '.join(options.devices)} (the devices "
-            "option keeps only these ids); nothing was written"
+            f"{given}: no usable pulse files of device {wanted} (the files hold device(s) "
+            f"{', '.join(sorted(seen))}); nothing was written"
         )
     reasons = [f"{result.relative(p)}: {why}" for p, why in result.skipped[:MAX_REASONS_SHOWN]]
     more = len(result.skipped) - MAX_REASONS_SHOWN
@@ -332,8 +336,9 @@ def _calibrate_found(
     options: CalibrationOptions,
     rng: np.random.Generator,
     progress: Callable[..., Any],
-) -> None:
-    """Read the discovered files, analyse each device, then build its card (in ``result``)."""
+) -> set[str]:
+    """Read the discovered files, analyse each device, then build its card (in ``result``);
+    the device ids of all pulse files read (before the ``devices`` filter)."""
     seqs: list[PulseSequence] = []
     for f in progress(found, desc="reading", unit="file", disable=not options.progress):
         if f.error:
@@ -357,8 +362,10 @@ def _calibrate_found(
             result.failures.append((str(f.path), str(exc)))
     groups: dict[tuple[str, float | None], list[PulseSequence]] = defaultdict(list)
     renamed: dict[str, str] = {}
+    seen: set[str] = set()
     for s in seqs:
         dev = s.meta.device_id or Path(s.meta.source).stem
+        seen.add(dev)
         if options.devices is not None and dev not in options.devices:
             continue
         dev = "pooled" if options.pool_devices else _device_file_name(dev, s, renamed)
@@ -394,6 +401,7 @@ def _calibrate_found(
     for d in result.duts:  # poor fits are warnings: on the terminal, in log.txt and report
         for flag in fit_flags(d.card):
             warnings.warn(flag, stacklevel=1)
+    return seen
 
 
 def _kept_cards(result: CalibrationResult) -> list[KeptCard]:

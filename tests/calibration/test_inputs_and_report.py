@@ -227,3 +227,13 @@ def test_api_calibrate_inside_the_commands_lock(tmp_path):
         res = calibrate(src, out, CalibrationOptions(progress=False, plots=False))
         assert lock.is_file()  # still held after the API's own (reentrant) block
     assert res.ok and not lock.exists()
+
+
+def test_devices_filter_that_keeps_no_file_is_an_error(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _b2912b(src / "a.txt", "DA")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"no usable pulse files of device 'DX' \(the files hold"):
+        calibrate(src, out, CalibrationOptions(progress=False, devices=("DX",)))
+    assert not out.exists()
