@@ -135,6 +135,9 @@ def devices_show(card: str, as_json: bool) -> None:
         )
     for label, value in rows:
         click.echo(f"{label:24} {value}")
+    if c.fit:  # a calibrated card: its fit as lmfit-style text
+        click.echo("")
+        click.echo(c.fit_report())
     click.echo("(--json prints the whole card)")
 
 
@@ -219,6 +222,12 @@ def _read_words(card: Any) -> str:
     if form == "both":
         return f"{add} of the window + {prop} of G"
     return f"{add} of the window (additive)"
+
+
+def _r2dw(card: Any) -> str:
+    """'0.380/-0.046': the card's R² on the step (dW) metric, LTP/LTD."""
+    r2 = card.fit.get("r2_dw") or {}
+    return "/".join("–" if r2.get(k) is None else f"{r2[k]:.3f}" for k in ("ltp", "ltd"))
 
 
 def _window_words(window: dict[str, Any]) -> str:
@@ -359,14 +368,13 @@ def calibrate_cmd(
         click.echo(
             f"{d.name:22} LTP {c.ltp.a:.3g}, {c.ltp.alpha:.3g}, {c.ltp.beta:.3g}  "
             f"LTD {c.ltd.a:.3g}, {c.ltd.alpha:.3g}, {c.ltd.beta:.3g}  "
-            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f}  "
+            f"R² {c.fit['r2_ltp']:.3f}/{c.fit['r2_ltd']:.3f} (dW {_r2dw(c)})  "
             f"read noise {_read_words(c)}  "
             f"c2c {_pm(v.rsd_c2c_ltp, v.rsd_c2c_stderr)}  "
             f"window {_window_words(c.fit.get('window') or {})}  -> {d.card_path}"
         )
-    if res.duts:
-        best = res.best()
-        click.echo(f"recommended card: {best.name} ({best.card_path}; why: see the report)")
+    if (rec := res.recommended()) is not None:  # among all cards in --out (merge by device)
+        click.echo(f"recommended card: {rec[0]} ({rec[1]}; why: see the report)")
     if res.skipped:
         click.echo(f"skipped {len(res.skipped)} file(s) (see {res.out_dir / 'log.txt'})")
     if res.warnings:

@@ -7,6 +7,10 @@ an :class:`OutputError` such as ``runs/x/checkpoints/last.pt: the disk is full (
 free on /runs), while writing the run runs/x; free space or choose another output
 folder``. :func:`check_writable` tries the folder before a long
 computation whose output path is known (``calibrate --out``, ``data prepare --out``).
+
+Where the size of the failed write is known or can be estimated (a device card, a
+checkpoint, an HDF5 cache), the writer wraps it in :func:`expect_size` and a full disk
+reads ``… the disk is full (needs about 3.7 MB, 12.0 kB free on /runs) …``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ CAUSES = {
 }
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+#: Attribute :func:`expect_size` sets on an exception: the bytes the failed write needed.
+NEEDS_ATTR = "ferrocim_needs_bytes"
 
 
 class OutputError(FerrocimError):
@@ -53,20 +59,39 @@ def _size(n: float) -> str:
     return f"{n} bytes"  # pragma: no cover
 
 
-def _free(path: Path) -> str:
+def _free(path: Path, needs: float | None = None) -> str:
+    """`` (needs about 3.7 MB, 12.0 kB free on /runs)``; the clause on the bytes needed only
+    when ``needs`` (bytes) is known; empty when the free space cannot be read."""
+    want = f"needs about {_size(needs)}, " if needs is not None and needs > 0 else ""
     for p in (path, *path.parents):
         if p.exists():
             try:
-                return f" ({_size(shutil.disk_usage(p).free)} free on {p})"
+                return f" ({want}{_size(shutil.disk_usage(p).free)} free on {p})"
             except OSError:
-                return ""
-    return ""
+                break
+    return f" ({want.rstrip(', ')})" if want else ""
+
+
+@contextlib.contextmanager
+def expect_size(nbytes: float | None) -> Iterator[None]:
+    """Record on an output failure in the block that the write needed about ``nbytes``
+    bytes (read by :func:`describe` for a full disk). ``None``: unknown (no record)."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if nbytes is not None and getattr(exc, NEEDS_ATTR, None) is None:
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(exc, NEEDS_ATTR, float(nbytes))
+        raise
 
 
 def describe(
     exc: BaseException, path: str | os.PathLike[str], action: str = "writing"
 ) -> str | None:
-    """The sentence for an output failure of ``path``, or None if ``exc`` is none."""
+    """The sentence for an output failure of ``path``, or None if ``exc`` is none.
+
+    A full disk names the free space and, when the writer recorded it
+    (:func:`expect_size`, also on an exception it was chained from), the bytes needed."""
     path = Path(getattr(exc, "filename", None) or path)
     code = getattr(exc, "errno", None)
     text = str(exc)
@@ -78,7 +103,10 @@ def describe(
         code = int(found.group(1)) if found else None
     if code not in CAUSES:
         return None
-    extra = _free(path) if code in _FULL else ""
+    needs = getattr(exc, NEEDS_ATTR, None)
+    if needs is None:
+        needs = getattr(exc.__cause__ or exc.__context__, NEEDS_ATTR, None)
+    extra = _free(path, needs) if code in _FULL else ""
     hint = "free space or choose another output folder" if code in _FULL else "choose another"
     if code not in _FULL:
         hint += " output folder, or make this one writable"
@@ -100,15 +128,36 @@ def output_errors(path: str | os.PathLike[str], action: str = "writing") -> Iter
 
 
 def check_writable(folder: str | os.PathLike[str], what: str) -> Path:
-    """Create ``folder`` if needed and write a probe file into it; an OutputError naming
-    ``what`` (the flag, e.g. ``--out``) and the cause if that fails."""
+    """Check that ``folder`` can be created and written: create it if needed, write a probe
+    file into it, then remove the probe and the folders this made (so a command that then
+    rejects its input leaves nothing behind). An OutputError naming ``what`` (the flag,
+    e.g. ``--out``) and the cause if that fails."""
     folder = Path(folder)
-    with output_errors(folder, f"checking that {what} {folder} is writable"):
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".ferrocim-probe.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        with output_errors(folder, f"checking that {what} {folder} is writable"):
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".ferrocim-probe.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+    finally:
+        remove_empty(made)
     return folder
 
 
-__all__ = ["CAUSES", "OutputError", "check_writable", "describe", "output_errors"]
+def remove_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (deepest first, as listed) that exist and are empty."""
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()
+
+
+__all__ = [
+    "CAUSES",
+    "OutputError",
+    "check_writable",
+    "describe",
+    "expect_size",
+    "output_errors",
+    "remove_empty",
+]

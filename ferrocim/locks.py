@@ -10,9 +10,14 @@ host, command, start time) and the lock file.
 
 The lock file is ``.<name>.lock`` beside a run directory or prepared file (it exists
 before the folder does, so two runs started together cannot both create it) and
-``.ferrocim.lock`` inside a calibration or sweep folder. On platforms without ``fcntl``
-the file is created with ``O_EXCL`` and a lock whose pid is not running on this host is
-stale.
+``.ferrocim.lock`` inside a calibration or sweep folder. The Python-API entry points
+(:func:`ferrocim.calibration.calibrate`, :func:`ferrocim.snn.data.prepare_eegmmidb`) take
+the same lock with ``reentrant=True``: inside a command that already holds it (the CLI
+wraps them) they go on under that lock; called on their own they take it. A lock inside
+its folder (``inside=True``) removes the folders it had to create again, when still empty,
+if the block raises (a calibration that rejects its input leaves no ``--out`` behind).
+On platforms without ``fcntl`` the file is created with ``O_EXCL`` and a lock whose pid
+is not running on this host is stale.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
+import inspect
 import json
 import os
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ferrocim.checks import FerrocimError
 
@@ -96,32 +103,87 @@ def _locked(target: Path, lock: Path, holder: dict[str, Any]) -> LockedError:
     )
 
 
+#: Lock files this process holds (absolute path → how many blocks hold it).
+_HELD: dict[str, int] = {}
+
+
+def holds(target: str | os.PathLike[str], *, inside: bool = False) -> bool:
+    """True when this process holds the writer lock of ``target``."""
+    return _HELD.get(str(lock_file_for(Path(target).absolute(), inside=inside)), 0) > 0
+
+
 @contextlib.contextmanager
 def writer_lock(
-    target: str | os.PathLike[str], what: str, *, inside: bool = False
+    target: str | os.PathLike[str], what: str, *, inside: bool = False, reentrant: bool = False
 ) -> Iterator[Path]:
     """Hold the writer lock of ``target`` for the block (see module docstring).
 
     ``what`` names the command in the lock file and in the other writer's error. Raises
-    :class:`LockedError` when another process holds it; takes over a stale one with a
-    warning. The lock file is removed on exit.
+    :class:`LockedError` when another process holds it, or this one (unless
+    ``reentrant``: then a lock this process already holds is used as it is); takes over a
+    stale one with a warning. The lock file is removed on exit; with ``inside``, so are
+    the folders taking it created, when the block raises and they are empty.
     """
     target = Path(target)
     lock = lock_file_for(target, inside=inside)
-    from ferrocim.io_errors import output_errors
+    key = str(lock_file_for(target.absolute(), inside=inside))
+    if reentrant and _HELD.get(key, 0) > 0:
+        _HELD[key] += 1
+        try:
+            yield lock
+        finally:
+            _HELD[key] -= 1
+        return
+    from ferrocim.io_errors import output_errors, remove_empty
 
-    with output_errors(lock, f"taking the writer lock of {target}"):
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = _acquire(target, lock)
+    made = [p for p in (lock.parent, *lock.parent.parents) if not p.exists()] if inside else []
+    try:
+        with output_errors(lock, f"taking the writer lock of {target}"):
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = _acquire(target, lock)
+    except BaseException:
+        remove_empty(made)
+        raise
+    _HELD[key] = _HELD.get(key, 0) + 1
+    failed = False
     try:
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(_holder_record(what)) + "\n").encode("utf-8"))
         yield lock
+    except BaseException:
+        failed = True
+        raise
     finally:
+        _HELD[key] -= 1
+        if not _HELD[key]:
+            del _HELD[key]
         with contextlib.suppress(OSError):
             if os.fstat(fd).st_ino == os.stat(lock).st_ino:
                 lock.unlink()
         os.close(fd)  # releases the flock
+        if failed:
+            remove_empty(made)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locked(argument: str, what: str, *, inside: bool = False) -> Callable[[F], F]:
+    """Decorate a Python-API writer: it runs holding the writer lock of its ``argument``
+    (the output path), taken with ``reentrant=True`` (see the module docstring)."""
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            target = sig.bind(*args, **kwargs).arguments[argument]
+            with writer_lock(target, what, inside=inside, reentrant=True):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _acquire(target: Path, lock: Path) -> int:
@@ -178,4 +240,11 @@ def _acquire_excl(target: Path, lock: Path) -> int:  # pragma: no cover - Window
     raise _locked(target, lock, _read_holder(lock))
 
 
-__all__ = ["LockedError", "describe_holder", "lock_file_for", "writer_lock"]
+__all__ = [
+    "LockedError",
+    "describe_holder",
+    "holds",
+    "lock_file_for",
+    "locked",
+    "writer_lock",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -175,8 +176,11 @@ def test_other_errors_pass_through(tmp_path):
 
 
 def test_check_writable_names_flag_and_cause(tmp_path, monkeypatch):
-    assert check_writable(tmp_path / "new", "--out") == tmp_path / "new"
-    assert list((tmp_path / "new").iterdir()) == []  # the probe is gone
+    assert check_writable(tmp_path / "new" / "sub", "--out") == tmp_path / "new" / "sub"
+    assert list(tmp_path.iterdir()) == []  # the probe and the folders it made are gone
+    (tmp_path / "mine").mkdir()
+    check_writable(tmp_path / "mine", "--out")
+    assert (tmp_path / "mine").is_dir()  # a folder that was there stays
 
     def read_only(*_a, **_k):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -200,3 +204,84 @@ def test_real_read_only_folder(tmp_path):
     finally:
         ro.chmod(0o755)
     assert Path(ro).is_dir()
+
+
+# ---- issue 27 leftovers: bytes needed, folders of a failed start, reentrant API lock ----
+def test_full_disk_names_the_bytes_needed(tmp_path, monkeypatch):
+    from ferrocim.io_errors import expect_size
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+
+    with pytest.raises(OutputError) as info, output_errors(tmp_path, "writing"):
+        with expect_size(3_700_000):
+            full()
+    msg = str(info.value)
+    assert re.search(r"the disk is full \(needs about 3\.7 MB, [\d.]+ \w+ free on ", msg)
+    # a device card knows its size
+    from ferrocim.calibration.card import preset
+
+    monkeypatch.setattr("ferrocim.calibration.card.write_json", full)
+    card = preset("dut2")
+    with pytest.raises(OutputError, match=r"needs about [\d.]+ kB, .* free on"):
+        with output_errors(tmp_path, "writing the card"):
+            card.save(tmp_path / "c.json")
+    # a checkpoint estimates its size from its tensors
+    import torch
+
+    from ferrocim.pipelines.checkpoint import save_checkpoint
+
+    def torch_full(*_a, **_k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos 64 vs 0")
+
+    monkeypatch.setattr("ferrocim.pipelines.checkpoint.torch.save", torch_full)
+    with pytest.raises(OutputError, match=r"needs about 400\.0 kB, .* free on"):
+        with output_errors(tmp_path, "writing the run"):
+            save_checkpoint(tmp_path / "last.pt", {"w": torch.zeros(100_000)})
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_full_disk_while_writing_a_cache_names_its_size(tmp_path, monkeypatch):
+    import h5py
+    import numpy as np
+
+    from ferrocim.snn.data.cache import write_cache
+
+    def full(*_a, **_k):
+        raise OSError("Can't write data (file write failed: errno = 28, error message = 'x')")
+
+    monkeypatch.setattr(h5py, "File", full)
+    arrays = {"eeg": np.zeros((10, 64, 160)), **{k: np.zeros(10) for k in ("y", "subject", "run")}}
+    arrays["onset"] = np.zeros(10)
+    with pytest.raises(OutputError, match=r"needs about 409\.9 kB"):
+        with output_errors(tmp_path / "c.h5", "preparing"):
+            write_cache(tmp_path / "c.h5", arrays, params={}, source={}, ch_names=[])
+
+
+def test_writer_lock_removes_the_folders_it_made_when_the_block_raises(tmp_path):
+    target = tmp_path / "a" / "b" / "out"
+    with pytest.raises(InputError), writer_lock(target, "ferrocim calibrate", inside=True):
+        raise InputError("rejected input")
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(InputError), writer_lock(tmp_path / "kept", "x", inside=True):
+        raise InputError("rejected input")
+    assert (tmp_path / "kept").is_dir()  # a folder that was there stays
+
+
+def test_reentrant_lock_only_within_this_process_holding_it(tmp_path):
+    from ferrocim.locks import holds
+
+    target = tmp_path / "out"
+    assert not holds(target, inside=True)
+    with writer_lock(target, "ferrocim calibrate", inside=True) as lock:
+        assert holds(target, inside=True)
+        with writer_lock(target, "api", inside=True, reentrant=True) as again:
+            assert again == lock
+        assert lock.is_file() and holds(target, inside=True)
+        with pytest.raises(LockedError):  # not reentrant: refused as before
+            with writer_lock(target, "ferrocim calibrate", inside=True):
+                pass
+    assert not holds(target, inside=True) and not lock.exists()
+    with writer_lock(target, "api", inside=True, reentrant=True) as lock:  # takes it itself
+        assert json.loads(lock.read_text())["pid"] > 0

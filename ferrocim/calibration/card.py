@@ -293,8 +293,20 @@ class DeviceCard(_Record):
         return self.model_dump(mode="json")
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the card as JSON, atomically."""
-        return write_json(path, self.to_dict())
+        """Write the card as JSON, atomically (a full disk names the bytes it needs)."""
+        from ferrocim.io_errors import expect_size
+
+        data = self.to_dict()
+        with expect_size(len(json.dumps(data, indent=2)) + 1):
+            return write_json(path, data)
+
+    def fit_report(self) -> str:
+        """The card's fit as text, in the manner of lmfit's ``fit_report()``: parameters
+        with 1-sigma errors and bounds, noise terms, fit statistics, poor-fit flags and
+        sources (see :func:`ferrocim.calibration.report_text.card_fit_report`)."""
+        from ferrocim.calibration.report_text import card_fit_report
+
+        return card_fit_report(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> DeviceCard:

@@ -164,6 +164,12 @@ class DutCalibration:
         """The pooled fit of ``kind`` by ``method`` (default: the card's method)."""
         return self.pooled[method or self.fit_record["method"]][kind]
 
+    def fit_report(self) -> str:
+        """The card's fit as lmfit-style text (:meth:`DeviceCard.fit_report`)."""
+        if self.card is None:
+            raise InputError(f"{self.name}: no card built yet, so no fit report")
+        return self.card.fit_report()
+
 
 def sha256(path: str | Path) -> str | None:
     """Hex SHA-256 of a file's bytes (None when ``path`` is not a file, e.g. in-memory data)."""

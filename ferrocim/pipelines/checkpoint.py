@@ -49,10 +49,24 @@ def state_digest(state: Any) -> str:
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) atomically, with its
     :func:`state_digest`."""
+    from ferrocim.io_errors import expect_size
+
     body = {"format": FORMAT, **state}
-    with atomic_path(path) as tmp:
+    with expect_size(_tensor_bytes(body)), atomic_path(path) as tmp:
         torch.save({**body, "digest": state_digest(body)}, tmp)
     return Path(path)
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in ``obj`` (nested dicts, lists, tuples): a checkpoint's size
+    to within its small header."""
+    if isinstance(obj, torch.Tensor):
+        return obj.element_size() * obj.numel()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:

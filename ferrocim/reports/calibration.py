@@ -36,28 +36,35 @@ def _verdict(metric: str, better: str) -> str:
 
 
 def recommend(result: Any) -> tuple[str, str] | None:
-    """The device whose card to use (``CalibrationResult.best``), and why; ``None`` if none.
+    """The card to use among every card the report covers
+    (``CalibrationResult.recommended``), and why; ``None`` if none.
 
     A card drives a simulation pulse by pulse, so the card whose kernel reproduces its
     measured conductance trajectories best (mean trajectory R² of LTP and LTD) is the one
     whose simulated array behaves most like the measured device.
     """
-    if not result.duts:
+    from ferrocim.calibration.pipeline import card_score
+
+    choice = result.recommended()
+    if choice is None:
         return None
-    best = result.best()
-
-    def score(d: Any) -> float:
-        return float(np.nanmean([d.fit("ltp").r2_w, d.fit("ltd").r2_w]))
-
+    name = choice[0]
+    cards = {n: c for n, c, _ in result.cards()}
+    best = cards[name]
+    r2 = best.fit.get("r2_w") or {}
     why = (
         f"its fitted kernel reproduces the measured conductance trajectories best (R² "
-        f"trajectory LTP {fmt.r2(best.fit('ltp').r2_w)}, LTD {fmt.r2(best.fit('ltd').r2_w)}, "
-        f"mean {fmt.r2(score(best))}"
+        f"trajectory LTP {fmt.r2(r2.get('ltp'))}, LTD {fmt.r2(r2.get('ltd'))}, "
+        f"mean {fmt.r2(card_score(best))}"
     )
-    others = sorted((d for d in result.duts if d is not best), key=score, reverse=True)
+    others = sorted(
+        ((n, card_score(c)) for n, c in cards.items() if n != name and np.isfinite(card_score(c))),
+        key=lambda t: t[1],
+        reverse=True,
+    )
     if others:
-        why += f"; next best {others[0].name} with mean {fmt.r2(score(others[0]))}"
-    return best.name, why + ")."
+        why += f"; next best {others[0][0]} with mean {fmt.r2(others[0][1])}"
+    return name, why + ")."
 
 
 def card_parameter_table(card: DeviceCard) -> pd.DataFrame:
@@ -162,18 +169,21 @@ def noise_table(cards: list[DeviceCard]) -> pd.DataFrame:
 
 
 def provenance_table(card: DeviceCard) -> pd.DataFrame:
-    """Where each card field came from (measured / assumed / user)."""
-    rows = []
+    """Where the card's fields came from (measured / assumed / user), one row per source:
+    fields with the same origin, files (or reference) and note share a row."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for name, src in card.provenance.fields.items():
-        rows.append(
-            {
-                "field": name,
-                "origin": src.origin,
-                "from": ", ".join(src.files) if src.files else (src.reference or ""),
-                "note": src.note or "",
-            }
+        key = (
+            src.origin,
+            ", ".join(src.files) if src.files else (src.reference or ""),
+            src.note or "",
         )
-    return pd.DataFrame(rows)
+        groups.setdefault(key, []).append(name)
+    rows = [
+        {"fields": ", ".join(names), "origin": origin, "from": where, "note": note}
+        for (origin, where, note), names in groups.items()
+    ]
+    return pd.DataFrame(rows, columns=["fields", "origin", "from", "note"])
 
 
 def model_comparison_table(card: DeviceCard) -> pd.DataFrame | None:
@@ -225,21 +235,50 @@ def method_table(card: DeviceCard) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def _d2d_words(card: DeviceCard) -> str:
+    """The card's device-to-device spreads in words (for a report that has no overview)."""
+    var = card.variability
+    return (
+        f"d2d LTP A {var.a_ltp_dtod:.3g}, alpha {var.alpha_ltp_dtod:.3g}, beta "
+        f"{var.beta_ltp_dtod:.3g}; LTD A {var.a_ltd_dtod:.3g}, alpha {var.alpha_ltd_dtod:.3g}, "
+        f"beta {var.beta_ltd_dtod:.3g}"
+    )
+
+
+def _d2d_reference(card: DeviceCard) -> str:
+    """Where a device section of the calibration report points for the d2d spreads."""
+    devices = ((card.fit or {}).get("d2d") or {}).get("devices")
+    if not devices:
+        return "no device-to-device spread (no other device at this pulse width in its run)"
+    return (
+        f"device-to-device spreads over {', '.join(devices)}: see 'Device-to-device spread' "
+        "in the overview"
+    )
+
+
 def add_calibration_section(
     report: Report,
     card: DeviceCard,
     *,
     section: str | None = None,
     figure: Any = None,
+    d2d_in_overview: bool = False,
+    note: str | None = None,
 ) -> None:
     """Add one card's calibration (parameters, window, variability, fit quality) to ``report``.
 
     ``figure`` (a matplotlib figure or PNG bytes) is added when given. Works for presets
-    too (then only the parameters are known).
+    too (then only the parameters are known). ``d2d_in_overview``: the report shows the
+    device-to-device spreads once, in its overview, and the section points there instead
+    of repeating them. ``note``: a first line (e.g. that the card was kept from an earlier
+    calibration). Poor fits (:func:`ferrocim.calibration.quality.fit_flags`) are flagged.
     """
+    from ferrocim.calibration.quality import fit_flags
+
     sec = section or f"Device {card.name}"
     w_star = _fmt(card.symmetry_point, card.symmetry_point_stderr)
     lines = [
+        *([note] if note else []),
         f"{card.description}",
         f"Conductance window {fmt.quantity(card.g_min_s, 'conductance')} – "
         f"{fmt.quantity(card.g_max_s, 'conductance')}; symmetry point "
@@ -286,11 +325,12 @@ def add_calibration_section(
     lines.append(
         f"Variability: read noise {_fmt(var.read_noise_rsd, var.read_noise_stderr)} of the "
         f"window; cycle-to-cycle LTP {_fmt(var.rsd_c2c_ltp, var.rsd_c2c_stderr)}, LTD "
-        f"{_fmt(var.rsd_c2c_ltd, var.rsd_c2c_stderr)} per step; d2d LTP A "
-        f"{var.a_ltp_dtod:.3g}, alpha {var.alpha_ltp_dtod:.3g}, beta {var.beta_ltp_dtod:.3g}; "
-        f"LTD A {var.a_ltd_dtod:.3g}, alpha {var.alpha_ltd_dtod:.3g}, beta "
-        f"{var.beta_ltd_dtod:.3g}; window drift per sweep {_fmt(var.window_drift_per_cycle)}."
+        f"{_fmt(var.rsd_c2c_ltd, var.rsd_c2c_stderr)} per step; "
+        f"{_d2d_reference(card) if d2d_in_overview else _d2d_words(card)}; "
+        f"window drift per sweep {_fmt(var.window_drift_per_cycle)}."
     )
+    for flag in fit_flags(card):
+        lines.append(f"POOR FIT: {flag}.")
     for kind in ("ltp", "ltd"):
         for label, rec in (
             ("", getattr(card, kind)),
@@ -324,41 +364,58 @@ def add_calibration_section(
         report.add_figure(f"Fits of {card.name}", figure, section=sec, png_name=f"{card.name}.png")
 
 
+def _get(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]…`` or None where a level is missing (cards of older runs)."""
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
 def overview_table(result: Any) -> pd.DataFrame:
-    """One row per calibrated device."""
+    """One row per card covered: this run's devices, then cards kept from an earlier
+    calibration into the same folder (column ``calibrated`` when there are any)."""
+    from ferrocim.calibration.quality import fit_flags
+
+    files = {d.name: len(d.files) for d in result.duts}
+    kept = {k.name for k in getattr(result, "kept", [])}
     rows = []
-    for d in result.duts:
-        c = d.card
-        f = c.fit
-        rows.append(
-            {
-                "device": d.name,
-                "files": len(d.files),
-                "sweeps": f["n_sweeps"],
-                "width (s)": c.pulse.width_s,
-                "Gmin (S)": c.g_min_s,
-                "Gmax (S)": c.g_max_s,
-                "window": _window_status(f.get("window") or {}),
-                "read-noise form": (f.get("noise") or {}).get("read_noise_form", "–"),
-                "A LTP": c.ltp.a,
-                "α LTP": c.ltp.alpha,
-                "β LTP": c.ltp.beta,
-                "A LTD": c.ltd.a,
-                "α LTD": c.ltd.alpha,
-                "β LTD": c.ltd.beta,
-                "at bound": ", ".join(
-                    f"{k.upper()} {p}" for k in ("ltp", "ltd") for p in getattr(c, k).at_bound
-                )
-                or "–",
-                "W*": _fmt(c.symmetry_point, c.symmetry_point_stderr),
-                "R² traj LTP": f["r2_w"]["ltp"],
-                "R² traj LTD": f["r2_w"]["ltd"],
-                "paper R² dW LTP": f["paper_recipe"]["ltp"]["median_r2_dw"],
-                "paper R² dW LTD": f["paper_recipe"]["ltd"]["median_r2_dw"],
-                "best model LTP": f["model_comparison"]["ltp"]["best"],
-                "best model LTD": f["model_comparison"]["ltd"]["best"],
-            }
-        )
+    for name, c, _ in result.cards():
+        f = c.fit or {}
+        row = {
+            "device": name,
+            "files": files.get(name, len(c.provenance.source_files)),
+            "sweeps": f.get("n_sweeps"),
+            "width (s)": c.pulse.width_s,
+            "Gmin (S)": c.g_min_s,
+            "Gmax (S)": c.g_max_s,
+            "window": _window_status(f.get("window") or {}),
+            "read-noise form": (f.get("noise") or {}).get("read_noise_form", "–"),
+            "A LTP": c.ltp.a,
+            "α LTP": c.ltp.alpha,
+            "β LTP": c.ltp.beta,
+            "A LTD": c.ltd.a,
+            "α LTD": c.ltd.alpha,
+            "β LTD": c.ltd.beta,
+            "at bound": ", ".join(
+                f"{k.upper()} {p}" for k in ("ltp", "ltd") for p in getattr(c, k).at_bound
+            )
+            or "–",
+            "W*": _fmt(c.symmetry_point, c.symmetry_point_stderr),
+            "R² traj LTP": _get(f, "r2_w", "ltp"),
+            "R² traj LTD": _get(f, "r2_w", "ltd"),
+            "R² dW LTP": _get(f, "r2_dw", "ltp"),
+            "R² dW LTD": _get(f, "r2_dw", "ltd"),
+            "paper R² dW LTP": _get(f, "paper_recipe", "ltp", "median_r2_dw"),
+            "paper R² dW LTD": _get(f, "paper_recipe", "ltd", "median_r2_dw"),
+            "best model LTP": _get(f, "model_comparison", "ltp", "best"),
+            "best model LTD": _get(f, "model_comparison", "ltd", "best"),
+            "fit flags": len(fit_flags(c)) or "–",
+        }
+        if kept:
+            row["calibrated"] = "earlier (kept)" if name in kept else "this run"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -408,6 +465,12 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
 
     Returns the report and the per-device figures (name → :class:`FigureImages`).
     """
+    from ferrocim.calibration.quality import (
+        MIN_SHAPE_EXPONENT,
+        POOR_R2_DW,
+        POOR_R2_TRAJECTORY,
+        fit_flags,
+    )
     from ferrocim.reports.calibration_plots import (
         plot_conductance_vs_pulse,
         plot_conductance_vs_voltage,
@@ -416,21 +479,27 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
     )
     from ferrocim.reports.html import render_figure
 
-    rep = Report(
-        title="ferrocim calibration",
-        subtitle=f"{len(result.duts)} device(s) calibrated, {len(result.failures)} failure(s)",
-    )
+    kept = list(getattr(result, "kept", []))
+    cards = result.cards()
+    subtitle = f"{len(result.duts)} device(s) calibrated, {len(result.failures)} failure(s)"
+    if kept:
+        subtitle += f", {len(kept)} card(s) kept from an earlier calibration"
+    rep = Report(title="ferrocim calibration", subtitle=subtitle)
     rep.add_headline("devices calibrated", fmt.count(len(result.duts)))
+    if kept:
+        rep.add_headline("cards kept", fmt.count(len(kept)))
     rep.add_headline("failures", fmt.count(len(result.failures)))
+    if getattr(result, "merge_note", None):
+        rep.add_text("Merged with an earlier calibration", result.merge_note, section="Overview")
     choice = recommend(result)
     if choice is not None:
         name, why = choice
-        card_path = next(d.card_path for d in result.duts if d.name == name)
+        card_path = next(p for n, _, p in cards if n == name)
+        best = next(c for n, c, _ in cards if n == name)
+        r2 = best.fit.get("r2_w") or {}
         rep.add_headline("recommended card", name)
-        best = result.best()
         rep.add_headline(
-            "its R² trajectory LTP / LTD",
-            f"{fmt.r2(best.fit('ltp').r2_w)} / {fmt.r2(best.fit('ltd').r2_w)}",
+            "its R² trajectory LTP / LTD", f"{fmt.r2(r2.get('ltp'))} / {fmt.r2(r2.get('ltd'))}"
         )
         rep.add_text(
             "Recommended card",
@@ -438,17 +507,26 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
             f"Train on it with `ferrocim train device --card {card_path}`.",
             section="Overview",
         )
-    elif not result.duts:
+    elif not cards:
         rep.add_warning("No device could be calibrated; see the failures below.")
-    if result.duts:
+    flags = [f for _, c, _ in cards for f in fit_flags(c)]
+    if flags:
+        rep.add_warning(
+            f"{len(flags)} poor-fit flag(s): " + "; ".join(flags) + f". Thresholds: R² dW < "
+            f"{POOR_R2_DW}, R² trajectory < {POOR_R2_TRAJECTORY}, shape exponent < "
+            f"{MIN_SHAPE_EXPONENT:g} (ferrocim.calibration.quality)."
+        )
+    if cards:
         rep.add_table("Devices", overview_table(result), section="Overview")
+    if result.duts:
         summ = r2_summary(result)
         rep.add_table(
             "Median R² over half-cycles",
             summ,
             section="Overview",
             caption="dW: consecutive-step metric; trajectory: states integrated pulse by "
-            "pulse. The paper reports R² 0.98 (LTP) / 0.92 (LTD) for its own FTJ with its recipe.",
+            "pulse. The paper reports R² 0.98 (LTP) / 0.92 (LTD) for its own FTJ with its recipe."
+            + (" This run's devices only (kept cards hold no half-cycles)." if kept else ""),
         )
         if plots:
             rows = [
@@ -456,9 +534,10 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
                 for r in summ.to_dict(orient="records")
             ]
             rep.add_figure("Median R² (dW metric)", plot_r2_overview(rows), section="Overview")
+    if cards:
         rep.add_table(
             "Conductance window",
-            window_table([d.card for d in result.duts]),
+            window_table([c for _, c, _ in cards]),
             section="Overview",
             caption="Which window each card uses: fitted with the kernels (one window for LTP "
             "and LTD) or min-max of each sweep's reads; 'measured' where the device saturates "
@@ -469,7 +548,7 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
         )
         rep.add_table(
             "Read noise and cycle-to-cycle spread",
-            noise_table([d.card for d in result.duts]),
+            noise_table([c for _, c, _ in cards]),
             section="Overview",
             caption="State-space model (extended Kalman filter) of each device's half-cycles: "
             "read noise is the s.d. of one read as a fraction of the conductance window "
@@ -481,7 +560,13 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
             "before schema version 2).",
         )
     if not result.d2d.empty:
-        rep.add_table("Device-to-device spread", result.d2d, section="Overview")
+        rep.add_table(
+            "Device-to-device spread",
+            result.d2d,
+            section="Overview",
+            caption="Relative s.d. across the devices measured at the same pulse width (shown "
+            "once here; each card carries the spreads of its width group).",
+        )
     if result.failures:
         rep.add_table(
             "Failures",
@@ -492,9 +577,11 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
         rep.add_table(
             "Skipped files",
             pd.DataFrame(
-                [(Path(p).name, why) for p, why in result.skipped], columns=["file", "reason"]
+                [(_relative(result, p), why) for p, why in result.skipped],
+                columns=["file", "reason"],
             ),
             section="Overview",
+            caption="Paths relative to the input folder they were found in.",
         )
     if result.warnings:
         rep.add_text("Warnings", "\n\n".join(result.warnings), section="Overview")
@@ -503,7 +590,7 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
         fig = None
         if plots:
             images[d.name] = fig = render_figure(plot_device(d))
-        add_calibration_section(rep, d.card, figure=fig)
+        add_calibration_section(rep, d.card, figure=fig, d2d_in_overview=True)
         if plots:
             sec = f"Device {d.card.name}"
             images[f"{d.name}_g_vs_pulse"] = g_pulse = render_figure(plot_conductance_vs_pulse(d))
@@ -520,7 +607,26 @@ def build_calibration_report(result: Any, *, plots: bool = True) -> tuple[Report
                 section=sec,
                 png_name=f"{d.name}_g_vs_v.png",
             )
+    for k in kept:
+        png = result.out_dir / "plots" / f"{k.name}.png"
+        created = k.card.provenance.created or "an earlier run"
+        add_calibration_section(
+            rep,
+            k.card,
+            section=f"Device {k.name}",
+            figure=png.read_bytes() if plots and png.is_file() else None,
+            d2d_in_overview=True,
+            note=f"Kept from an earlier calibration into this folder ({k.path}, created "
+            f"{created}): from its card only, without per-sweep fits"
+            + (" (figure from that run)." if plots and png.is_file() else "."),
+        )
     return rep, images
+
+
+def _relative(result: Any, path: str) -> str:
+    """``path`` relative to its input folder (``CalibrationResult.relative``)."""
+    rel = getattr(result, "relative", None)
+    return rel(path) if rel is not None else Path(path).name
 
 
 def write_calibration_report(

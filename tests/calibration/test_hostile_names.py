@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -79,9 +80,14 @@ def test_calibrate_into_an_earlier_out_merges_by_device_and_says_so(tmp_path):
     res = CliRunner().invoke(main, ["calibrate", str(second), "--out", str(out), "--no-plots"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (out / "cards").iterdir()) == ["DA.json", "DB.json"]
-    assert "replaced the card(s) DB.json of an earlier calibration" in res.stderr
-    assert "kept the card(s) DA.json of other devices" in res.stderr
-    assert not (out / "d2d.csv").exists()  # DA/DB spreads no longer describe this run
+    assert "replaced the card(s) DB of an earlier calibration" in res.stderr
+    assert "merged by device: kept the card(s) DA of other devices" in res.stderr
+    assert "regenerated from all 2 cards" in res.stderr
+    # the tables and the report cover both cards, not only this run's DB
+    assert pd.read_csv(out / "d2d.csv")["devices"].tolist() == ["DB, DA"]
+    assert set(pd.read_csv(out / "sweeps.csv")["dut"]) == {"DA", "DB"}
+    html = (out / "calibration.html").read_text()
+    assert "Device DA" in html and "Device DB" in html and "merged by device" in html
     assert not list(out.glob(".*lock"))
 
 

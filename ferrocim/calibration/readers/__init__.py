@@ -8,6 +8,7 @@ B2912B exports), ``csv`` (any CSV/TSV with a :class:`ColumnMapping`).
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,12 @@ __all__ = [
     "NotPulseData",
     "detect_format",
     "discover",
+    "plain_table_reason",
     "read_b1500",
     "read_b2912b",
     "read_measurement",
     "read_table",
+    "suggest_columns",
 ]
 
 
@@ -110,6 +113,71 @@ def _why_not_table(lines: list[str]) -> str:
     return "inconsistent rows"
 
 
+#: Header names (lower case, letters and digits only) taken for each ``--columns`` key.
+_ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "amplitude": (
+        "v", "amplitude", "amp", "voltage", "vwrite", "vpulse", "writev", "pulsev",
+        "writevoltage", "pulsevoltage", "pulseamplitude", "writeamplitude", "vapplied",
+    ),
+    "resistance": ("r", "resistance", "rread", "rlow", "rohm", "readresistance"),
+    "conductance": ("g", "conductance", "gread", "gs", "readconductance"),
+    "current": ("i", "current", "iread", "ia", "readcurrent"),
+    "sweep": ("cycle", "sweep", "repetition", "rep", "count", "run"),
+    "width": ("width", "pulsewidth", "pw", "widths", "tpulse"),
+}  # fmt: skip
+
+
+def _role_key(column: str) -> str:
+    """``'V_write (V)'`` → ``'vwrite'``: the header name without units and punctuation."""
+    base = column.split("(")[0].split("[")[0]
+    return "".join(ch for ch in base.lower() if ch.isalnum())
+
+
+def suggest_columns(header: list[str]) -> str | None:
+    """The ``--columns`` value that reads a table with this header as a pulse train, e.g.
+    ``'amplitude=V,resistance=R,sweep=cycle'``; None when no write-amplitude column and no
+    read column (resistance, conductance or current) is recognised by name."""
+    found: dict[str, str] = {}
+    for col in header:
+        key = _role_key(col)
+        for role, names in _ROLE_NAMES.items():
+            if key in names and role not in found:
+                found[role] = col.strip()
+                break
+    read = next((r for r in ("resistance", "conductance", "current") if r in found), None)
+    if "amplitude" not in found or read is None:
+        return None
+    keys = ["amplitude", read] + [k for k in ("sweep", "width") if k in found]
+    return ",".join(f"{k}={found[k]}" for k in keys)
+
+
+def plain_table_reason(path: str | os.PathLike[str], lines: list[str]) -> str:
+    """The skip reason of a plain table found in a folder, with the exact flags that read
+    it as a CSV measurement (when its header names the columns), else the flags to fill in."""
+    delim, _ = _table_rows(lines)
+    body = [s for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    header = [c.strip() for c in body[0].split(delim or ",")] if body else []
+    cols = ", ".join(header[:12]) + (", …" if len(header) > 12 else "")
+    spec = suggest_columns(header)
+    path = shlex.quote(str(path))
+    if spec is None:
+        return (
+            f"skipped: not a recognised measurement (a plain table with columns {cols}; no "
+            "write-amplitude and read column recognised by name). If it is a pulse train, "
+            f"calibrate it on its own: ferrocim calibrate {path} --format csv --columns "
+            "'amplitude=COLUMN,resistance=COLUMN' (or conductance=/current= with "
+            "--read-voltage) --pulse-width SECONDS --out DIR"
+        )
+    extra = "" if "width=" in spec else " --pulse-width SECONDS"
+    if "current=" in spec:
+        extra += " --read-voltage VOLTS"
+    return (
+        f"skipped: not a recognised measurement (a plain table with columns {cols}). To read "
+        f"it as a pulse train, calibrate it on its own: ferrocim calibrate {path} --format "
+        f"csv --columns '{spec}'{extra} --out DIR"
+    )
+
+
 @dataclass(frozen=True)
 class DiscoveredFile:
     """A file found under the input paths, with the format it will be read as or why not."""
@@ -172,14 +240,7 @@ def discover(
             elif explicit:
                 fmt = "auto"  # let read_measurement raise the clear message
             elif is_table(lines):
-                out.append(
-                    DiscoveredFile(
-                        f,
-                        None,
-                        "skipped: not a recognised measurement (a plain table: give "
-                        "--columns or --mapping to read it as one)",
-                    )
-                )
+                out.append(DiscoveredFile(f, None, plain_table_reason(f, lines)))
                 continue
             else:
                 out.append(

@@ -128,8 +128,13 @@ def write_cache(
     """
     import h5py
 
+    from ferrocim.io_errors import expect_size
+
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    needs = 4 * np.asarray(arrays["eeg"]).size + 8 * sum(  # eeg as float32, the rest int64
+        np.asarray(arrays[k]).size for k in ("y", "subject", "run", "onset")
+    )
+    with expect_size(needs), atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         n, _, t = arrays["eeg"].shape
         f.create_dataset(
             "eeg", data=arrays["eeg"].astype(np.float32), chunks=(min(n, 64), 64, t) if n else None

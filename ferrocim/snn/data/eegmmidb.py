@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ferrocim.checks import InputError, check_option, check_range
+from ferrocim.locks import locked
 from ferrocim.snn.data.cache import ChannelStats, cache_is_current, write_cache
 from ferrocim.snn.data.grid import EEGMMIDB_CHANNELS
 
@@ -313,6 +314,7 @@ def _read_run(
     return eeg, labels.astype(np.int64), onsets.astype(np.int64), (np.asarray(mean), std)
 
 
+@locked("cache_path", "ferrocim data prepare")
 def prepare_eegmmidb(
     root: str | Path,
     cache_path: str | Path,
@@ -339,7 +341,8 @@ def prepare_eegmmidb(
 
     stats: z-score with these statistics (a training population's, ``--stats-from``)
     instead of the chosen subjects' own; needs global normalisation and the same band.
-    The statistics used are stored in the cache either way.
+    The statistics used are stored in the cache either way. Runs holding the writer lock
+    of ``cache_path`` (:mod:`ferrocim.locks`), as ``ferrocim data prepare`` does.
     """
     from ferrocim.logs import progress as progress_bar
 
