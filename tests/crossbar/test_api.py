@@ -11,6 +11,7 @@ from torch import nn
 
 from ferrocim.checks import InputError
 from ferrocim.crossbar import (
+    AnalogBypassWarning,
     AnalogConfig,
     AnalogConv2d,
     AnalogLinear,
@@ -19,7 +20,7 @@ from ferrocim.crossbar import (
     analog_modules,
     convert,
 )
-from ferrocim.crossbar.guard import AnalogBypassWarning, is_analog_weight
+from ferrocim.crossbar.guard import is_analog_weight
 
 
 def _gen(seed: int = 0) -> torch.Generator:
