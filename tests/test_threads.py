@@ -96,6 +96,7 @@ def test_the_choice_is_recorded_with_its_reason(monkeypatch: pytest.MonkeyPatch)
     env = environment("cpu")
     assert env["torch_threads"] == 2
     assert env["threads_choice"]["source"] == "idle cores"
+    assert set(env) >= {"omp_wait_policy", "gomp_spincount"}
     assert "2.0 of 8 physical cores idle (1-min load 6.00" in env["threads_choice"]["reason"]
     threads.configure_threads(3)
     assert threads.last_choice() == threads.ThreadChoice(
@@ -164,3 +165,29 @@ def test_open_run_resume_sets_the_recorded_count(tmp_path) -> None:
     assert torch.get_num_threads() == 3
     open_run(RunConfig(threads=1), run_dir=run_dir, resume=True)  # given now: wins
     assert torch.get_num_threads() == 1
+
+
+def test_openmp_waits_passively_unless_torch_came_first_or_the_user_chose() -> None:
+    """``import ferrocim`` sets OMP_WAIT_POLICY=PASSIVE before torch loads libgomp (which
+    reads it once); not after torch, not over the user's own setting."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, sys; {pre}import ferrocim; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    cases = [
+        ("", {}, "PASSIVE"),
+        ("sys.modules['torch'] = None; ", {}, "None"),  # torch loaded first: too late
+        ("", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        ("", {"GOMP_SPINCOUNT": "300000"}, "None"),
+    ]
+    for pre, extra, want in cases:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(pre=pre)],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == want, (pre, extra)

@@ -43,6 +43,9 @@ def environment(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         # how that count was chosen (ferrocim.threads: --threads, OMP_NUM_THREADS, idle cores)
         "threads_choice": None if choice is None else choice.to_dict(),
+        # how idle OpenMP threads wait (PASSIVE: set by ferrocim before torch loaded)
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
         "device": device,
         "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
