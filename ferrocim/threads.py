@@ -83,7 +83,7 @@ def system_cores() -> int:
     return _core_count(range(os.cpu_count() or 1))
 
 
-def _runnable_now(samples: int = 5, interval_s: float = 0.01) -> float | None:
+def _runnable_now(samples: int = 3, interval_s: float = 0.005) -> float | None:
     """Tasks runnable right now on the machine (``/proc/loadavg``'s 4th field), the mean
     of ``samples`` reads ``interval_s`` apart, less the reading thread; None off Linux."""
     counts = []
