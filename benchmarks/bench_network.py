@@ -16,13 +16,25 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   over 20 updates in a row per turn (an SSTL session runs them back to back).
 - ``memory``: peak RSS growth of one training step, each model in a fresh process.
 - ``two at once``: the same training steps in one process, then in two processes at the
-  same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)`` and
-  with torch's default; the slowdown is the ratio of wall times.
+  same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)``, with
+  the physical cores each (the default before the load counted) and with each process's
+  own default (``configure_threads()``: idle cores); the slowdown is the ratio of wall
+  times.
+- ``busy loop``: the same training steps, one process at a time, while another process
+  spins on one core (``while True: pass``): with the default thread count (idle cores, as
+  ``configure_threads()`` chooses it in that process), with 1 thread and with the
+  physical cores, these with ferrocim's passive OpenMP wait and with libgomp's spinning
+  one (the default before, ``GOMP_SPINCOUNT=300000``); printed as seconds per step and
+  as ratios to 1 thread. ``--case busy`` runs only this case.
+
+Every process imports ferrocim before torch, as a ``ferrocim`` command does
+(``OMP_WAIT_POLICY=PASSIVE`` unless set).
 
 Also printed: achieved GFLOP/s (602 M MACs = 1.204 GFLOP per sample forward, ×3 for a
 training step) against a float32 matmul measured in the same run. Nothing is asserted.
 
     python benchmarks/bench_network.py [--quick] [--device cuda] [--batch 64] [--threads N]
+    python benchmarks/bench_network.py --case busy [--quick]
 """
 
 from __future__ import annotations
@@ -39,6 +51,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ferrocim  # noqa: F401  (first, as in a ferrocim command: OpenMP's passive wait)
+
+# isort: split
 import torch
 import torch.nn.functional as F
 
@@ -225,16 +240,36 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.reps):
         fn()
     _sync(device)
-    return {"wall_s": time.perf_counter() - t0, "threads": torch.get_num_threads()}
+    from ferrocim.threads import last_choice
+
+    choice = last_choice()
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "threads": torch.get_num_threads(),
+        "choice": None if choice is None else choice.reason,
+    }
 
 
-def _spawn(args: argparse.Namespace, role: str, kind: str, name: str, threads: int | None) -> Any:
+def _spawn(
+    args: argparse.Namespace,
+    role: str,
+    kind: str,
+    name: str,
+    threads: int | None,
+    extra_env: dict[str, str | None] | None = None,
+) -> Any:
     """This script as a ``role`` (``--child``: one measurement; ``--worker``: steps on
-    request, read from its stdin) for ``kind`` and model ``name``."""
+    request, read from its stdin) for ``kind`` and model ``name`` (``threads`` None: the
+    child's own default)."""
     cmd = [sys.executable, __file__, role, kind, name, "--device", args.device]
     cmd += ["--batch", str(args.batch), "--steps", str(args.steps), "--reps", str(args.reps)]
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
+    for k, v in (extra_env or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     if threads is not None:
         cmd += ["--threads", str(threads)]
     stdin = subprocess.PIPE if role == "--worker" else None
@@ -251,6 +286,46 @@ def _collect(procs: list[Any]) -> list[dict[str, Any]]:
     return outs
 
 
+def busy_loop_case(args: argparse.Namespace) -> dict[str, Any]:
+    """Training steps while another process spins on one core: the default thread count
+    (the child's own ``configure_threads()``), 1 thread, the physical cores (also with
+    ``OMP_WAIT_POLICY=PASSIVE``), one process at a time; seconds per step and ratios to
+    1 thread. The spinning process is started first and stopped at the end."""
+    from ferrocim.threads import physical_cores
+
+    full = physical_cores()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # running before the first child looks at the load
+        spin = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": "300000"}  # libgomp's default
+        cases: list[tuple[str, int | None, dict[str, str | None] | None]] = [
+            ("default", None, None),
+            ("1 thread", 1, None),
+            (f"{full} threads (passive wait)", full, None),
+            (f"{full} threads, spinning wait (before)", full, spin),
+        ]
+        out: dict[str, Any] = {}
+        for label, n, env in cases:
+            r = _collect([_spawn(args, "--child", "time", "parallel", n, env)])[0]
+            out[label] = {"s_per_step": r["wall_s"] / args.reps, **r}
+    finally:
+        spinner.terminate()
+        spinner.wait()
+    one = out["1 thread"]["s_per_step"]
+    print(
+        f"under a busy loop on one core ({args.reps} training steps per case, batch "
+        f"{args.batch}; ratio = time / time with 1 thread):"
+    )
+    for label, r in out.items():
+        name = f"default ({r['threads']} thread{'s' if r['threads'] > 1 else ''})"
+        print(
+            f"  {name if label == 'default' else label:40} {r['s_per_step']:7.3f} s/step "
+            f"{r['s_per_step'] / one:6.2f}×"
+        )
+    print(f"  default chosen because: {out['default']['choice']}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="batch 8, 40 steps, 1 repeat (CI)")
@@ -260,6 +335,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument(
+        "--case", choices=("all", "busy"), default="all", help="busy: only the busy-loop case"
+    )
     ap.add_argument("--child", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -279,6 +357,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     device = torch.device(args.device)
     res: dict[str, Any] = {"device": args.device, "threads": threads, "batch": args.batch}
+    if args.case == "busy":
+        res["busy_loop"] = busy_loop_case(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return res
     print(
         f"EEG SNN benchmark on {args.device} ({threads} threads), batch {args.batch}, "
         f"{args.steps} time steps, median of {args.reps} turns (one worker process per model)"
@@ -325,16 +408,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     solo = _collect([_spawn(args, "--child", "time", "parallel", full)])[0]["wall_s"]
     pair = _collect([_spawn(args, "--child", "time", "parallel", full) for _ in range(2)])
     pair_w = _collect([_spawn(args, "--child", "time", "parallel", split) for _ in range(2)])
+    pair_d = _collect([_spawn(args, "--child", "time", "parallel", None) for _ in range(2)])
     res["two_at_once"] = {
         "full_threads_each": max(p["wall_s"] for p in pair) / solo,
         "split_threads": max(p["wall_s"] for p in pair_w) / solo,
+        "default_each": max(p["wall_s"] for p in pair_d) / solo,
+        "default_threads": [p["threads"] for p in pair_d],
     }
     print(
         f"two trainings at once vs one alone ({full} threads): "
         f"{res['two_at_once']['split_threads']:.2f}× the time with threads split "
         f"({split} each, as configure_threads(workers=2)), "
-        f"{res['two_at_once']['full_threads_each']:.2f}× with {full} threads each"
+        f"{res['two_at_once']['full_threads_each']:.2f}× with {full} threads each, "
+        f"{res['two_at_once']['default_each']:.2f}× with each one's default (chose "
+        f"{' and '.join(map(str, res['two_at_once']['default_threads']))} threads)"
     )
+    res["busy_loop"] = busy_loop_case(args)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return res

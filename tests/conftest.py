@@ -17,6 +17,9 @@ SHARED_MEASUREMENTS = SHARED / "measurements" / "lbe247-2024-10-24"
 BUNDLED_MEASUREMENTS = ROOT / "measurements"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# the default thread count follows the machine's load (ferrocim.threads), and the count
+# moves rounding: runs compared within a test get the same count (subprocesses too)
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

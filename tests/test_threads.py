@@ -29,15 +29,99 @@ def test_explicit_count_is_set_and_kept(monkeypatch: pytest.MonkeyPatch) -> None
     assert threads.configure_threads(None, workers=2) == 1
 
 
-def test_default_is_physical_cores_shared_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def _machine(monkeypatch: pytest.MonkeyPatch, *, load: float, runnable: float = 0.0) -> None:
+    """An 8-core machine (this process may use all 8) at ``load``, ``runnable`` tasks now."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    cores = threads.physical_cores()
-    assert 1 <= cores <= (torch.multiprocessing.cpu_count() or 1)
-    assert threads.default_threads() == cores
-    assert threads.default_threads(workers=2) == max(1, cores // 2)
+    monkeypatch.setattr(threads, "physical_cores", lambda: 8)
+    monkeypatch.setattr(threads, "system_cores", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads, "_runnable_now", lambda: runnable)
+    monkeypatch.setattr(threads, "_own_load", lambda: 0.0)
+
+
+def test_default_is_idle_physical_cores_shared_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    _machine(monkeypatch, load=0.2)  # idle: all physical cores, as before the load counted
+    assert threads.default_threads() == 8
+    assert threads.default_threads(workers=2) == 4
     assert threads.default_threads(workers=10_000) == 1
+    _machine(monkeypatch, load=3.6)  # 4.4 idle
+    assert threads.default_threads() == 4 and threads.default_threads(workers=4) == 2
+    _machine(monkeypatch, load=0.1, runnable=7.0)  # 7 jobs just started: the lag is covered
+    assert threads.default_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads.default_threads(workers=2) == 3
+
+
+@pytest.mark.parametrize(
+    ("usable", "workers", "load", "system", "own", "runnable", "expected"),
+    [
+        (8, 1, 0.3, 8, 0.0, None, 8),  # 7.7 idle → 8
+        (8, 1, 3.6, 8, 0.0, None, 4),  # 4.4 → 4
+        (8, 1, 3.5, 8, 0.0, None, 5),  # 4.5: halves round up
+        (2, 1, 1.0, 2, 0.0, None, 1),  # 2 cores, one busy loop
+        (2, 1, 0.4, 2, 0.0, None, 2),  # 1.6 → 2
+        (8, 1, 9.0, 8, 0.0, None, 1),  # overloaded: at least 1
+        (8, 2, 0.0, 8, 0.0, None, 4),  # idle, two workers: 8 // 2
+        (8, 1, 4.0, 8, 2.0, None, 6),  # half the load is this process's own: 8 - 2
+        (8, 1, 0.1, 8, 0.0, 3.0, 5),  # 3 tasks runnable now outweigh the lagging average
+        (8, 1, 5.0, 8, 0.0, 1.0, 3),  # ... and the average a lull
+        (2, 1, 10.0, 16, 0.0, None, 2),  # quota of 2 on a 16-core host at load 10: 6 idle
+        (8, 1, None, 8, 0.0, None, 8),  # no load average: the usable cores
+        (8, 3, None, 8, 0.0, None, 2),
+    ],
+)
+def test_choose_threads_hand_cases(
+    usable: int,
+    workers: int,
+    load: float | None,
+    system: int,
+    own: float,
+    runnable: float | None,
+    expected: int,
+) -> None:
+    c = threads.choose_threads(
+        usable, workers, load=load, system_cores=system, own_load=own, runnable=runnable
+    )
+    assert c.threads == expected
+    assert c.source == ("physical cores" if load is None and runnable is None else "idle cores")
+    assert str(usable) in c.reason
+
+
+def test_the_choice_is_recorded_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ferrocim.pipelines.rundir import environment
+
+    _machine(monkeypatch, load=6.0)
+    threads._chosen.clear()
+    assert threads.configure_threads(None) == 2
+    env = environment("cpu")
+    assert env["torch_threads"] == 2
+    assert env["threads_choice"]["source"] == "idle cores"
+    assert set(env) >= {"omp_wait_policy", "gomp_spincount"}
+    assert "2.0 of 8 physical cores idle (1-min load 6.00" in env["threads_choice"]["reason"]
+    threads.configure_threads(3)
+    assert threads.last_choice() == threads.ThreadChoice(
+        3, "--threads", threads.last_choice().reason
+    )
+    assert threads.configure_threads(None) == 3 and threads.last_choice().source == "kept"
+
+
+def test_own_load_is_a_share_of_the_process_cpu_time() -> None:
+    own = threads._own_load()  # Linux: from /proc; this process has been busy importing
+    assert 0.0 <= own <= 2 * (torch.multiprocessing.cpu_count() or 1)
+
+
+def test_a_resumed_run_reuses_the_count_it_started_with(tmp_path) -> None:
+    import json
+
+    from ferrocim.pipelines.rundir import RunDir
+    from ferrocim.pipelines.runs import recorded_threads
+
+    run = RunDir(tmp_path)
+    assert recorded_threads(run) is None  # no env.json
+    run.env.write_text(json.dumps({"torch_threads": 3}))
+    assert recorded_threads(run) == 3
+    run.env.write_text(json.dumps({"torch_threads": True}))
+    assert recorded_threads(run) is None
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
@@ -65,3 +149,45 @@ def test_every_command_has_threads() -> None:
     assert {"devices list", "train float", "sstl", "evaluate", "demo"} <= leaves.keys()
     for name, cmd in leaves.items():
         assert any(p.name == "threads" for p in cmd.params), name
+
+
+def test_open_run_resume_sets_the_recorded_count(tmp_path) -> None:
+    import json
+
+    from ferrocim.pipelines.runs import open_run
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "config.toml").write_text(RunConfig().to_toml())
+    (run_dir / "env.json").write_text(json.dumps({"torch_threads": 3}))
+    threads._chosen.clear()
+    open_run(RunConfig(), run_dir=run_dir, resume=True)
+    assert torch.get_num_threads() == 3
+    open_run(RunConfig(threads=1), run_dir=run_dir, resume=True)  # given now: wins
+    assert torch.get_num_threads() == 1
+
+
+def test_openmp_waits_passively_unless_torch_came_first_or_the_user_chose() -> None:
+    """``import ferrocim`` sets OMP_WAIT_POLICY=PASSIVE before torch loads libgomp (which
+    reads it once); not after torch, not over the user's own setting."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, sys; {pre}import ferrocim; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    cases = [
+        ("", {}, "PASSIVE"),
+        ("sys.modules['torch'] = None; ", {}, "None"),  # torch loaded first: too late
+        ("", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        ("", {"GOMP_SPINCOUNT": "300000"}, "None"),
+    ]
+    for pre, extra, want in cases:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(pre=pre)],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == want, (pre, extra)

@@ -15,6 +15,7 @@ from ferrocim.crossbar.config import (
 )
 from ferrocim.crossbar.convert import analog_modules, convert
 from ferrocim.crossbar.functional import programming_noise, quantize_symmetric
+from ferrocim.crossbar.guard import AnalogBypassWarning
 from ferrocim.crossbar.hdf5 import load_tiles_hdf5, save_tiles_hdf5
 from ferrocim.crossbar.layers import AnalogConv2d, AnalogLinear
 from ferrocim.crossbar.layout import TileLayout
@@ -23,6 +24,7 @@ from ferrocim.crossbar.module import AnalogModule, LayerStepStats
 from ferrocim.crossbar.optimizer import PulseOptimizer, StepStats
 
 __all__ = [
+    "AnalogBypassWarning",
     "AnalogConfig",
     "AnalogConv2d",
     "AnalogLinear",

@@ -345,3 +345,18 @@ class AnalogConfig(_Record):
         """Plain-JSON description (the card as its full dictionary)."""
         out = self.model_dump(mode="json", exclude={"card"})
         return {"card": self.resolved_card().to_dict(), **out}
+
+
+def config_alias(
+    config: AnalogConfig | None, rpu_config: AnalogConfig | None, where: str
+) -> AnalogConfig | None:
+    """``config``, or aihwkit's spelling ``rpu_config`` of the same argument (``where``
+    names the caller in the error); giving both is an :class:`InputError`."""
+    if rpu_config is None:
+        return config
+    if config is not None:
+        raise InputError(
+            f"{where}: give the AnalogConfig once, as config= or as rpu_config= "
+            "(aihwkit's name for it), not both"
+        )
+    return rpu_config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 from collections.abc import Iterable
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from ferrocim.checks import InputError
-from ferrocim.crossbar.config import AnalogConfig
+from ferrocim.crossbar.config import AnalogConfig, config_alias
 from ferrocim.crossbar.layers import AnalogConv2d, AnalogLinear
 from ferrocim.crossbar.module import AnalogModule, default_generator
 
@@ -65,40 +66,56 @@ def convert(
     model: nn.Module,
     config: AnalogConfig | None = None,
     *,
+    rpu_config: AnalogConfig | None = None,
+    inplace: bool = False,
     include: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
     generator: torch.Generator | None = None,
 ) -> nn.Module:
-    """Replace every ``nn.Linear`` / ``nn.Conv2d`` of ``model`` with its analog twin, in place.
+    """A copy of ``model`` with every ``nn.Linear`` / ``nn.Conv2d`` replaced by its analog
+    twin (as aihwkit's ``convert_to_analog``); ``model`` itself is left as it was.
 
+    ``config``: the tiles' :class:`AnalogConfig` (default ``AnalogConfig()``);
+    ``rpu_config`` is accepted as its aihwkit spelling (give one of the two).
+    ``inplace=True`` replaces the layers in ``model`` itself and returns it (no copy).
     ``include`` / ``exclude`` are qualified module names or glob patterns (``"fc*"``); a
     pattern of ``include`` that matches no convertible layer is an error. Biases and other
     parameters stay float. All converted layers share ``generator`` (a default one seeded
-    from torch's global RNG when None). Returns ``model`` (or the twin, when ``model`` itself
-    is a Linear/Conv2d).
+    from torch's global RNG when None); the copy draws nothing, so ``inplace`` does not
+    change a seeded result. When ``model`` itself is a Linear/Conv2d its twin is returned
+    (with ``inplace`` too: a module cannot replace itself).
     """
+    config = config_alias(config, rpu_config, "convert")
     config = AnalogConfig() if config is None else config
-    gen = default_generator() if generator is None else generator
     inc = None if include is None else [include] if isinstance(include, str) else list(include)
     exc = [] if exclude is None else [exclude] if isinstance(exclude, str) else list(exclude)
     targets = [
-        (name, m)
+        name
         for name, m in model.named_modules()
         if type(m) in (nn.Linear, nn.Conv2d)
         and (inc is None or _matches(name, inc))
         and not _matches(name, exc)
     ]
     if inc is not None:
-        names = [n for n, _ in targets]
-        missing = [p for p in inc if not any(_matches(n, [p]) for n in names)]
+        missing = [p for p in inc if not any(_matches(n, [p]) for n in targets)]
         if missing:
             convertible = [n for n, m in model.named_modules() if type(m) in (nn.Linear, nn.Conv2d)]
             raise InputError(
                 f"convert: include pattern(s) {missing} match no Linear/Conv2d layer; "
                 f"convertible layers are {convertible}"
             )
-    for name, layer in targets:
-        twin = analog_twin(layer, config, gen)
+    gen = default_generator() if generator is None else generator
+    if not inplace and targets != [""]:
+        try:
+            model = copy.deepcopy(model)
+        except Exception as e:  # e.g. a submodule holding an open file or a lock
+            raise InputError(
+                f"convert: cannot copy the model ({type(e).__name__}: {e}); pass "
+                "inplace=True to convert it in place"
+            ) from e
+    for name in targets:
+        layer = model.get_submodule(name)
+        twin = analog_twin(layer, config, gen)  # type: ignore[arg-type]
         if name == "":
             return twin
         parent_name, _, attr = name.rpartition(".")

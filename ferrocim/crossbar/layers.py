@@ -16,7 +16,7 @@ from torch.nn.modules.utils import _pair
 
 from ferrocim.checks import InputError
 from ferrocim.convolution import conv2d
-from ferrocim.crossbar.config import AnalogConfig
+from ferrocim.crossbar.config import AnalogConfig, config_alias
 from ferrocim.crossbar.mac import quantize_uniform, tiled_matmul_adc
 from ferrocim.crossbar.module import AnalogModule
 
@@ -65,7 +65,11 @@ def bounded_grad(f, x: Tensor, w: Tensor, bound: float | None) -> Tensor:
 
 
 class AnalogLinear(AnalogModule):
-    """``nn.Linear`` whose weight lives on crossbar tiles (see :class:`AnalogModule`)."""
+    """``nn.Linear`` whose weight lives on crossbar tiles (see :class:`AnalogModule`).
+
+    ``config``: the tiles' :class:`AnalogConfig` (default ``AnalogConfig()``);
+    ``rpu_config`` is accepted as its aihwkit spelling (give one of the two).
+    """
 
     def __init__(
         self,
@@ -78,6 +82,7 @@ class AnalogLinear(AnalogModule):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         w_max: float | None = None,
+        rpu_config: AnalogConfig | None = None,
     ) -> None:
         super().__init__()
         self.in_features = int(in_features)
@@ -87,6 +92,7 @@ class AnalogLinear(AnalogModule):
                 f"AnalogLinear needs in_features, out_features >= 1, got "
                 f"{in_features}, {out_features}"
             )
+        config = config_alias(config, rpu_config, "AnalogLinear")
         self._init_analog(
             (self.out_features, self.in_features), config, generator, device, dtype, w_max
         )
@@ -132,7 +138,11 @@ class AnalogLinear(AnalogModule):
 
 
 class AnalogConv2d(AnalogModule):
-    """``nn.Conv2d`` (zero padding) whose weight lives on crossbar tiles."""
+    """``nn.Conv2d`` (zero padding) whose weight lives on crossbar tiles.
+
+    ``config``: the tiles' :class:`AnalogConfig` (default ``AnalogConfig()``);
+    ``rpu_config`` is accepted as its aihwkit spelling (give one of the two).
+    """
 
     def __init__(
         self,
@@ -150,6 +160,7 @@ class AnalogConv2d(AnalogModule):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         w_max: float | None = None,
+        rpu_config: AnalogConfig | None = None,
     ) -> None:
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
@@ -164,6 +175,7 @@ class AnalogConv2d(AnalogModule):
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.dilation = _pair(dilation)
         self.groups = int(groups)
+        config = config_alias(config, rpu_config, "AnalogConv2d")
         cfg = AnalogConfig() if config is None else config
         if cfg.adc_bits is not None and (groups != 1 or isinstance(padding, str)):
             raise InputError(

@@ -36,6 +36,7 @@ from ferrocim.crossbar import functional as Fx
 from ferrocim.crossbar.config import AnalogConfig
 from ferrocim.crossbar.device import ROW, draw_device_params
 from ferrocim.crossbar.energy import KINDS, PHASES, per_event_energy
+from ferrocim.crossbar.guard import mark_analog_weight
 from ferrocim.crossbar.layout import TileLayout
 
 Tensor = torch.Tensor
@@ -173,6 +174,7 @@ class AnalogModule(nn.Module):
         self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
 
         self.weight = nn.Parameter(torch.empty(weight_shape, **fk))
+        mark_analog_weight(self.weight)  # a plain torch optimizer step on it is warned about
         self.register_buffer("conductance", torch.empty(weight_shape, **fk))
         self.register_buffer("reference", ref0)
         self.register_buffer("device_params", params.reshape(len(ROW), *weight_shape))
@@ -613,6 +615,19 @@ class AnalogModule(nn.Module):
             self.w_max = float(state["w_max"])
             self.thr_ltp, self.thr_ltd = Fx.thresholds(self.w_max, prog.eps, prog.thr_asym)
             self.__dict__.pop("_const_cache", None)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # copy.deepcopy / pickle rebuild the weight Parameter without its analog tag
+        super().__setstate__(state)
+        if self._parameters.get("weight") is not None:
+            mark_analog_weight(self.weight)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        # .to() / .double() may replace the weight Parameter: keep it tagged
+        out = super()._apply(fn, recurse)
+        if self._parameters.get("weight") is not None:
+            mark_analog_weight(self.weight)
+        return out
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)

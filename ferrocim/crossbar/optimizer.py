@@ -18,6 +18,7 @@ from torch import nn
 
 from ferrocim.checks import InputError
 from ferrocim.crossbar.convert import analog_modules
+from ferrocim.crossbar.guard import pulse_step
 from ferrocim.crossbar.module import AnalogModule
 
 
@@ -54,7 +55,9 @@ class PulseOptimizer:
     """Wrap ``inner`` (any ``torch.optim.Optimizer`` over ``model``'s parameters).
 
     Analog layers whose ``.weight`` is not among ``inner``'s parameters are left alone.
-    Learning-rate schedulers attach to ``inner``.
+    Learning-rate schedulers attach to ``inner``. Stepping ``inner`` (or any torch
+    optimizer over analog weights) directly bypasses the device model and is warned about
+    once (:class:`~ferrocim.crossbar.guard.AnalogBypassWarning`).
     """
 
     def __init__(self, inner: torch.optim.Optimizer, model: nn.Module) -> None:
@@ -88,11 +91,12 @@ class PulseOptimizer:
         # a weight without a gradient is not touched by torch optimizers: skip its layer
         active = {n: m for n, m in self.layers.items() if m.weight.grad is not None}
         snaps = [self._buffers(m)[0].copy_(m.weight.detach()) for m in active.values()]
-        if closure is not None:
-            with torch.enable_grad():
-                loss = self.inner.step(closure)
-        else:
-            loss = self.inner.step()
+        with pulse_step():  # the inner step's update goes through the devices below
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = self.inner.step(closure)
+            else:
+                loss = self.inner.step()
         stats = StepStats(loss=loss)
         for (name, m), old in zip(active.items(), snaps, strict=True):
             w = m.weight.data

@@ -28,6 +28,9 @@ def environment(device: str) -> dict[str, Any]:
     import mne
     import numpy
 
+    from ferrocim.threads import last_choice
+
+    choice = last_choice()
     info: dict[str, Any] = {
         "ferrocim": __version__,
         "python": platform.python_version(),
@@ -38,6 +41,11 @@ def environment(device: str) -> dict[str, Any]:
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # how that count was chosen (ferrocim.threads: --threads, OMP_NUM_THREADS, idle cores)
+        "threads_choice": None if choice is None else choice.to_dict(),
+        # how idle OpenMP threads wait (PASSIVE: set by ferrocim before torch loaded)
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
         "device": device,
         "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

@@ -187,7 +187,8 @@ def open_run(
     check: Callable[[RunConfig], Any] | None = None,
 ) -> tuple[RunDir, RunConfig]:
     """Create a new run directory, or reopen one to resume (its stored config wins, except
-    a ``threads`` given now); sets torch's CPU threads for the run.
+    a ``threads`` given now); sets torch's CPU threads for the run (a resumed run without
+    a count given or stored: the count it started with, :func:`recorded_threads`).
 
     A new array run stores ``card`` (default: the card ``cfg.array.card`` names) as
     ``card.json``. Every new run records ``data`` (default: :func:`data_record` of
@@ -202,7 +203,9 @@ def open_run(
         stored = load_config(run.config)
         if cfg.threads is not None:
             stored = stored.model_copy(update={"threads": cfg.threads})
-        configure_threads(stored.threads)
+        # neither given now nor stored: the count the run started with (rounding, hence
+        # the resumed numbers, depend on it; the default depends on the machine's load)
+        configure_threads(stored.threads or recorded_threads(run))
         if check is not None:
             check(stored)
         return run, stored
@@ -227,6 +230,16 @@ def open_run(
     run.start(cfg.to_toml(), environment(cfg.device), card if cfg.kind in ARRAY_KINDS else None)
     write_json(run.path / DATA_RECORD, data)
     return run, cfg
+
+
+def recorded_threads(run: RunDir) -> int | None:
+    """The torch threads ``run`` started with (``env.json``'s ``torch_threads``), or None
+    when not recorded."""
+    try:
+        n = json.loads(run.env.read_text()).get("torch_threads")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
 
 
 def data_record(cfg: RunConfig, *, trained_on: bool, **extra: Any) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def test_convert_reproduces_float_model_at_zero_noise():
             lin.weight.mul_(0.9)
     x = torch.randn(7, 20)
     ref = model(x)
-    convert(model, AnalogConfig(), generator=_gen())
+    model = convert(model, AnalogConfig(), generator=_gen())
     assert set(analog_modules(model)) == {"0", "2"}
     assert isinstance(model[0], AnalogLinear)
     assert torch.allclose(model(x), ref, atol=1e-5)
@@ -110,7 +110,7 @@ def test_convert_conv_with_time_folded_into_batch_and_filters():
         model[2].weight.mul_(0.9)
     x = torch.randn(3 * 5, 1, 10, 11)  # (B*T, C, H, W)
     ref = model(x)
-    convert(model, AnalogConfig(), include=["0"], generator=_gen())
+    model = convert(model, AnalogConfig(), include=["0"], generator=_gen())
     assert isinstance(model[0], AnalogConv2d) and isinstance(model[2], nn.Linear)
     assert torch.allclose(model(x), ref, atol=1e-5)
     with pytest.raises(InputError, match="match no Linear/Conv2d"):

@@ -219,7 +219,7 @@ def test_hdf5_resume_is_bit_exact_and_bad_files(tmp_path, noisy_card):
     with pytest.raises(InputError, match="Cannot read tile file"):
         load_tiles_hdf5(b, tmp_path / "nope.h5")
     small = nn.Sequential(nn.Linear(12, 8, bias=False), nn.Tanh(), nn.Linear(8, 3, bias=False))
-    convert(small, AnalogConfig(), generator=_gen())
+    small = convert(small, AnalogConfig(), generator=_gen())
     with pytest.raises(InputError, match=r"shape \(16, 12\) does not match"):
         load_tiles_hdf5(small, path)
 
