@@ -17,12 +17,11 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
 - ``memory``: peak RSS growth of one training step, each model in a fresh process.
 - ``two at once``: the same training steps in one process, then in two processes at the
   same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)``, with
-  the physical cores each (the default before the load counted) and with each process's
-  own default (``configure_threads()``: idle cores); the slowdown is the ratio of wall
-  times.
+  the physical cores each and with each process's own default (``configure_threads()``);
+  the slowdown is the ratio of wall times.
 - ``busy loop``: the same training steps, one process at a time, while another process
-  spins on one core (``while True: pass``): with the default thread count (idle cores, as
-  ``configure_threads()`` chooses it in that process), with 1 thread and with the
+  spins on one core (``while True: pass``): with the default thread count (physical
+  cores), with ``FERROCIM_THREADS=auto`` (idle cores), with 1 thread and with the
   physical cores, these with ferrocim's passive OpenMP wait and with libgomp's spinning
   one (the default before, ``GOMP_SPINCOUNT=300000``); printed as seconds per step and
   as ratios to 1 thread. ``--case busy`` runs only this case.
@@ -300,6 +299,7 @@ def busy_loop_case(args: argparse.Namespace) -> dict[str, Any]:
         spin = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": "300000"}  # libgomp's default
         cases: list[tuple[str, int | None, dict[str, str | None] | None]] = [
             ("default", None, None),
+            ("FERROCIM_THREADS=auto", None, {"FERROCIM_THREADS": "auto"}),
             ("1 thread", 1, None),
             (f"{full} threads (passive wait)", full, None),
             (f"{full} threads, spinning wait (before)", full, spin),

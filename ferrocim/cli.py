@@ -559,7 +559,11 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "seed": ("seed", int, "run seed"),
     "subjects": ("data.n_subjects", int, "synthetic subjects"),
     "device": ("device", click.Choice(["cpu", "cuda"]), "compute device"),
-    "threads": ("threads", click.IntRange(min=1), "torch CPU threads (default: idle cores)"),
+    "threads": (
+        "threads",
+        click.IntRange(min=1),
+        "torch CPU threads (default: physical cores; FERROCIM_THREADS=auto: idle ones)",
+    ),
     "name": ("name", str, "run name (folder under --out-dir)"),
     "out_dir": ("out_dir", str, "where run folders go"),
 }
@@ -959,7 +963,8 @@ def _add_threads_option(group: click.Group) -> None:
                 ["--threads"],
                 type=click.IntRange(min=1),
                 default=None,
-                help="torch CPU threads (default: idle physical cores, or OMP_NUM_THREADS)",
+                help="torch CPU threads (default: physical cores, or OMP_NUM_THREADS; "
+                "FERROCIM_THREADS=auto: the idle ones)",
             )
         )
 

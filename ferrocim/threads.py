@@ -3,18 +3,20 @@
 Torch starts one compute thread per logical CPU it sees. On a machine with other jobs, or
 with several workers per machine (sweeps), those threads spin against each other and a
 run becomes many times slower than its share of the machine (measured: 3-10x slower than
-one thread). :func:`configure_threads` sets an explicit count: the one asked for, else
-``OMP_NUM_THREADS`` when the user set it, else the *idle* physical cores
-(:func:`choose_threads`): the machine's physical cores less its load (the larger of the
-1-minute load average less this process's own share, and the tasks runnable right now),
-rounded, capped at the physical cores this process may use divided among ``workers``,
-at least 1. On an idle machine that is all usable physical cores (the count before the
-load was considered). The choice and its reason are kept (:func:`last_choice`) for the
-run's ``env.json``.
-
-The thread count changes floating-point rounding (parallel reductions), not the method:
-a run is repeated bit for bit at the same count, which ``env.json`` records; a resumed
-run reuses it (``ferrocim.pipelines.runs``); ``--threads N`` pins it.
+one thread). Two things prevent that. ``import ferrocim`` asks OpenMP to wait passively
+(``OMP_WAIT_POLICY=PASSIVE``, ``ferrocim/__init__.py``): idle threads sleep instead of
+spinning, which removes most of the slowdown (measured beside a busy loop: 2 threads
+0.85-1.05x the time of 1, against 1.7-4.7x spinning). And :func:`configure_threads` sets
+an explicit count: the one asked for, else ``OMP_NUM_THREADS`` when the user set it, else
+the physical cores this process may use, divided among ``workers``. That default depends
+on the machine only, not on its load, because the thread count changes floating-point
+rounding (parallel reductions): same seed and same machine give the same result.
+``FERROCIM_THREADS=auto`` asks for the *idle* physical cores instead
+(:func:`choose_threads`: the machine's physical cores less its load, rounded, capped at
+this process's share, at least 1), trading that repeatability for speed on a crowded
+machine. The choice and its reason are kept (:func:`last_choice`) for the run's
+``env.json``; a resumed run reuses the recorded count (``ferrocim.pipelines.runs``);
+``--threads N`` pins it.
 """
 
 from __future__ import annotations
@@ -188,6 +190,21 @@ def _default_choice(workers: int = 1) -> ThreadChoice:
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return ThreadChoice(int(env), "OMP_NUM_THREADS", f"OMP_NUM_THREADS={env}")
+    mode = os.environ.get("FERROCIM_THREADS", "").strip().lower()
+    if mode not in ("", "auto"):
+        raise InputError(
+            f"FERROCIM_THREADS={mode!r}: expected 'auto' (idle cores) or unset "
+            "(physical cores); for a fixed count pass --threads N"
+        )
+    if mode != "auto":
+        share = max(1, physical_cores() // max(1, workers))
+        return ThreadChoice(
+            share,
+            "physical cores",
+            f"{physical_cores()} usable physical core(s)"
+            + (f" // {workers} workers = {share}" if workers > 1 else "")
+            + " (FERROCIM_THREADS=auto: the idle ones instead)",
+        )
     load, runnable = machine_load()
     return choose_threads(
         physical_cores(),
@@ -200,8 +217,8 @@ def _default_choice(workers: int = 1) -> ThreadChoice:
 
 
 def default_threads(workers: int = 1) -> int:
-    """``OMP_NUM_THREADS`` if set, else the idle physical cores capped at this process's
-    share of the usable ones (:func:`choose_threads`; at least 1)."""
+    """``OMP_NUM_THREADS`` if set, else this process's share of the usable physical cores
+    (with ``FERROCIM_THREADS=auto``: the idle ones, :func:`choose_threads`; at least 1)."""
     return _default_choice(workers).threads
 
 

@@ -39,8 +39,21 @@ def _machine(monkeypatch: pytest.MonkeyPatch, *, load: float, runnable: float = 
     monkeypatch.setattr(threads, "_own_load", lambda: 0.0)
 
 
-def test_default_is_idle_physical_cores_shared_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    _machine(monkeypatch, load=0.2)  # idle: all physical cores, as before the load counted
+def test_default_is_the_physical_cores_whatever_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the count changes rounding, so the default may not follow the load (same seed, same
+    # result on one machine)
+    for load, runnable in ((0.2, 0.0), (3.6, 0.0), (0.1, 7.0)):
+        _machine(monkeypatch, load=load, runnable=runnable)
+        assert threads.default_threads() == 8 and threads.default_threads(workers=2) == 4
+    assert threads.default_threads(workers=10_000) == 1
+    monkeypatch.setenv("FERROCIM_THREADS", "lots")
+    with pytest.raises(InputError, match=r"FERROCIM_THREADS='lots'.*auto"):
+        threads.default_threads()
+
+
+def test_auto_is_idle_physical_cores_shared_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FERROCIM_THREADS", "auto")
+    _machine(monkeypatch, load=0.2)  # idle: all physical cores
     assert threads.default_threads() == 8
     assert threads.default_threads(workers=2) == 4
     assert threads.default_threads(workers=10_000) == 1
@@ -91,6 +104,7 @@ def test_the_choice_is_recorded_with_its_reason(monkeypatch: pytest.MonkeyPatch)
     from ferrocim.pipelines.rundir import environment
 
     _machine(monkeypatch, load=6.0)
+    monkeypatch.setenv("FERROCIM_THREADS", "auto")
     threads._chosen.clear()
     assert threads.configure_threads(None) == 2
     env = environment("cpu")

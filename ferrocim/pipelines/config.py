@@ -200,7 +200,9 @@ class RunConfig(_Section):
     seed: int = 0
     device: Literal["cpu", "cuda"] = "cpu"
     threads: int | None = Field(
-        default=None, ge=1, description="torch CPU threads (default: idle physical cores)"
+        default=None,
+        ge=1,
+        description="torch CPU threads (default: physical cores; FERROCIM_THREADS=auto: idle)",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
