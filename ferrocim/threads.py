@@ -125,6 +125,17 @@ def _own_load() -> float:
     return time.process_time() / elapsed * (1.0 - math.exp(-elapsed / 60.0))
 
 
+def _share(usable_cores: int, workers: int) -> tuple[int, str]:
+    """This process's share of ``usable_cores`` among ``workers`` (at least 1) and a
+    phrase that says how it was reached."""
+    workers = max(1, workers)
+    share = max(1, usable_cores // workers)
+    cap = f"{usable_cores} usable physical core(s)" + (
+        f" // {workers} workers = {share}" if workers > 1 else ""
+    )
+    return share, cap
+
+
 Source = Literal["--threads", "kept", "OMP_NUM_THREADS", "idle cores", "physical cores"]
 
 
@@ -162,11 +173,7 @@ def choose_threads(
     4; load 3.5 → 5; 2 cores, one busy loop just started (load 0.1, runnable 1) → 1;
     load 9 on 8 → 1; idle 8 cores, 2 workers → 4.
     """
-    workers = max(1, workers)
-    share = max(1, usable_cores // workers)
-    cap = f"{usable_cores} usable physical core(s)" + (
-        f" // {workers} workers = {share}" if workers > 1 else ""
-    )
+    share, cap = _share(usable_cores, workers)
     if load is None and runnable is None:
         return ThreadChoice(share, "physical cores", f"{cap} (no load average here)")
     busy = max(0.0, 0.0 if load is None else load - own_load, runnable or 0.0)
@@ -197,13 +204,9 @@ def _default_choice(workers: int = 1) -> ThreadChoice:
             "(physical cores); for a fixed count pass --threads N"
         )
     if mode != "auto":
-        share = max(1, physical_cores() // max(1, workers))
+        share, cap = _share(physical_cores(), workers)
         return ThreadChoice(
-            share,
-            "physical cores",
-            f"{physical_cores()} usable physical core(s)"
-            + (f" // {workers} workers = {share}" if workers > 1 else "")
-            + " (FERROCIM_THREADS=auto: the idle ones instead)",
+            share, "physical cores", f"{cap} (FERROCIM_THREADS=auto: the idle ones instead)"
         )
     load, runnable = machine_load()
     return choose_threads(
