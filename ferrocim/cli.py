@@ -1022,9 +1022,9 @@ def sstl_cmd(
     "--data",
     "data_source",
     default=None,
-    metavar="FILE.h5",
-    help="evaluate on this prepared file (all its trials) instead of the run's own data; "
-    "'synthetic': the run's synthetic settings",
+    metavar="FILE.h5|FOLDER",
+    help="evaluate on this prepared file or EDF folder (all its trials) instead of the run's "
+    "own data; 'synthetic': the run's synthetic settings",
 )
 @click.option(
     "--subjects", default=None, help="comma-separated subjects (default: all in the split)"
@@ -1056,7 +1056,6 @@ def evaluate_cmd(
     """Accuracy of a run's best model on its fold's test (or val/train) trials, or on
     other data (--data: every trial, or those of --subjects)."""
     from ferrocim.pipelines.config import load_config
-    from ferrocim.pipelines.data import check_prepared_path
     from ferrocim.pipelines.evaluate import evaluate_run
     from ferrocim.pipelines.rundir import RunDir
 
@@ -1066,8 +1065,7 @@ def evaluate_cmd(
         if data_source == "synthetic":
             data = base | {"source": "synthetic", "path": None}
         else:
-            check_prepared_path(data_source)
-            data = base | {"source": "prepared", "path": data_source}
+            data = base | {"source": "prepared", "path": _data_path(data_source)}
     from ferrocim.pipelines.config import DataConfig
 
     out = evaluate_run(

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ferrocim.cli import _load_run_config, main
-from ferrocim.pipelines.config import DataConfig
+from ferrocim.pipelines.config import DataConfig, load_config
 
 
 def test_an_edf_folder_as_data_is_prepared_beside_it(tmp_path, monkeypatch):
@@ -64,3 +64,22 @@ def test_a_synth_folder_gives_the_data_train_generates(tmp_path):
     np.testing.assert_array_equal(mine.x, builtin.x)
     np.testing.assert_array_equal(mine.y, builtin.y)
     np.testing.assert_array_equal(mine.subject, builtin.subject)
+
+
+def test_evaluate_takes_an_edf_folder_too(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_evaluate(run_dir, *, data, **kw):
+        seen["data"] = data
+        return {"own_data": False, "data": "x", "exclude_channels": [], "split": "test",
+                "acc": 50.0, "n": 2, "subjects": [1], "loss": 0.7}  # fmt: skip
+
+    monkeypatch.setattr("ferrocim.pipelines.data.prepare_folder", lambda f: Path(f"{f}.h5"))
+    monkeypatch.setattr("ferrocim.pipelines.evaluate.evaluate_run", fake_evaluate)
+    run = tmp_path / "run"
+    run.mkdir()
+    load_config(None, {}, kind="float").save(run / "config.toml")
+    (tmp_path / "new" / "S007").mkdir(parents=True)
+    res = CliRunner().invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "new")])
+    assert res.exit_code == 0, res.output
+    assert seen["data"].source == "prepared" and seen["data"].path == f"{tmp_path / 'new'}.h5"
