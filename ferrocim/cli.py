@@ -18,7 +18,7 @@ import click
 
 from ferrocim import __version__
 from ferrocim.checks import FerrocimError
-from ferrocim.cli_errors import friendly
+from ferrocim.cli_errors import INTERRUPTED, friendly
 from ferrocim.cli_import import import_group
 from ferrocim.cli_study import study as study_group
 from ferrocim.cli_sweep import sweep_cmd
@@ -54,10 +54,6 @@ def devices() -> None:
     """Built-in and calibrated device cards."""
 
 
-#: Where ``devices list`` looks for calibrated cards (relative to the current folder).
-CARD_GLOBS = ("out/**/cards/*.json", "reports/**/cards/*.json")
-
-
 @devices.command("list")
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
 def devices_list(folders: tuple[str, ...]) -> None:
@@ -65,10 +61,11 @@ def devices_list(folders: tuple[str, ...]) -> None:
 
     Cards are the JSON files in a `cards/` folder (what `calibrate` writes). Without
     FOLDERS they are looked for under ./out and ./reports (README and `demo` defaults).
+    A card written into several folders is listed once; every listed name works as
+    `--card NAME` and `devices show NAME` (a name two different cards share needs the path).
     """
-    from pathlib import Path
-
     from ferrocim.calibration.card import DEFAULT_PRESET, DeviceCard, preset, preset_names
+    from ferrocim.cards import ambiguous_names, calibrated_cards
 
     def line(name: str, c: DeviceCard, note: str = "") -> str:
         ltp = ", ".join(f"{v:.4g}" for v in c.ltp.as_tuple())
@@ -79,20 +76,16 @@ def devices_list(folders: tuple[str, ...]) -> None:
     click.echo(f"{'name':14} {'LTP (A, alpha, beta)':28} {'LTD (A, alpha, beta)':28} {'W*':6}")
     for name in preset_names():
         click.echo(line(name, preset(name), "(default)" if name == DEFAULT_PRESET else ""))
-    if folders:
-        paths = sorted(
-            p for f in folders for p in Path(f).rglob("*.json") if p.parent.name == "cards"
-        )
-    else:
-        paths = sorted({p for g in CARD_GLOBS for p in Path().glob(g)})
-    found = 0
-    for path in paths:
-        try:
-            card = DeviceCard.load(path)
-        except (FerrocimError, ValueError, OSError, KeyError):
-            continue
-        found += 1
-        click.echo(line(card.name, card, str(path)))
+    found = calibrated_cards(folders)
+    shared = ambiguous_names(found)
+    for entry in found:
+        first, *more = entry.paths
+        note = str(first)
+        if more:
+            note += f" (same card also in {', '.join(str(p.parent.parent) for p in more)})"
+        if entry.name in shared:
+            note += " [name shared by different cards: use the path]"
+        click.echo(line(entry.name, entry.card, note))
     if not found:
         where = ", ".join(folders) if folders else "./out, ./reports"
         click.echo(f"(no calibrated cards under {where}; `ferrocim calibrate` writes them)")
@@ -103,11 +96,13 @@ def devices_list(folders: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the whole card as JSON")
 @friendly
 def devices_show(card: str, as_json: bool) -> None:
-    """Summarise a card (preset name or card JSON path); --json prints all of it."""
+    """Summarise a card (preset, calibrated card name from `devices list`, or card JSON
+    path); --json prints all of it."""
     from ferrocim.calibration.card import resolve_card
+    from ferrocim.cards import card_spec
     from ferrocim.reports import formatting as fmt
 
-    c = resolve_card(card)
+    c = resolve_card(card_spec(card, "CARD"))
     if as_json:
         click.echo(json.dumps(c.to_dict(), indent=2))
         return
@@ -176,12 +171,14 @@ def devices_export(
     asymmetry: str,
     no_dtod: bool,
 ) -> None:
-    """Write CARD (preset name or card JSON) for another simulator: for aihwkit a
-    PiecewiseStepDevice in FILE.json and FILE.py, a snippet that builds the rpu_config."""
+    """Write CARD (preset, calibrated card name or card JSON) for another simulator: for
+    aihwkit a PiecewiseStepDevice in FILE.json and FILE.py, a snippet that builds the
+    rpu_config."""
+    from ferrocim.cards import card_spec
     from ferrocim.crossbar.aihwkit_export import export_aihwkit
 
     json_path, snippet = export_aihwkit(
-        card,
+        card_spec(card, "CARD"),
         out,
         n_nodes=nodes,
         w_max=w_max,
@@ -401,15 +398,34 @@ def data() -> None:
 
 @data.command("synth")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="folder")
-@click.option("--subjects", "n_subjects", default=6, show_default=True, help="how many")
+@click.option(
+    "--subjects",
+    "n_subjects",
+    type=click.IntRange(min=1),
+    default=None,
+    help="how many [default: 10, as `train` generates]",
+)
 @click.option("--seed", default=0, show_default=True, help="random seed")
 @friendly
-def data_synth(out: str, n_subjects: int, seed: int) -> None:
-    """Write synthetic motor-imagery EEG in the PhysioNet EEGMMIDB EDF layout."""
+def data_synth(out: str, n_subjects: int | None, seed: int) -> None:
+    """Write synthetic motor-imagery EEG in the PhysioNet EEGMMIDB EDF layout.
+
+    `train float --data OUT` trains on it (prepared once into OUT.h5); with the default
+    --subjects and --seed these are the data `train` generates by itself.
+    """
+    from ferrocim.pipelines.config import DataConfig
+    from ferrocim.pipelines.data import folder_cache_path
     from ferrocim.snn.data import synthesize_edf
 
+    if n_subjects is None:
+        n_subjects = DataConfig().n_subjects
     root = synthesize_edf(out, n_subjects, seed=seed, progress=True)
     click.echo(f"wrote {n_subjects} subjects (runs 1-14) to {root}")
+    click.echo(
+        f"next: ferrocim train float --data {root} (prepares it once into "
+        f"{folder_cache_path(root)}), or `ferrocim data prepare --root {root} --out FILE.h5` "
+        "for other preprocessing"
+    )
 
 
 @data.command("stats")
@@ -537,8 +553,14 @@ def data_prepare(
 # ---------------------------------------------------------------------------------------
 #: CLI flag → dotted config field (ferrocim.pipelines.config describes the spine). Every
 #: paper knob is a flag; every field, flag or not, is reachable with --set FIELD=VALUE.
+#: Which flags a command has is :data:`_RUN_KNOBS`.
 _KNOBS: dict[str, tuple[str, Any, str]] = {
-    "card": ("array.card", str, "device card: preset (dut1..dut5) or card JSON path"),
+    "card": (
+        "array.card",
+        str,
+        "device card: preset (dut1..dut5), a calibrated card's name (`devices list`) or "
+        "card JSON path",
+    ),
     "eps": ("array.programming.eps", float, "pulse threshold as a fraction of 2·w_max"),
     "thr_asym": ("array.programming.thr_asym", float, "LTD threshold multiplier"),
     "a_scale": ("array.programming.a_scale", float, "multiplies both kernel amplitudes"),
@@ -546,7 +568,7 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "rsd_c2c": (
         "array.programming.rsd_c2c",
         float,
-        "cycle-to-cycle rel. s.d. (default: the card's)",
+        "cycle-to-cycle rel. s.d.",
     ),
     "x": ("transfer.x", float, "programming noise on transfer: s.d. = mean|w| / x"),
     "q": ("transfer.q", int, "quantise to q+1 levels on transfer (2,4,8,16,32)"),
@@ -557,7 +579,7 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "width": ("network.width", float, "channel multiplier (1 = the paper's network)"),
     "fold": ("data.fold", int, "cross-validation fold"),
     "seed": ("seed", int, "run seed"),
-    "subjects": ("data.n_subjects", int, "synthetic subjects"),
+    "subjects": ("data.n_subjects", int, "synthetic subjects (generated data only)"),
     "device": ("device", click.Choice(["cpu", "cuda"]), "compute device"),
     "threads": (
         "threads",
@@ -567,6 +589,79 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "name": ("name", str, "run name (folder under --out-dir)"),
     "out_dir": ("out_dir", str, "where run folders go"),
 }
+
+_ARRAY_KNOBS = ("card", "eps", "thr_asym", "a_scale", "a_asym", "rsd_c2c")
+_TRAIN_KNOBS = ("lr", "epochs", "batch_size")
+_COMMON_KNOBS = ("seed", "device", "threads", "name", "out_dir")
+
+#: The flags of each run command: only what the command uses. Re-tuning takes the width
+#: and the data from its float run; SSTL also from its base run, and trains with its own
+#: schedule (--sstl-lr, --sstl-epochs); on-device training from scratch transfers nothing.
+_RUN_KNOBS: dict[str, tuple[str, ...]] = {
+    "float": (*_TRAIN_KNOBS, "dropout", "width", "fold", "subjects", *_COMMON_KNOBS),
+    "device": (
+        *_ARRAY_KNOBS,
+        *_TRAIN_KNOBS,
+        "dropout",
+        "width",
+        "fold",
+        "subjects",
+        *_COMMON_KNOBS,
+    ),
+    "retune": (*_ARRAY_KNOBS, "x", "q", *_TRAIN_KNOBS, "dropout", *_COMMON_KNOBS),
+    "sstl": (*_ARRAY_KNOBS, "x", "q", "dropout", *_COMMON_KNOBS),
+}
+
+_BASE_DEFAULT = "the base run's"
+#: ``(command, flag key)`` → what the help shows as the default where it is not the
+#: configuration's (values a run built on another run takes from that run).
+_HELP_DEFAULTS: dict[tuple[str, str], str] = {
+    **{(k, "rsd_c2c"): "the card's" for k in ("device", "retune")},
+    ("retune", "dropout"): "the float run's",
+    **{("sstl", k): f"{_BASE_DEFAULT}; from a float run: {{}}" for k in _ARRAY_KNOBS[1:-1]},
+    ("sstl", "rsd_c2c"): f"{_BASE_DEFAULT}; from a float run: the card's",
+    ("sstl", "card"): "dut2, for a float base run; a device or retune base run's own card",
+    ("sstl", "x"): "none; for a float base run only (a device base run's tiles are loaded)",
+    ("sstl", "q"): "none; for a float base run only (a device base run's tiles are loaded)",
+    ("sstl", "dropout"): _BASE_DEFAULT,
+}
+
+_NO_ARRAY = "a float run has no array (train device, retune and sstl take it)"
+_NO_TRANSFER = (
+    "on-device training from scratch transfers no float weights (retune, and sstl from a "
+    "float run, take it)"
+)
+_FROM_FLOAT_RUN = "re-tuning continues the float run's network on its data (--float-run)"
+_FROM_BASE_RUN = (
+    "SSTL continues the base run's network on its data (--base-run); other data: --data FILE.h5"
+)
+#: ``command`` → flags of other run commands it does not take, and why (the error says).
+_NOT_HERE: dict[str, dict[str, str]] = {
+    "float": {
+        **{f"--{k.replace('_', '-')}": _NO_ARRAY for k in _ARRAY_KNOBS},
+        "--x": _NO_ARRAY,
+        "--q": _NO_ARRAY,
+    },
+    "device": {"--x": _NO_TRANSFER, "--q": _NO_TRANSFER},
+    "retune": {
+        "--width": _FROM_FLOAT_RUN,
+        "--fold": _FROM_FLOAT_RUN,
+        "--subjects": _FROM_FLOAT_RUN,
+        "--data": _FROM_FLOAT_RUN,
+    },
+    "sstl": {
+        "--lr": "SSTL has its own learning rate: --sstl-lr (sstl.lr, paper 6e-4)",
+        "--epochs": "SSTL has its own epochs: --sstl-epochs (sstl.epochs, paper 5)",
+        "--batch-size": "SSTL trains online: --set sstl.batch_size=N (paper 1)",
+        "--width": _FROM_BASE_RUN,
+        "--fold": _FROM_BASE_RUN,
+        "--subjects": _FROM_BASE_RUN + " (the subjects to personalise: --sstl-subjects)",
+    },
+}
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
 
 
 def _knob_default(field: str) -> Any:
@@ -579,96 +674,223 @@ def _knob_default(field: str) -> Any:
     return node
 
 
-def _run_options(fn: Callable[..., Any] | None = None, *, analog: bool = True) -> Any:
-    """The options shared by every training command (``analog=False``: no array or
-    transfer flags, for float training)."""
-    if fn is None:
-        return lambda f: _run_options(f, analog=analog)
-    for key, (field, typ, help_) in reversed(list(_KNOBS.items())):
-        if not analog and field.startswith(("array.", "transfer.")):
-            continue
-        default = _knob_default(field)
-        if default is not None:
-            help_ = f"{help_} [default: {default}]"
-        flag = f"--{key.replace('_', '-')}"
-        fn = click.option(flag, key, type=typ, default=None, help=help_, show_default=False)(fn)
-    fn = click.option(
-        "--data",
-        "data_source",
-        default=None,
-        help="'synthetic' (default; generated under data.cache_dir) or a prepared HDF5 file "
-        "(`ferrocim data prepare`)",
-    )(fn)
-    fn = click.option(
-        "--set", "sets", multiple=True, metavar="FIELD=VALUE", help="any config field"
-    )(fn)
-    fn = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="TOML configuration file",
-    )(fn)
-    fn = click.option(
-        "--run-dir",
-        default=None,
-        type=click.Path(file_okay=False),
-        help="run directory (default: OUT_DIR/NAME)",
-    )(fn)
-    fn = click.option(
-        "--resume", is_flag=True, help="continue the run in --run-dir (or OUT_DIR/--name)"
-    )(fn)
-    return fn
+class _KnobOption(click.Option):
+    """A run flag whose ``[default: …]`` is read from the configuration when the help is
+    shown (not when the command line is built: that would import torch for ``--version``)."""
+
+    def __init__(self, *args: Any, field: str, default_text: str | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.field, self.default_text, self._help_done = field, default_text, False
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if not self._help_done:
+            self._help_done = True
+            default = _knob_default(self.field)
+            text = self.default_text
+            if text is not None and "{}" in text:
+                text = text.format(default)
+            if text is None and default is not None:
+                text = str(default)
+            if text is not None:
+                self.help = f"{self.help} [default: {text}]"
+        return super().get_help_record(ctx)
+
+
+class _RunCommand(click.Command):
+    """A run command that says why a flag of another run command does not apply to it
+    (instead of click's "No such option … Did you mean …")."""
+
+    def __init__(self, *args: Any, not_here: dict[str, str] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.not_here = not_here or {}
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            why = self.not_here.get(exc.option_name)
+            if why is None:
+                raise
+            raise click.UsageError(
+                f"{exc.option_name} does not apply to `{ctx.command_path}`: {why}", ctx
+            ) from None
+
+
+def _run_options(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of the run command ``kind``: its flags of :data:`_KNOBS`, then
+    --data (not for retune), --set, --config, --run-dir and --resume."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        keys = [k for k in _KNOBS if k in _RUN_KNOBS[kind]]
+        for key in reversed(keys):
+            field, typ, help_ = _KNOBS[key]
+            fn = click.option(
+                _flag(key),
+                key,
+                cls=_KnobOption,
+                field=field,
+                default_text=_HELP_DEFAULTS.get((kind, key)),
+                type=typ,
+                default=None,
+                help=help_,
+                show_default=False,
+            )(fn)
+        if kind != "retune":
+            fn = click.option(
+                "--data",
+                "data_source",
+                default=None,
+                help=(
+                    "other data to personalise on: a prepared HDF5 file or an EDF folder "
+                    "(default: the base run's)"
+                    if kind == "sstl"
+                    else "'synthetic' (default; generated under data.cache_dir), a prepared "
+                    "HDF5 file (`ferrocim data prepare`) or an EDF folder (`ferrocim data "
+                    "synth` or EEGMMIDB: prepared once into FOLDER.h5)"
+                ),
+            )(fn)
+        fn = click.option(
+            "--set", "sets", multiple=True, metavar="FIELD=VALUE", help="any config field"
+        )(fn)
+        fn = click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML configuration file",
+        )(fn)
+        fn = click.option(
+            "--run-dir",
+            default=None,
+            type=click.Path(file_okay=False),
+            help="run directory (default: OUT_DIR/NAME)",
+        )(fn)
+        fn = click.option(
+            "--resume",
+            is_flag=True,
+            help="continue the run in --run-dir (or OUT_DIR/--name) from its last checkpoint",
+        )(fn)
+        return fn
+
+    return decorate
+
+
+def _data_path(src: str) -> str:
+    """``--data`` as a prepared file: an EDF folder is prepared once into ``FOLDER.h5``
+    (:func:`ferrocim.pipelines.data.prepare_folder`); a file is checked."""
+    from pathlib import Path
+
+    from ferrocim.pipelines.data import check_prepared_path, is_edf_folder, prepare_folder
+
+    if Path(src).is_dir() and is_edf_folder(src):
+        return str(prepare_folder(src))
+    check_prepared_path(src)
+    return src
+
+
+def _subjects_not_here(n: int, data: str | None) -> str:
+    return (
+        f"--subjects {n} sets how many synthetic subjects are generated; with --data {data} "
+        "(data.path) the subjects are those of the file (choose them when preparing it: "
+        "`ferrocim data prepare --subjects 1,2,3`)"
+    )
 
 
 def _load_run_config(kind: str, kw: dict[str, Any], extra: dict[str, Any] | None = None):
     from ferrocim.calibration.card import resolve_card
+    from ferrocim.cards import card_spec
     from ferrocim.pipelines.config import load_config, parse_set_options
-    from ferrocim.pipelines.data import check_prepared_path
 
     overrides: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for key, (field, _typ, _help) in _KNOBS.items():
         if kw.get(key) is not None:
             overrides[field] = kw[key]
+            origins[field] = _flag(key)
+    if kw.get("card") is not None:  # a calibrated card's name → the path of its file
+        overrides["array.card"] = card_spec(kw["card"], "array.card (--card)")
     src = kw.get("data_source")
+    if kw.get("subjects") is not None and src not in (None, "synthetic"):
+        raise click.UsageError(_subjects_not_here(kw["subjects"], src))
     if src == "synthetic":  # given explicitly: overrides a config file's prepared source
         overrides["data.source"] = "synthetic"
     elif src is not None:
-        check_prepared_path(src)
         overrides["data.source"] = "prepared"
-        overrides["data.path"] = src
+        overrides["data.path"] = _data_path(src)
     overrides.update(extra or {})
-    overrides.update(parse_set_options(kw.get("sets", ())))
-    cfg = load_config(kw.get("config_path"), overrides, kind=kind)
+    sets = parse_set_options(kw.get("sets", ()))
+    overrides.update(sets)
+    for key in sets:
+        origins.pop(key, None)
+    cfg = load_config(kw.get("config_path"), overrides, kind=kind, origins=origins)
+    if kw.get("subjects") is not None and cfg.data.source == "prepared":
+        raise click.UsageError(_subjects_not_here(kw["subjects"], cfg.data.path))
     card = getattr(cfg.array, "card", None)
     if isinstance(card, str):  # a wrong card is an error for every kind of run
         try:
-            resolve_card(card)
+            spec = card_spec(card, "array.card (--card)")
+            resolve_card(spec)
         except FerrocimError as exc:
-            raise click.UsageError(f"array.card (--card): {exc}") from None
+            msg = str(exc)
+            if not msg.startswith("array.card"):
+                msg = f"array.card (--card): {msg}"
+            raise click.UsageError(msg) from None
+        if spec != card:  # a name from a config file or --set
+            cfg = load_config(
+                kw.get("config_path"), {**overrides, "array.card": spec}, kind=kind, origins=origins
+            )
     return cfg
 
 
 def _run(pipeline: Callable[..., Any], cfg: Any, run_dir: str | None, resume: bool) -> Any:
     """Run ``pipeline`` (it holds the run's writer lock; a new run that fails before
     saving anything leaves no folder, one that fails later is marked ``failure.json``);
-    the error of a marked run says how to retry it."""
+    the error of a marked run says how to retry it, Ctrl-C the exact command that
+    continues it (exit status 130)."""
     from ferrocim.locks import LockedError
-    from ferrocim.pipelines.runs import FAILURE_RECORD, retry_hint, run_path
+    from ferrocim.pipelines.runs import (
+        FAILURE_RECORD,
+        ResumeSettingsDiffer,
+        retry_hint,
+        run_path,
+    )
 
     target = run_path(cfg, run_dir, resume=resume)
+    command = f"{click.get_current_context().command_path} --resume --run-dir {target}"
     try:
         return pipeline(cfg, run_dir=target, resume=resume)
-    except LockedError:
+    except (LockedError, ResumeSettingsDiffer):
         raise
+    except KeyboardInterrupt:
+        _interrupted(target, command)
     except FerrocimError as exc:
         if (target / FAILURE_RECORD).is_file() and "exists already" not in str(exc):
-            raise click.UsageError(f"{exc}\n{retry_hint(target)}") from None
+            raise click.UsageError(f"{exc}\n{retry_hint(target, command)}") from None
         raise
     except BaseException:
         if (target / FAILURE_RECORD).is_file():
-            click.echo(retry_hint(target), err=True)
+            click.echo(retry_hint(target, command), err=True)
         raise
+
+
+def _interrupted(target: Any, command: str) -> None:
+    """After Ctrl-C: where the run is kept and the exact command that continues it."""
+    from ferrocim.pipelines.rundir import RunDir
+    from ferrocim.pipelines.runs import resume_point
+
+    if not RunDir(target).exists():
+        click.echo(
+            "\ninterrupted (Ctrl-C) before the run had saved anything (no folder is left); "
+            "run the same command again to start it",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"\ninterrupted (Ctrl-C). The run is kept in {target}; it continues from "
+            f"{resume_point(target)} with:\n  {command}",
+            err=True,
+        )
+    raise click.exceptions.Exit(INTERRUPTED)
 
 
 def _print_summary(run: Any) -> None:
@@ -701,8 +923,8 @@ def train() -> None:
     """Float pretraining or on-device training of the EEG SNN."""
 
 
-@train.command("float")
-@_run_options(analog=False)
+@train.command("float", cls=_RunCommand, not_here=_NOT_HERE["float"])
+@_run_options("float")
 @friendly
 def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
     """Adam pretraining of the float network; best model by validation accuracy.
@@ -715,8 +937,8 @@ def train_float(resume: bool, run_dir: str | None, **kw: Any) -> None:
     _print_summary(_run(run_train, cfg, run_dir, resume))
 
 
-@train.command("device")
-@_run_options
+@train.command("device", cls=_RunCommand, not_here=_NOT_HERE["device"])
+@_run_options("device")
 @friendly
 def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
     """On-device training from scratch with threshold-accumulated pulse updates."""
@@ -726,7 +948,7 @@ def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
     _print_summary(_run(run_train, cfg, run_dir, resume))
 
 
-@main.command("retune")
+@main.command("retune", cls=_RunCommand, not_here=_NOT_HERE["retune"])
 @click.option(
     "--float-run",
     default=None,
@@ -734,12 +956,15 @@ def train_device(resume: bool, run_dir: str | None, **kw: Any) -> None:
     help="run directory of the float model to transfer",
 )
 @click.option("--unfreeze", default=None, help="comma-separated layers to fine-tune (default all)")
-@_run_options
+@_run_options("retune")
 @friendly
 def retune_cmd(
     resume: bool, run_dir: str | None, float_run: str | None, unfreeze: str | None, **kw: Any
 ) -> None:
-    """Transfer a float model onto tiles (--q, --x) and fine-tune it on device."""
+    """Transfer a float model onto tiles (--q, --x) and fine-tune it on device.
+
+    The network width and the data are the float run's.
+    """
     from ferrocim.pipelines.retune import retune
 
     extra: dict[str, Any] = {"retune.float_run": float_run}
@@ -749,7 +974,7 @@ def retune_cmd(
     _print_summary(_run(retune, cfg, run_dir, resume))
 
 
-@main.command("sstl")
+@main.command("sstl", cls=_RunCommand, not_here=_NOT_HERE["sstl"])
 @click.option(
     "--base-run",
     default=None,
@@ -757,8 +982,8 @@ def retune_cmd(
     help="run directory of the pooled model (float, device or retune)",
 )
 @click.option("--sstl-subjects", default=None, help="comma-separated test subjects (default all)")
-@click.option("--sstl-lr", type=float, default=None, help="SSTL learning rate (paper 6e-4)")
-@click.option("--sstl-epochs", type=int, default=None, help="SSTL epochs (paper 5)")
+@click.option("--sstl-lr", type=float, default=None, help="SSTL learning rate [default: 6e-4]")
+@click.option("--sstl-epochs", type=int, default=None, help="SSTL epochs [default: 5]")
 @click.option("--layers", default=None, help="layers retrained per subject (default fc1,fc2)")
 @click.option(
     "--frozen-dropout",
@@ -766,7 +991,7 @@ def retune_cmd(
     default=None,
     help="keep dropout in frozen layers (published code; disables the prefix cache)",
 )
-@_run_options
+@_run_options("sstl")
 @friendly
 def sstl_cmd(
     resume: bool,
@@ -779,7 +1004,12 @@ def sstl_cmd(
     frozen_dropout: bool | None,
     **kw: Any,
 ) -> None:
-    """Subject-specific transfer learning of fc1+fc2 on device, online (batch 1)."""
+    """Subject-specific transfer learning of fc1+fc2 on device, online (batch 1).
+
+    The network width, the data (unless --data) and, from a device or retune base run,
+    the card and tiles are the base run's; the programming flags (--eps, ...) and
+    --dropout default to the base run's values.
+    """
     from ferrocim.pipelines.sstl import sstl
 
     extra: dict[str, Any] = {
@@ -804,9 +1034,9 @@ def sstl_cmd(
     "--data",
     "data_source",
     default=None,
-    metavar="FILE.h5",
-    help="evaluate on this prepared file (all its trials) instead of the run's own data; "
-    "'synthetic': the run's synthetic settings",
+    metavar="FILE.h5|FOLDER",
+    help="evaluate on this prepared file or EDF folder (all its trials) instead of the run's "
+    "own data; 'synthetic': the run's synthetic settings",
 )
 @click.option(
     "--subjects", default=None, help="comma-separated subjects (default: all in the split)"
@@ -838,7 +1068,6 @@ def evaluate_cmd(
     """Accuracy of a run's best model on its fold's test (or val/train) trials, or on
     other data (--data: every trial, or those of --subjects)."""
     from ferrocim.pipelines.config import load_config
-    from ferrocim.pipelines.data import check_prepared_path
     from ferrocim.pipelines.evaluate import evaluate_run
     from ferrocim.pipelines.rundir import RunDir
 
@@ -848,8 +1077,7 @@ def evaluate_cmd(
         if data_source == "synthetic":
             data = base | {"source": "synthetic", "path": None}
         else:
-            check_prepared_path(data_source)
-            data = base | {"source": "prepared", "path": data_source}
+            data = base | {"source": "prepared", "path": _data_path(data_source)}
     from ferrocim.pipelines.config import DataConfig
 
     out = evaluate_run(
@@ -948,10 +1176,8 @@ main.add_command(sweep_cmd)
 def _add_threads_option(group: click.Group) -> None:
     """``--threads N`` on every command that has no own (run commands map it to the config
     field ``threads``): torch's CPU threads, set before the command runs, as is
-    :func:`ferrocim.allocator.keep_freed_memory`."""
-    from ferrocim.allocator import keep_freed_memory
-    from ferrocim.threads import configure_threads
-
+    :func:`ferrocim.allocator.keep_freed_memory` (imported when a command runs: the
+    command line is built without torch, so that ``--version`` and ``--help`` are quick)."""
     for cmd in group.commands.values():
         if isinstance(cmd, click.Group):
             _add_threads_option(cmd)
@@ -969,6 +1195,9 @@ def _add_threads_option(group: click.Group) -> None:
         )
 
         def run(*args: Any, _cb: Any = cmd.callback, threads: int | None = None, **kw: Any) -> Any:
+            from ferrocim.allocator import keep_freed_memory
+            from ferrocim.threads import configure_threads
+
             keep_freed_memory()
             configure_threads(threads)
             return _cb(*args, **kw)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ferrocim.checks import InputError
-from ferrocim.cli_errors import friendly
+from ferrocim.cli_errors import friendly, rerun_to_continue
 
 
 def _floats(flag: str, text: str) -> tuple[float, ...]:
@@ -130,6 +130,7 @@ def cards_cmd(
 @click.option("--no-report", is_flag=True, help="Skip report.html (results.parquet only).")
 @_card_options
 @click.pass_context
+@rerun_to_continue("finished runs")
 @friendly
 def energy_convergence_cmd(
     ctx: click.Context,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ferrocim.cli_errors import friendly
+from ferrocim.cli_errors import friendly, rerun_to_continue
 
 
 @click.command("sweep")
@@ -40,6 +40,7 @@ from ferrocim.cli_errors import friendly
 )
 @click.option("--dry-run", is_flag=True, help="validate and list the points; run nothing")
 @click.pass_context
+@rerun_to_continue("finished points")
 @friendly
 def sweep_cmd(
     ctx: click.Context,

@@ -267,8 +267,10 @@ class RunDir:
 
     def require(self, what: str = "run directory") -> RunDir:
         """Raise a clear error unless this is a run directory with a config."""
+        if not self.path.exists():
+            raise InputError(f"{self.path} does not exist; expected a ferrocim {what}")
         if not self.config.is_file():
-            raise InputError(f"{self.path} is not a ferrocim {what} (no config.toml inside)")
+            raise InputError(f"{self.path} is not a ferrocim {what}: no config.toml inside")
         return self
 
     # writers --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ Units: learning rates per optimiser step; ``eps`` is a fraction of the weight ra
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import tomllib
@@ -293,15 +294,42 @@ def check_dotted(keys: list[str], source: str) -> None:
             raise _unknown_key(key, source)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def _toml_has(data: dict[str, Any], dotted: str) -> bool:
+    """Whether the nested dict ``data`` (a TOML file) holds the dotted key."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _format_errors(
+    exc: ValidationError,
+    source: str,
+    *,
+    origins: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    file_data: dict[str, Any] | None = None,
+) -> str:
     """One line per problem: dotted field, what is wrong, the value received (once), and
-    the ``--set`` flag that sets the field."""
+    where the value came from: the flag that gave it (``origins``: dotted field → flag,
+    e.g. ``--eps``), the TOML file (``source``, when ``file_data`` holds the field), or
+    else the ``--set`` flag that sets the field."""
+    origins, overrides = origins or {}, overrides or {}
     lines = []
     for loc, msg in validation_errors(exc):
         head, sep, got = msg.rpartition(" (got ")
         if sep and f"got {got.removesuffix(')')}" in head:  # the message named it already
             msg = head
-        lines.append(f"  {loc}: {msg} [--set {loc}=…]")
+        if loc in origins:
+            where = f"[{origins[loc]}]"
+        elif loc not in overrides and file_data is not None and _toml_has(file_data, loc):
+            section, _, key = loc.rpartition(".")
+            where = f"[in {source}: {f'[{section}] ' if section else ''}{key} = …]"
+        else:
+            where = f"[--set {loc}=…]"
+        lines.append(f"  {loc}: {msg} {where}")
     return f"Invalid configuration {source}:\n" + "\n".join(lines)
 
 
@@ -345,19 +373,23 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     *,
     kind: str | None = None,
+    origins: dict[str, str] | None = None,
 ) -> RunConfig:
     """Read a TOML config (optional), apply dotted overrides, validate.
 
     Errors name the file and the dotted field, e.g. ``train.lr: Input should be
-    greater than 0``.
+    greater than 0``, and where the value came from: the flag ``origins`` names for an
+    override (``{"array.programming.eps": "--eps"}``), the file, or ``--set``.
     """
     data: dict[str, Any] = {}
+    file_data: dict[str, Any] | None = None
     source = "<command line>"
     if path is not None:
         p = Path(path)
         source = str(p)
         data = read_toml(p, "configuration")
         check_keys(data, source)
+        file_data = copy.deepcopy(data)  # apply_overrides shares nested tables
     if kind is not None:
         data["kind"] = kind
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -366,4 +398,6 @@ def load_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_format_errors(exc, source)) from None
+        raise InputError(
+            _format_errors(exc, source, origins=origins, overrides=overrides, file_data=file_data)
+        ) from None

@@ -76,6 +76,44 @@ def check_prepared_path(path: str | None) -> Path:
     return p
 
 
+def is_edf_folder(path: str | Path) -> bool:
+    """Whether ``path`` is an EEGMMIDB-layout EDF folder (``ferrocim data synth`` output
+    or a download): ``S###`` subject folders in it or in one of the known sub-paths."""
+    from ferrocim.snn.data.eegmmidb import find_data_dir
+
+    try:
+        find_data_dir(path)
+    except InputError:
+        return False
+    return True
+
+
+def folder_cache_path(folder: str | Path) -> Path:
+    """Where :func:`prepare_folder` puts the prepared file of an EDF folder: beside it,
+    ``FOLDER.h5`` (``data/synth`` → ``data/synth.h5``)."""
+    p = Path(folder)
+    if not p.name:  # "." or "/"
+        p = p.resolve()
+    return p.with_name(p.name + ".h5")
+
+
+def prepare_folder(folder: str | Path) -> Path:
+    """Prepare the EDF folder ``folder`` into :func:`folder_cache_path` with the published
+    preprocessing (the defaults of ``ferrocim data prepare``; what the built-in synthetic
+    data get), once: the file is reused while it is current. Returns its path."""
+    from ferrocim.atomic import remove_temporaries
+    from ferrocim.io_errors import check_writable, output_errors
+    from ferrocim.locks import writer_lock
+    from ferrocim.snn.data import prepare_eegmmidb
+
+    out = folder_cache_path(folder)
+    check_writable(out.parent, f"the folder of {out} (where --data {folder} is prepared)")
+    log.info("--data %s: an EDF folder, prepared once into %s (reused while current)", folder, out)
+    with writer_lock(out, "ferrocim data prepare"), output_errors(out, f"preparing {out}"):
+        remove_temporaries(out.parent, out.name)  # of a prepare that was stopped
+        return prepare_eegmmidb(folder, out, progress=True)
+
+
 def load_dataset(cfg: DataConfig):  # -> EEGDataset
     """The configured data set (synthesised and prepared on first use), with
     ``cfg.exclude_channels`` zeroed."""

@@ -84,6 +84,11 @@ class StudyConfig:
         check_option("--data", self.data, ("digits", "mnist"))
         if self.data == "mnist" and not self.root:
             raise InputError("--data mnist needs --root PATH (the folder of the MNIST IDX files)")
+        if self.data == "digits" and self.root:
+            raise InputError(
+                f"--root {self.root} applies to --data mnist only (the digits ship with "
+                "scikit-learn); leave it out, or add --data mnist"
+            )
         for name in ("epochs", "batch_size", "bl"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
@@ -13,6 +12,7 @@ from ferrocim.pipelines.config import RunConfig
 from ferrocim.pipelines.data import FoldSplit
 from ferrocim.pipelines.prefix import InputForward, PrefixForward
 from ferrocim.pipelines.rundir import RunDir, RunSummary, programming_totals
+from ferrocim.pipelines.runs import session_wall_s
 from ferrocim.pipelines.training import FitResult, evaluate
 
 
@@ -50,7 +50,8 @@ def finish_training(
     started: float,
     extra: dict[str, Any] | None = None,
 ) -> RunSummary:
-    """Save the array state of the last step, then test the best model; write summary."""
+    """Save the array state of the last step, then test the best model; write summary
+    (``wall_s``: every session of the run, this one since ``started``)."""
     model = forward.model
     save_array_state(run, model)
     devices = device_totals(model)
@@ -70,7 +71,7 @@ def finish_training(
         best_val_acc=result.best_val_acc,
         epochs=cfg.train.epochs,
         steps=result.steps,
-        wall_s=time.perf_counter() - started,
+        wall_s=session_wall_s(run, started),
         **totals,
         **devices,
         **(extra or {}),

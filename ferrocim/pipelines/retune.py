@@ -38,7 +38,7 @@ from ferrocim.pipelines.training import evaluate
 
 def float_run_config(run_path: str | os.PathLike[str]) -> RunConfig:
     """The config of a float run (an error for any other kind)."""
-    run = RunDir(run_path).require("float run")
+    run = RunDir(run_path).require("float run directory (--float-run, retune.float_run)")
     cfg = load_config(run.config)
     if cfg.kind != "float":
         raise InputError(f"{run.path} is a {cfg.kind!r} run; re-tuning starts from a float run")

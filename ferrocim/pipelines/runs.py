@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -46,9 +47,13 @@ ARRAY_KINDS = ("device", "retune", "sstl")
 #: The file in a run directory that records the run's data (see module docstring).
 DATA_RECORD = "data.json"
 
+#: The file in a run directory that records each session (start, wall time, outcome)
+#: of the run: ``summary.json``'s ``wall_s`` is their sum (see :func:`session_wall_s`).
+SESSIONS = "sessions.json"
+
 #: What :func:`open_run` writes before the run computes anything: a run that fails with
 #: only these files in its folder leaves no folder (``ferrocim.cli``).
-SETUP_FILES = frozenset({"config.toml", "env.json", "card.json", DATA_RECORD})
+SETUP_FILES = frozenset({"config.toml", "env.json", "card.json", DATA_RECORD, SESSIONS})
 
 #: What a run built on a float run takes from it: the weights fit only that network, and
 #: the trials are that run's (its test subjects stay unseen). The rest of ``network``
@@ -107,13 +112,99 @@ def run_path(
 FAILURE_RECORD = "failure.json"
 
 
-def retry_hint(run_dir: str | os.PathLike[str]) -> str:
-    """How to retry a failed run (the sentence of ``failure.json`` and of the CLI)."""
+def retry_hint(run_dir: str | os.PathLike[str], command: str | None = None) -> str:
+    """How to retry a failed run (the sentence of ``failure.json`` and of the CLI);
+    ``command``: the exact command that continues it (default: the flags only)."""
+    how = f"`{command}`" if command else f"--resume --run-dir {run_dir}"
     return (
         f"The run {run_dir} is kept and marked failed ({FAILURE_RECORD}). After fixing the "
-        f"cause, continue it with --resume --run-dir {run_dir}, or start afresh under "
-        "another --name (or remove the folder first)"
+        f"cause, continue it with {how}, or start afresh under another --name (or remove "
+        "the folder first)"
     )
+
+
+def resume_command(cfg: RunConfig, run_dir: str | os.PathLike[str]) -> str:
+    """The command that continues the run ``cfg`` in ``run_dir``."""
+    what = f"train {cfg.kind}" if cfg.kind in ("float", "device") else cfg.kind
+    return f"ferrocim {what} --resume --run-dir {run_dir}"
+
+
+def resume_point(run_dir: str | os.PathLike[str]) -> str:
+    """Where a resume of the run in ``run_dir`` continues, in words: the epoch and step
+    of its last checkpoint, or for SSTL the (subject, fold) pairs already done."""
+    from ferrocim.pipelines.checkpoint import load_checkpoint
+    from ferrocim.pipelines.training import checkpoint_position
+
+    run = RunDir(run_dir)
+    try:
+        cfg = load_config(run.config)
+    except InputError:
+        return "its last checkpoint"
+    if cfg.kind == "sstl":
+        done = len(run.read_sstl()) if run.sstl.is_file() else 0
+        return f"the next (subject, fold) after the {done} finished (a started fold starts over)"
+    if not run.last_checkpoint.is_file():
+        return "epoch 1 (no checkpoint had been written yet)"
+    try:
+        ck = load_checkpoint(run.last_checkpoint)
+    except InputError:
+        return "its last checkpoint"
+    return checkpoint_position(ck, cfg.train.epochs)
+
+
+def _read_sessions(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads((path / SESSIONS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+def _newest_write(path: Path) -> float:
+    """The modification time of the newest file in the run directory (not sessions.json)."""
+    times = [p.stat().st_mtime for p in path.rglob("*") if p.is_file() and p.name != SESSIONS]
+    return max(times, default=0.0)
+
+
+def begin_session(run: RunDir) -> None:
+    """Record in ``sessions.json`` that a session of the run starts now. A session that
+    never recorded its end (the process was killed) is closed first, its wall time
+    estimated as the time to the newest file it wrote (``estimated: true``)."""
+    sessions = _read_sessions(run.path)
+    for s in sessions:
+        if s.get("wall_s") is None:
+            newest = _newest_write(run.path)
+            s["wall_s"] = max(0.0, newest - float(s.get("started_unix", newest)))
+            s["outcome"], s["estimated"] = "killed", True
+    now = time.time()
+    sessions.append(
+        {
+            "started": _dt.datetime.fromtimestamp(now, _dt.UTC).isoformat(timespec="seconds"),
+            "started_unix": now,
+            "wall_s": None,
+            "outcome": None,
+        }
+    )
+    write_json(run.path / SESSIONS, sessions)
+
+
+def end_session(path: Path, wall_s: float, outcome: str) -> None:
+    """Close the session :func:`begin_session` opened (nothing when there is none)."""
+    sessions = _read_sessions(path)
+    if not sessions or sessions[-1].get("wall_s") is not None:
+        return
+    sessions[-1].update(wall_s=wall_s, outcome=outcome)
+    try:
+        write_json(path / SESSIONS, sessions)
+    except (OSError, ValueError):  # a full or read-only disk: the run's own error says so
+        pass
+
+
+def session_wall_s(run: RunDir, started: float) -> float:
+    """The run's wall time over all its sessions: the earlier sessions' recorded times
+    plus this one's since ``started`` (``time.perf_counter()``)."""
+    earlier = sum(float(s["wall_s"]) for s in _read_sessions(run.path) if s.get("wall_s"))
+    return earlier + time.perf_counter() - started
 
 
 def one_writer(what: str) -> Callable[[Callable[..., RunDir]], Callable[..., RunDir]]:
@@ -137,8 +228,12 @@ def one_writer(what: str) -> Callable[[Callable[..., RunDir]], Callable[..., Run
             **kw: Any,
         ) -> RunDir:
             target = run_path(cfg, run_dir, resume=resume)
+            command = resume_command(cfg, target)
+            t0 = time.perf_counter()
             with writer_lock(target, f"ferrocim {what}"):
                 existed = target.exists()
+                if resume and RunDir(target).exists():  # before anything is marked
+                    check_resume_settings(cfg, load_config(RunDir(target).config), RunDir(target))
                 if resume and target.is_dir():
                     remove_temporaries(target)
                     if (target / FAILURE_RECORD).is_file():
@@ -147,9 +242,14 @@ def one_writer(what: str) -> Callable[[Callable[..., RunDir]], Callable[..., Run
                     with output_errors(target, f"writing the run {target}"):
                         run = fn(cfg, run_dir=target, resume=resume, **kw)
                 except BaseException as exc:
-                    _mark_failed(target, existed, resume, exc, what)
+                    _mark_failed(target, existed, resume, exc, what, command)
+                    if target.is_dir():
+                        outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                        end_session(target, time.perf_counter() - t0, outcome)
                     raise
                 (target / FAILURE_RECORD).unlink(missing_ok=True)
+                outcome = "finished" if run.summary.is_file() else "stopped"
+                end_session(target, time.perf_counter() - t0, outcome)
                 return run
 
         return wrapper
@@ -157,7 +257,9 @@ def one_writer(what: str) -> Callable[[Callable[..., RunDir]], Callable[..., Run
     return decorate
 
 
-def _mark_failed(target: Path, existed: bool, resume: bool, exc: BaseException, what: str) -> None:
+def _mark_failed(
+    target: Path, existed: bool, resume: bool, exc: BaseException, what: str, command: str
+) -> None:
     if not target.is_dir() or (existed and not resume):  # another run's folder: untouched
         return
     if not existed and {p.name for p in target.iterdir()} <= SETUP_FILES:
@@ -168,9 +270,13 @@ def _mark_failed(target: Path, existed: bool, resume: bool, exc: BaseException, 
             target / FAILURE_RECORD,
             {
                 "command": f"ferrocim {what}",
-                "error": f"{type(exc).__name__}: {exc}"[:4000],
+                "error": (
+                    "KeyboardInterrupt: interrupted (Ctrl-C)"
+                    if isinstance(exc, KeyboardInterrupt)
+                    else f"{type(exc).__name__}: {exc}"
+                )[:4000],
                 "failed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "retry": retry_hint(target),
+                "retry": retry_hint(target, command),
             },
         )
     except (OSError, ValueError):  # a full or read-only disk: the error raised says so
@@ -201,6 +307,7 @@ def open_run(
         # --resume --name X is --resume --run-dir OUT_DIR/X
         run = RunDir(run_path(cfg, run_dir, resume=True)).require()
         stored = load_config(run.config)
+        check_resume_settings(cfg, stored, run)  # (one_writer checks it first, too)
         if cfg.threads is not None:
             stored = stored.model_copy(update={"threads": cfg.threads})
         # neither given now nor stored: the count the run started with (rounding, hence
@@ -208,6 +315,7 @@ def open_run(
         configure_threads(stored.threads or recorded_threads(run))
         if check is not None:
             check(stored)
+        begin_session(run)
         return run, stored
     resolve_device(cfg.device)
     if cfg.kind in ARRAY_KINDS and card is None:
@@ -229,6 +337,7 @@ def open_run(
     configure_threads(cfg.threads)
     run.start(cfg.to_toml(), environment(cfg.device), card if cfg.kind in ARRAY_KINDS else None)
     write_json(run.path / DATA_RECORD, data)
+    begin_session(run)
     return run, cfg
 
 
@@ -240,6 +349,34 @@ def recorded_threads(run: RunDir) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
+
+
+class ResumeSettingsDiffer(InputError):
+    """A resume was given settings other than the run's own (the run is left as it was)."""
+
+
+#: Settings a resume may give: where the run is, and the CPU threads of this session.
+RESUME_MAY_SET = ("kind", "name", "out_dir", "threads")
+
+
+def check_resume_settings(cfg: RunConfig, stored: RunConfig, run: RunDir) -> None:
+    """A resumed run continues with the settings it was started with (``stored``): a
+    setting given now (flag, ``--set``, TOML) that differs from them is an error, not
+    silently ignored; the same value, ``threads`` and where the run is are fine."""
+    have = stored.model_dump()
+    for key, value in sorted(explicit_fields(cfg).items()):
+        if key.split(".")[0] in RESUME_MAY_SET:
+            continue
+        try:
+            old = _get(have, key)
+        except (KeyError, TypeError):
+            continue
+        if value != old and not (isinstance(value, BaseModel) and value.model_dump() == old):
+            raise ResumeSettingsDiffer(
+                f"{key} = {value!r} differs from the run's {old!r} ({run.config}): a resumed "
+                "run continues with the settings it was started with; leave it out, or "
+                "start a new run (another --name) to change it"
+            )
 
 
 def data_record(cfg: RunConfig, *, trained_on: bool, **extra: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import time
 from typing import Any
@@ -55,10 +56,13 @@ from ferrocim.pipelines.runs import (
     open_run,
     resolve_device,
     run_data,
+    session_wall_s,
     trained_on_own_data,
 )
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
+
+log = logging.getLogger(__name__)
 
 
 def _given_data(cfg: RunConfig, base_cfg: RunConfig) -> DataConfig | None:
@@ -72,7 +76,7 @@ def _given_data(cfg: RunConfig, base_cfg: RunConfig) -> DataConfig | None:
 
 def base_config(base: RunDir) -> RunConfig:
     """The config of an SSTL base run (float, device or retune)."""
-    base_cfg = load_config(base.require("base run").config)
+    base_cfg = load_config(base.require("base run directory (--base-run, sstl.base_run)").config)
     if base_cfg.kind not in ("float", "device", "retune"):
         raise InputError(
             f"sstl.base_run must be a float, device or retune run, got {base_cfg.kind}"
@@ -201,6 +205,14 @@ def sstl(
 
     rows: list[SSTLRow] = run.read_sstl() if resume else []
     finished = {(int(r.subject), int(r.fold)) for r in rows}
+    if resume:
+        log.info(
+            "resuming SSTL in %s: %d (subject, fold) pair(s) of %d subject(s) done; a fold "
+            "that was under way starts over",
+            run.path,
+            len(finished),
+            len(subjects),
+        )
     if resume and run.events.exists():  # keep the events of finished folds only
         run.keep_events(run.read_events()["phase"].isin([f"sstl:{s}:{f}" for s, f in finished]))
     for subject in progress(subjects, desc="SSTL subjects", unit="subject"):
@@ -251,7 +263,7 @@ def sstl(
         acc_after=float(per_subject["acc_after"].mean()),
         gain=float((per_subject["acc_after"] - per_subject["acc_before"]).mean()),
         cached_prefix=None if cfg.sstl.frozen_dropout else split_layer(cfg.sstl.layers),
-        wall_s=time.perf_counter() - started,
+        wall_s=session_wall_s(run, started),
         **programming_totals(table).as_dict(),
     )
     run.write_summary(summary)

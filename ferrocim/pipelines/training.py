@@ -106,6 +106,17 @@ def epoch_line(row: dict[str, Any], epochs: int, *, pulses: int | None = None) -
     return text + f" ({row['wall_s']:.1f} s)"
 
 
+def checkpoint_position(ck: dict[str, Any], epochs: int) -> str:
+    """Where a checkpoint of :func:`fit` continues: ``epoch 3/20, after batch 12 (step
+    52)``, ``the start of epoch 4/20 (step 60)`` or the end of training."""
+    epoch, batch, step = int(ck["epoch"]), int(ck["batch"]), int(ck["step"])
+    if epoch >= epochs:
+        return f"the end of training (epoch {epoch}/{epochs} done, step {step}): the test"
+    if batch == 0:
+        return f"the start of epoch {epoch + 1}/{epochs} (step {step})"
+    return f"epoch {epoch + 1}/{epochs}, after batch {batch} (step {step})"
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` returns: per-epoch metrics rows and the best epoch."""
@@ -170,6 +181,11 @@ def fit(
             partial = dict(ck["partial"])
             result.metrics = list(ck["metrics"])
             result.best_epoch, result.best_val_acc = ck["best_epoch"], ck["best_val_acc"]
+            log.info("resuming %s in %s from %s", phase, run.path, checkpoint_position(ck, epochs))
+        else:
+            log.info("resuming %s in %s: no checkpoint of it yet, from epoch 1", phase, run.path)
+    elif resume:
+        log.info("resuming %s in %s: no checkpoint yet, from epoch 1", phase, run.path)
     if resume:  # drop the events a killed run logged after its checkpoint (steps ≥ step)
         run.truncate_events(step - 1, phase=phase)
 

@@ -243,6 +243,13 @@ def resolve_width_cards(
     if not src.exists():
         raise InputError(f"--cards {src}: no such file or folder")
     if (src / INDEX).is_file() or (src / "cards").is_dir():
+        given = [f for f, v in (("--pooled", pooled), ("--pulse-energy", energy_table)) if v]
+        if given:
+            raise InputError(
+                f"{' and '.join(given)} apply when --cards names measurements to calibrate; "
+                f"--cards {src} holds calibrated cards (with their energy per pulse): leave "
+                f"{' and '.join(given)} out, or pass the measurements"
+            )
         return load_width_cards(src, device)
     if (Path(work_dir) / INDEX).is_file():
         return load_width_cards(work_dir)

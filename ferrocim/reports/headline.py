@@ -46,11 +46,17 @@ def run_warnings(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
         eps = config_value(config, "array.programming.eps")
         steps = summary.get("steps")
         where = f" in {fmt.count(steps)} optimiser steps" if steps is not None else ""
+        network, advice = {
+            "retune": (
+                "the transferred network (as programmed, before fine-tuning)",
+                "raise --lr or train for more epochs",
+            ),
+            "sstl": ("the pooled model before SSTL", "raise --sstl-lr or --sstl-epochs"),
+        }.get(kind, ("the untrained network", "raise --lr or train for more epochs"))
         out.append(
             f"No programming events{where}: no weight's accumulated update reached the "
             f"pulse threshold (eps = {eps} of the weight range), so the array was never "
-            "programmed and the accuracy is that of the untrained network. Lower --eps, "
-            "raise --lr or train for more epochs."
+            f"programmed and the accuracy is that of {network}. Lower --eps or {advice}."
         )
     return out
 

@@ -152,10 +152,10 @@ def test_cli_failure_message_says_how_to_retry(tiny, tmp_path, monkeypatch):
     ]
     run = tmp_path / "r"
     res = CliRunner().invoke(main, ["train", "float", "--run-dir", str(run), "--epochs", "1",
-                                    "--batch-size", "4", *sets])  # fmt: skip
+                                    "--batch-size", "4", *sets], prog_name="ferrocim")  # fmt: skip
     assert res.exit_code == 2, res.output
     assert "summary could not be made" in res.output
-    assert f"continue it with --resume --run-dir {run}" in res.output
+    assert f"continue it with `ferrocim train float --resume --run-dir {run}`" in res.output
     assert (run / FAILURE_RECORD).is_file()
 
 

@@ -110,7 +110,7 @@ def test_report_from_run_directories(base_run, tmp_path):
 
 
 def test_cli_rejects_bad_knob(tmp_path):
-    r = CliRunner().invoke(main, ["train", "device", "--q", "3", "--run-dir", str(tmp_path / "x")])
+    r = CliRunner().invoke(main, ["retune", "--q", "3", "--run-dir", str(tmp_path / "x")])
     assert r.exit_code == 2 and "transfer.q" in r.output and "q must be one of" in r.output
     r = CliRunner().invoke(main, ["train", "float", "--set", "train.lrr=1"])
     assert r.exit_code == 2 and "train.lrr" in r.output
