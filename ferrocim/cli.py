@@ -1182,8 +1182,8 @@ def _add_threads_option(group: click.Group) -> None:
         if isinstance(cmd, click.Group):
             _add_threads_option(cmd)
             continue
-        if any(p.name == "threads" for p in cmd.params):
-            continue
+        if any("--threads" in p.opts for p in cmd.params):
+            continue  # its own --threads (run commands: the config field; sweep: per point)
         cmd.params.append(
             click.Option(
                 ["--threads"],

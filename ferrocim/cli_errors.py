@@ -46,7 +46,7 @@ def command_line(ctx: click.Context) -> str:
             continue
         if not isinstance(param, click.Option):
             continue
-        flag = max(param.opts, key=len)
+        flag = next((o for o in param.opts if o.startswith("--")), max(param.opts, key=len))
         if param.is_flag:
             if value:
                 words.append(flag)

@@ -16,14 +16,16 @@ from ferrocim.cli_errors import friendly, rerun_to_continue
     "--workers",
     type=int,
     default=None,
-    help="local worker processes (default: cores // threads-per-worker)",
+    help="local worker processes (default: cores // --threads)",
 )
 @click.option(
+    "--threads",
     "--threads-per-worker",
-    type=int,
+    "threads_per_worker",
+    type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="torch threads of each point; each worker runs one point at a time",
+    help="torch threads of each point (each worker runs one point at a time)",
 )
 @click.option(
     "--scheduler",

@@ -180,8 +180,15 @@ def preset_width_cards(
     return Path(out_dir)
 
 
-def write_index(out_dir: str | os.PathLike[str], cards: list[WidthCard]) -> Path:
-    """``out_dir/widths.json``: width, card path (relative), energy and source per card."""
+def write_index(
+    out_dir: str | os.PathLike[str],
+    cards: list[WidthCard],
+    *,
+    calibrated_with: dict[str, str | bool | None] | None = None,
+) -> Path:
+    """``out_dir/widths.json``: width, card path (relative), energy and source per card,
+    and (for a study's own calibration) ``calibrated_with``: what it was asked to
+    calibrate, checked when the study reuses the folder."""
     out = Path(out_dir)
     rows = [
         {
@@ -192,7 +199,10 @@ def write_index(out_dir: str | os.PathLike[str], cards: list[WidthCard]) -> Path
         }
         for c in cards
     ]
-    return write_json(out / INDEX, {"cards": rows})
+    index: dict[str, object] = {"cards": rows}
+    if calibrated_with is not None:
+        index["calibrated_with"] = calibrated_with
+    return write_json(out / INDEX, index)
 
 
 def load_width_cards(folder: str | os.PathLike[str], device: str | None = None) -> list[WidthCard]:
@@ -251,11 +261,63 @@ def resolve_width_cards(
                 f"{' and '.join(given)} out, or pass the measurements"
             )
         return load_width_cards(src, device)
+    asked = calibration_request(src, device, pooled, energy_table)
     if (Path(work_dir) / INDEX).is_file():
+        check_same_calibration(Path(work_dir), asked)
         return load_width_cards(work_dir)
-    return calibrate_by_width(
+    cards = calibrate_by_width(
         src, work_dir, device=device, pooled=pooled, energy_table=energy_table
     )
+    write_index(work_dir, cards, calibrated_with=asked)
+    return cards
+
+
+def calibration_request(
+    source: Path, device: str | None, pooled: bool, energy_table: str | os.PathLike[str] | None
+) -> dict[str, str | bool | None]:
+    """What a study asked to calibrate (``widths.json``'s ``calibrated_with``): the
+    measurements folder and ``--dut``, ``--pooled``, ``--pulse-energy`` as given."""
+    return {
+        "source": str(source.resolve()),
+        "dut": device,
+        "pooled": pooled,
+        "pulse_energy": None if energy_table is None else str(Path(energy_table).resolve()),
+    }
+
+
+def check_same_calibration(work_dir: Path, asked: dict[str, str | bool | None]) -> None:
+    """A study reuses the cards it calibrated into ``work_dir`` only when asked for the
+    same calibration; other ``--cards``/``--dut``/``--pooled``/``--pulse-energy`` values
+    are an error (the old cards would be used silently otherwise). An index written before
+    the request was recorded is reused with a warning."""
+    try:
+        done = json.loads((work_dir / INDEX).read_text()).get("calibrated_with")
+    except (OSError, ValueError, AttributeError):
+        done = None
+    if not isinstance(done, dict):
+        warnings.warn(
+            f"{work_dir / INDEX}: reusing these cards; the index does not record which "
+            "--cards/--dut/--pooled/--pulse-energy made them (remove the folder to "
+            "calibrate again)",
+            stacklevel=3,
+        )
+        return
+    flags = {
+        "source": "--cards",
+        "dut": "--dut",
+        "pooled": "--pooled",
+        "pulse_energy": "--pulse-energy",
+    }
+    differ = [
+        f"{flags[k]} {asked[k]!r} (the cards there: {done.get(k)!r})"
+        for k in flags
+        if done.get(k) != asked[k]
+    ]
+    if differ:
+        raise InputError(
+            f"{work_dir} holds cards calibrated with other settings: {'; '.join(differ)}. "
+            "Give another --out, or remove that folder to calibrate again"
+        )
 
 
 def pick(cards: list[WidthCard], width_s: float) -> WidthCard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,61 @@ def test_study_flags_that_would_be_ignored_are_errors(tmp_path):
     (tmp_path / "cards" / "widths.json").write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match=r"--pooled apply when --cards names measurements"):
         resolve_width_cards(tmp_path / "cards", tmp_path / "work", pooled=True)
+
+
+def test_study_reuses_its_cards_only_for_the_same_calibration(tmp_path, monkeypatch):
+    """A second study into the same folder with another --dut/--pooled/--cards is refused
+    (it used to reuse the first study's cards silently); the same request reuses them."""
+    import ferrocim.pipelines.width_cards as wc
+    from ferrocim.checks import InputError
+
+    calls = []
+
+    def fake_calibrate(src, work_dir, *, device, pooled, energy_table):
+        calls.append((device, pooled))
+        wc.preset_width_cards(work_dir, (2e-8,))
+        return wc.load_width_cards(work_dir)
+
+    monkeypatch.setattr(wc, "calibrate_by_width", fake_calibrate)
+    meas = tmp_path / "meas"
+    meas.mkdir()
+    work = tmp_path / "work"
+    first = wc.resolve_width_cards(meas, work, device="A")
+    index = json.loads((work / wc.INDEX).read_text())
+    assert index["calibrated_with"] == {
+        "source": str(meas.resolve()),
+        "dut": "A",
+        "pooled": False,
+        "pulse_energy": None,
+    }
+    again = wc.resolve_width_cards(meas, work, device="A")
+    assert [c.width_s for c in again] == [c.width_s for c in first] == [2e-8]
+    assert calls == [("A", False)]
+    with pytest.raises(InputError, match=r"--dut 'B' \(the cards there: 'A'\)"):
+        wc.resolve_width_cards(meas, work, device="B")
+    with pytest.raises(InputError, match=r"--pooled True \(the cards there: False\)"):
+        wc.resolve_width_cards(meas, work, device="A", pooled=True)
+    other = tmp_path / "meas2"
+    other.mkdir()
+    with pytest.raises(InputError, match=r"--cards .*meas2.* \(the cards there: .*meas'\)"):
+        wc.resolve_width_cards(other, work, device="A")
+    assert calls == [("A", False)]
+
+
+def test_sweep_threads_are_the_points_threads(tmp_path, monkeypatch):
+    """``sweep --threads N`` sets each point's torch threads (``--threads-per-worker`` is
+    the same flag), not the idle coordinator's."""
+    import ferrocim.pipelines.sweep as sweep_mod
+
+    seen = {}
+
+    def fake_run_sweep(sweep, out, **kw):
+        seen.update(kw)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(sweep_mod, "run_sweep", fake_run_sweep)
+    spec = Path(__file__).parents[2] / "configs" / "sweep_eps.toml"
+    for flag in ("--threads", "--threads-per-worker"):
+        seen.clear()
+        CliRunner().invoke(main, ["sweep", str(spec), "--out", str(tmp_path / "s"), flag, "3"])
+        assert seen["threads_per_worker"] == 3

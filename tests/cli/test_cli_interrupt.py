@@ -78,7 +78,7 @@ def test_ctrl_c_in_a_sweep_prints_the_same_command(tmp_path, monkeypatch):
     args = ["sweep", "s.toml", "--out", str(out), "--retries", "1", "--threads", "1"]
     res = CliRunner().invoke(main, args, prog_name="ferrocim")
     assert res.exit_code == 130 and "Aborted!" not in res.output
-    assert f"ferrocim sweep s.toml --out '{out}' --retries 1 --threads 1" in res.output
+    assert f"ferrocim sweep s.toml --out '{out}' --threads 1 --retries 1" in res.output
 
 
 def test_wall_s_counts_every_session(tmp_path):
