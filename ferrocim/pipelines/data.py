@@ -142,10 +142,20 @@ def exclude_channels(ds, names: list[str]):  # EEGDataset -> EEGDataset
 
 def _load_source(cfg: DataConfig):  # -> EEGDataset
     """The configured data set as prepared (synthesised and prepared on first use)."""
-    from ferrocim.snn.data import load_prepared, prepare_eegmmidb, synthesize_edf
+    from ferrocim.snn.data import load_prepared
 
     if cfg.source == "prepared":
         return load_prepared(check_prepared_path(cfg.path))
+    h5 = _synthetic_prepared(cfg)
+    log.info("synthetic EEG (%d subjects) from %s", cfg.n_subjects, h5.parent)
+    return load_prepared(h5)
+
+
+def _synthetic_prepared(cfg: DataConfig) -> Path:
+    """The prepared file of ``cfg``'s synthetic set, generated and prepared on first use
+    (and prepared again when its version or preprocessing is not current)."""
+    from ferrocim.snn.data import prepare_eegmmidb, synthesize_edf
+
     root = synthetic_cache_path(cfg)
     h5 = root / "prepared.h5"
     edf_root = root / "edf"
@@ -157,11 +167,9 @@ def _load_source(cfg: DataConfig):  # -> EEGDataset
             root,
         )
         synthesize_edf(edf_root, cfg.n_subjects, seed=cfg.synth_seed)
-    else:
-        log.info("synthetic EEG (%d subjects) from %s", cfg.n_subjects, root)
     # all 14 runs are written: the published global statistics over every run apply as is
     prepare_eegmmidb(edf_root, h5, normalization=cfg.normalization)
-    return load_prepared(h5)
+    return h5
 
 
 def fold_split(ds, cfg: DataConfig, seed: int) -> FoldSplit:
@@ -230,7 +238,7 @@ def prepared_data_file(cfg: DataConfig) -> Path:
     """The prepared HDF5 file ``cfg`` reads (the synthetic one is made on first use)."""
     if cfg.source == "prepared":
         return check_prepared_path(cfg.path)
-    return Path(_load_source(cfg).meta["path"])
+    return _synthetic_prepared(cfg)
 
 
 def data_summary(cfg: DataConfig) -> dict[str, Any]:
