@@ -144,7 +144,7 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, **kwa
     from distributed import LocalCluster
 
     if threads_per_worker < 1:
-        raise InputError(f"--threads-per-worker must be ≥ 1, got {threads_per_worker}")
+        raise InputError(f"--threads must be ≥ 1, got {threads_per_worker}")
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be ≥ 1, got {workers}")
     env = {

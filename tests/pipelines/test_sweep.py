@@ -167,6 +167,7 @@ def test_grid_runs_every_point(first):
 def test_same_grid_twice_gives_the_same_table(first, cluster, tmp_path):
     sweep, _, table = first
     again = run_sweep(sweep, tmp_path / "b", scheduler=cluster.scheduler_address, progress=False)
+    assert again.failed == []
     pd.testing.assert_frame_equal(without_wall(pd.read_parquet(again.results)), without_wall(table))
 
 
