@@ -32,6 +32,7 @@ from ferrocim.atomic import write_text
 from ferrocim.checks import InputError, read_toml
 from ferrocim.crossbar.config import AnalogConfig, validation_errors
 from ferrocim.names import name_problem
+from ferrocim.rundir import config_value
 
 LAYERS = ("conv1", "conv2", "conv3", "tc1", "r1", "fc1", "fc2")
 QUANT_LEVELS = (2, 4, 8, 16, 32)
@@ -294,16 +295,6 @@ def check_dotted(keys: list[str], source: str) -> None:
             raise _unknown_key(key, source)
 
 
-def _toml_has(data: dict[str, Any], dotted: str) -> bool:
-    """Whether the nested dict ``data`` (a TOML file) holds the dotted key."""
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def _format_errors(
     exc: ValidationError,
     source: str,
@@ -324,7 +315,7 @@ def _format_errors(
             msg = head
         if loc in origins:
             where = f"[{origins[loc]}]"
-        elif loc not in overrides and file_data is not None and _toml_has(file_data, loc):
+        elif loc not in overrides and file_data and config_value(file_data, loc) is not None:
             section, _, key = loc.rpartition(".")
             where = f"[in {source}: {f'[{section}] ' if section else ''}{key} = …]"
         else:
