@@ -37,6 +37,8 @@ WEIGHT_WINDOWS = ("layer", "fixed", "scaled")
 PULSE_ORDERS = ("grouped", "per_sample")
 #: definition of the pulsed rules' step size ``dw_min`` (``ProgrammingConfig.dw_min``)
 DW_MIN_DEFINITIONS = ("mean_at_reference", "up_at_mid")
+#: how the threshold rule fires its crossings (``ProgrammingConfig.transfer``)
+TRANSFERS = ("exact", "pulse_train")
 
 #: an integer field that refuses floats and bools (TOML ``256.0`` or ``true`` is a mistake)
 StrictInt = Annotated[int, Field(strict=True)]
@@ -153,6 +155,30 @@ class ProgrammingConfig(_Record):
         "smaller dw_min fires more pulses: the effective learning rate is "
         "lr * (actual step / dw_min)",
     )
+
+    transfer: str = Field(
+        default="exact",
+        description="how the threshold rule (program_delta: the paper's rule, mixed precision) "
+        "fires the pulses it decided: 'exact' (ferrocim's) each device fires exactly its "
+        "n = min(crossings, max_pulses_per_step) pulses; 'pulse_train' aihwkit 1.1's "
+        "MixedPrecisionCompound transfer, row by row (one row = one output) as a stochastic "
+        "pulse train with update and BL management: with N the largest n of the row, "
+        "BL = min(transfer_bl, N) slots, each device firing in each slot with probability "
+        "min(1, n / sqrt(BL N)), so a device fires Binomial(BL, n/N) pulses for N <= "
+        "transfer_bl (exactly n when N = 1) and fewer than n on average above. The "
+        "accumulator is debited by all crossings either way",
+    )
+    transfer_bl: StrictInt = Field(
+        default=31,
+        ge=1,
+        description="with transfer='pulse_train': the longest pulse train of a row (aihwkit's "
+        "UpdateParameters.desired_bl, 31 by default)",
+    )
+
+    @field_validator("transfer")
+    @classmethod
+    def _transfer(cls, v: str) -> str:
+        return check_option("ProgrammingConfig.transfer", v, TRANSFERS)
 
     @field_validator("pulse_order")
     @classmethod
