@@ -258,6 +258,7 @@ def test_published_study_configuration_file():
     a = cfg.array
     assert (a.weight_window, a.weight_bound, a.symmetry_reference) == ("fixed", 1.0, "device")
     assert (a.programming.pulse_order, a.programming.dw_min) == ("per_sample", "up_at_mid")
+    assert a.programming.transfer == "pulse_train"  # aihwkit's mixed-precision transfer
     assert a.grad_out_bound == 12.0  # aihwkit's output-bound gradient mask
     assert cfg.to_dict()["array"]["weight_window"] == "fixed"
 
