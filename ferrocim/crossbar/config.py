@@ -390,6 +390,12 @@ class AnalogConfig(_Record):
     endurance: EnduranceConfig = Field(default_factory=EnduranceConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
 
+    def replace(self, **changes: Any) -> Any:
+        """A validated copy with some fields changed; fields never given keep their
+        defaults, so ``replace(periphery="aihwkit")`` fills the preset's fields."""
+        given = {k: getattr(self, k) for k in self.model_fields_set}
+        return type(self)(**{**given, **changes})
+
     @model_validator(mode="before")
     @classmethod
     def _periphery_preset(cls, data: Any) -> Any:

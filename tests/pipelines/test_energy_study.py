@@ -299,3 +299,18 @@ def test_config_and_flags_reach_every_run(tmp_path):
     assert run["array"]["weight_window"] == "fixed" and run["array"]["weight_bound"] == 0.5
     r = CliRunner().invoke(main, [*args[:-2], "--set", "lr=0.2"])
     assert r.exit_code != 0 and "array.FIELD=VALUE" in r.output
+
+
+def test_set_periphery_preset_reaches_the_runs(tmp_path):
+    cards = preset_width_cards(tmp_path / "cards", (2e-8,))
+    out = tmp_path / "out"
+    args = ["study", "energy-convergence", "--config", str(CONFIG_002), "--cards", str(cards)]
+    args += ["--out", str(out), "--widths", "2e-8", "--seeds", "0", "--epochs", "1"]
+    args += ["--samples", "20", "--rules", "mixed", "--no-report"]
+    args += ["--set", "array.periphery=aihwkit", "--set", "array.out_noise=0.03"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    arr = json.loads((out / "study.json").read_text())["array"]
+    assert (arr["periphery"], arr["dac_bits"], arr["adc_bits"]) == ("aihwkit", 7, 9)
+    assert arr["adc_full_scale"] == 12.0 and arr["out_noise"] == 0.03  # --set wins
+    assert arr["weight_window"] == "fixed"  # the file's own fields stay
