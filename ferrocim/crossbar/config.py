@@ -292,6 +292,19 @@ class AnalogConfig(_Record):
     ``is_perfect=True`` (per aihwkit tile; one tile per layer up to 512 x 512). With
     ``±1`` weights and drifting devices the logits pass 12 and the hidden layers stop
     learning: set ``grad_out_bound = 12`` to reproduce it.
+
+    ``periphery`` (default ``"ideal"``) is a preset: ``"aihwkit"`` gives aihwkit 1.1.0's
+    default noisy periphery (its ``IOParameters``, forward and backward: abs-max noise
+    management, a 7-bit DAC on ±1, output noise 0.06, a 9-bit ADC on ±12 with iterative
+    bound management in the forward pass; the output-bound mask; 512 x 512 tiles) by
+    filling ``dac_bits``, ``dac_range``, ``adc_bits``, ``adc_full_scale``, ``out_noise``,
+    ``noise_management``, ``bound_management``, ``backward_io``, ``grad_out_bound``,
+    ``tile_rows`` and ``tile_cols`` where they are not given (given values win). Any of
+    those fields set away from its default puts an ``AnalogLinear`` on the managed path
+    (:func:`~ferrocim.crossbar.mac.managed_matmul`); otherwise the forward is exactly
+    the plain one. aihwkit's device-to-device defaults (``dw_min_dtod``, ``w_max_dtod``,
+    ``w_min_dtod`` 0.3, ``dw_min_std`` 0.3) are device parameters, not periphery: they
+    come from the card (``d2d``, ``rsd_c2c``), not from this preset.
     """
 
     card: DeviceCard | str = Field(
