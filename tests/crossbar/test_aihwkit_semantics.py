@@ -147,6 +147,12 @@ def test_input_quantisation_with_abs_max_noise_management():
     # without noise management the DAC sees x itself: 0.5*63 = 31.5 is no tie for -0.15
     got = mm([[0.3, -0.15]], torch.eye(2), dac_bits=7)
     assert got[0].tolist() == pytest.approx([19 / 63, -9 / 63], abs=1e-12)
+    # noise management per tile: tiles of 2 rows scale (0.5, -0.15) by 0.5, (0.1, 0.02) by 0.1
+    got = mm(
+        [[0.5, -0.15, 0.1, 0.02]], torch.eye(4), tile_rows=2, dac_bits=7, noise_management="abs_max"
+    )
+    want = [0.5, -0.5 * 19 / 63, 0.1, 0.1 * 13 / 63]
+    assert got[0].tolist() == pytest.approx(want, abs=1e-12)
     # an all-zero input gives exactly zero, even with output noise
     g = torch.Generator().manual_seed(0)
     z = mm([[0.0, 0.0]], torch.eye(2), noise_management="abs_max", out_noise=0.5, generator=g)
