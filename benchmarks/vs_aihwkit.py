@@ -28,7 +28,10 @@ Three steps, one folder BENCH:
    as ferrocim's layers) or ``--bounds one`` (±1, aihwkit's usual), into
    BENCH/aihwkit-<bounds>.csv (``--out-bound``: aihwkit's ``forward.out_bound``, 12 by
    default; its tiles zero the error passed back at outputs ``|W x| >= 0.999·12`` even with
-   ``is_perfect``, ferrocim's ``array.grad_out_bound``; 0 turns the mask off)::
+   ``is_perfect``, ferrocim's ``array.grad_out_bound``; 0 turns the mask off;
+   ``--periphery aihwkit``: aihwkit's default noisy IOParameters instead of a perfect
+   periphery, into BENCH/aihwkit-<bounds>-aihwkit-periphery.csv, ferrocim's twin
+   ``--set array.periphery=aihwkit``)::
 
        .venv-aihwkit/bin/python benchmarks/vs_aihwkit.py --out BENCH --bounds fan-in
 
