@@ -28,7 +28,10 @@ Three steps, one folder BENCH:
    as ferrocim's layers) or ``--bounds one`` (±1, aihwkit's usual), into
    BENCH/aihwkit-<bounds>.csv (``--out-bound``: aihwkit's ``forward.out_bound``, 12 by
    default; its tiles zero the error passed back at outputs ``|W x| >= 0.999·12`` even with
-   ``is_perfect``, ferrocim's ``array.grad_out_bound``; 0 turns the mask off)::
+   ``is_perfect``, ferrocim's ``array.grad_out_bound``; 0 turns the mask off;
+   ``--periphery aihwkit``: aihwkit's default noisy IOParameters instead of a perfect
+   periphery, into BENCH/aihwkit-<bounds>-aihwkit-periphery.csv, ferrocim's twin
+   ``--set array.periphery=aihwkit``)::
 
        .venv-aihwkit/bin/python benchmarks/vs_aihwkit.py --out BENCH --bounds fan-in
 
@@ -149,14 +152,22 @@ def ferrocim_side(args: argparse.Namespace) -> Path:
 
 
 # ---- aihwkit side (aihwkit venv) ----------------------------------------------------------
-def _build(rpu_config, sizes: tuple[int, ...], bounds: str, rule: str, out_bound: float = 12.0):
+def _build(
+    rpu_config,
+    sizes: tuple[int, ...],
+    bounds: str,
+    rule: str,
+    out_bound: float = 12.0,
+    periphery: str = "ideal",
+):
     from aihwkit.nn import AnalogLinear, AnalogSequential
     from torch import nn
 
     layers = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         w_max = 1.0 / math.sqrt(a) if bounds == "fan-in" else 1.0
-        config = rpu_config(w_max=w_max, rule=rule)
+        # "ideal": perfect forward/backward; "aihwkit": aihwkit's default IOParameters
+        config = rpu_config(w_max=w_max, rule=rule, ideal=periphery == "ideal")
         config.forward.out_bound = out_bound  # 12: aihwkit's default; 0: no gradient mask
         layers.append(AnalogLinear(a, b, bias=True, rpu_config=config))
         if i < len(sizes) - 2:
@@ -174,7 +185,9 @@ def train_aihwkit(export: Path, data: dict, rule: str, seed: int, hp: dict, boun
     rpu_config = runpy.run_path(str(export.with_suffix(".py")))["rpu_config"]
     x, y = data["x_train"], data["y_train"]
     sizes = (x.shape[1], *hp["hidden"], int(data["y_test"].max()) + 1)
-    model = _build(rpu_config, sizes, bounds, rule, hp.get("out_bound", 12.0))
+    model = _build(
+        rpu_config, sizes, bounds, rule, hp.get("out_bound", 12.0), hp.get("periphery", "ideal")
+    )
     opt = AnalogSGD(model.parameters(), lr=hp["lr"])
     opt.regroup_param_groups(model)
     accs = []
@@ -209,7 +222,7 @@ def aihwkit_side(args: argparse.Namespace) -> Path:
     hp = {
         "lr": st["lr"], "batch_size": st["batch_size"], "hidden": tuple(st["hidden"]),
         "epochs": args.epochs if args.epochs_given else st["epochs"],
-        "out_bound": args.out_bound,
+        "out_bound": args.out_bound, "periphery": args.periphery,
     }  # fmt: skip
     if st.get("bl", 31) != 31:
         print(f"note: the exports use desired_bl 31, the study used bl {st['bl']}")
@@ -238,7 +251,8 @@ def aihwkit_side(args: argparse.Namespace) -> Path:
                         "acc_per_epoch": json.dumps(accs),
                     }
                 )  # fmt: skip
-    path = out / f"aihwkit-{args.bounds}.csv"
+    tail = "" if args.periphery == "ideal" else f"-{args.periphery}-periphery"
+    path = out / f"aihwkit-{args.bounds}{tail}.csv"
     write_rows(path, rows)
     print(f"aihwkit results: {path}")
     return path
@@ -352,6 +366,12 @@ def main(argv: list[str] | None = None) -> None:
         help="aihwkit side: forward.out_bound (default 12, aihwkit's; its tiles zero the "
         "error passed back at outputs |W x| >= 0.999 of it, also with is_perfect; 0: off; "
         "ferrocim's twin: --set array.grad_out_bound=12)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--periphery", choices=("ideal", "aihwkit"), default="ideal",
+        help="aihwkit side: perfect forward/backward (default) or aihwkit's default noisy "
+        "IOParameters (into BENCH/aihwkit-<bounds>-aihwkit-periphery.csv); ferrocim's twin: "
+        "--set array.periphery=aihwkit",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--compare", nargs="+", metavar="CSV", help="print the table of result files")

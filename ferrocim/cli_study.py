@@ -155,7 +155,6 @@ def energy_convergence_cmd(
     from ferrocim.pipelines.config import apply_overrides, parse_set_options
     from ferrocim.pipelines.energy_study import (
         StudyConfig,
-        array_settings,
         run_study,
         study_config_data,
     )
@@ -178,7 +177,9 @@ def energy_convergence_cmd(
         bad = [k for k in sets if not k.startswith("array.")]
         if bad:
             raise InputError(f"--set takes array.FIELD=VALUE here, got {', '.join(bad)}")
-        base = array_settings(data.get("array", AnalogConfig()))
+        # only the fields the file gave, so that --set array.periphery=... fills the rest
+        given = data.get("array", AnalogConfig())
+        base = given.model_dump(mode="json", exclude={"card"}, exclude_unset=True)
         arr = apply_overrides(base, {k.removeprefix("array."): v for k, v in sets.items()})
         data["array"] = AnalogConfig(**arr)
     cfg = StudyConfig(**data)

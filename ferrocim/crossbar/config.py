@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ferrocim.calibration.card import DeviceCard, resolve_card
 from ferrocim.checks import InputError, check_option
@@ -37,6 +37,32 @@ WEIGHT_WINDOWS = ("layer", "fixed", "scaled")
 PULSE_ORDERS = ("grouped", "per_sample")
 #: definition of the pulsed rules' step size ``dw_min`` (``ProgrammingConfig.dw_min``)
 DW_MIN_DEFINITIONS = ("mean_at_reference", "up_at_mid")
+#: how the threshold rule fires its crossings (``ProgrammingConfig.transfer``)
+TRANSFERS = ("exact", "pulse_train")
+#: periphery presets (``AnalogConfig.periphery``)
+PERIPHERIES = ("ideal", "aihwkit")
+NOISE_MANAGEMENTS = ("none", "abs_max")
+BOUND_MANAGEMENTS = ("none", "iterative")
+
+#: what ``periphery = "aihwkit"`` sets (each only when not given): aihwkit 1.1.0's default
+#: ``IOParameters`` of a ``SingleRPUConfig`` / ``DigitalRankUpdateRPUConfig``, forward and
+#: backward (inp_bound 1, inp_res 1/(2**7 - 2) of the range 2 = 1/63: a 7-bit DAC;
+#: out_bound 12, out_res 1/(2**9 - 2) of the range 24 = 12/255: a 9-bit ADC; out_noise
+#: 0.06; noise management ABS_MAX; bound management ITERATIVE, forward only), its output-
+#: bound gradient mask (out_bound 12) and its default mapping (tiles up to 512 x 512)
+AIHWKIT_PERIPHERY: dict[str, Any] = {
+    "dac_bits": 7,
+    "dac_range": 1.0,
+    "adc_bits": 9,
+    "adc_full_scale": 12.0,
+    "out_noise": 0.06,
+    "noise_management": "abs_max",
+    "bound_management": "iterative",
+    "backward_io": True,
+    "grad_out_bound": 12.0,
+    "tile_rows": 512,
+    "tile_cols": 512,
+}
 
 #: an integer field that refuses floats and bools (TOML ``256.0`` or ``true`` is a mistake)
 StrictInt = Annotated[int, Field(strict=True)]
@@ -154,6 +180,30 @@ class ProgrammingConfig(_Record):
         "lr * (actual step / dw_min)",
     )
 
+    transfer: str = Field(
+        default="exact",
+        description="how the threshold rule (program_delta: the paper's rule, mixed precision) "
+        "fires the pulses it decided: 'exact' (ferrocim's) each device fires exactly its "
+        "n = min(crossings, max_pulses_per_step) pulses; 'pulse_train' aihwkit 1.1's "
+        "MixedPrecisionCompound transfer, row by row (one row = one output) as a stochastic "
+        "pulse train with update and BL management: with N the largest n of the row, "
+        "BL = min(transfer_bl, N) slots, each device firing in each slot with probability "
+        "min(1, n / sqrt(BL N)), so a device fires Binomial(BL, n/N) pulses for N <= "
+        "transfer_bl (exactly n when N = 1) and fewer than n on average above. The "
+        "accumulator is debited by all crossings either way",
+    )
+    transfer_bl: StrictInt = Field(
+        default=31,
+        ge=1,
+        description="with transfer='pulse_train': the longest pulse train of a row (aihwkit's "
+        "UpdateParameters.desired_bl, 31 by default)",
+    )
+
+    @field_validator("transfer")
+    @classmethod
+    def _transfer(cls, v: str) -> str:
+        return check_option("ProgrammingConfig.transfer", v, TRANSFERS)
+
     @field_validator("pulse_order")
     @classmethod
     def _pulse_order(cls, v: str) -> str:
@@ -242,6 +292,19 @@ class AnalogConfig(_Record):
     ``is_perfect=True`` (per aihwkit tile; one tile per layer up to 512 x 512). With
     ``±1`` weights and drifting devices the logits pass 12 and the hidden layers stop
     learning: set ``grad_out_bound = 12`` to reproduce it.
+
+    ``periphery`` (default ``"ideal"``) is a preset: ``"aihwkit"`` gives aihwkit 1.1.0's
+    default noisy periphery (its ``IOParameters``, forward and backward: abs-max noise
+    management, a 7-bit DAC on ±1, output noise 0.06, a 9-bit ADC on ±12 with iterative
+    bound management in the forward pass; the output-bound mask; 512 x 512 tiles) by
+    filling ``dac_bits``, ``dac_range``, ``adc_bits``, ``adc_full_scale``, ``out_noise``,
+    ``noise_management``, ``bound_management``, ``backward_io``, ``grad_out_bound``,
+    ``tile_rows`` and ``tile_cols`` where they are not given (given values win). Any of
+    those fields set away from its default puts an ``AnalogLinear`` on the managed path
+    (:func:`~ferrocim.crossbar.mac.managed_matmul`); otherwise the forward is exactly
+    the plain one. aihwkit's device-to-device defaults (``dw_min_dtod``, ``w_max_dtod``,
+    ``w_min_dtod`` 0.3, ``dw_min_std`` 0.3) are device parameters, not periphery: they
+    come from the card (``d2d``, ``rsd_c2c``), not from this preset.
     """
 
     card: DeviceCard | str = Field(
@@ -294,9 +357,102 @@ class AnalogConfig(_Record):
         "full error). aihwkit 1.1 does this on its pulsed tiles with forward.out_bound = 12, "
         "also with is_perfect=True. None: off",
     )
+    periphery: str = Field(
+        default="ideal",
+        description="periphery preset: 'ideal' (default) none, the fields as given (by default "
+        "an ideal periphery); 'aihwkit' aihwkit 1.1.0's default noisy periphery: fills "
+        "dac_bits 7, dac_range 1, adc_bits 9, adc_full_scale 12, out_noise 0.06, "
+        "noise_management 'abs_max', bound_management 'iterative', backward_io true, "
+        "grad_out_bound 12, tiles 512 x 512, each only where the field is not given",
+    )
+    noise_management: str = Field(
+        default="none",
+        description="'abs_max': each input vector of a tile is divided by its largest |x| "
+        "before the DAC and the tile's output multiplied back (aihwkit's NoiseManagement "
+        "ABS_MAX; an all-zero input gives exactly 0); 'none': inputs as they are",
+    )
+    bound_management: str = Field(
+        default="none",
+        description="'iterative' (aihwkit's BoundManagement ITERATIVE, forward only): a tile "
+        "output whose quantised value is beyond the ADC full scale repeats the MVM with "
+        "the input halved (new noise each time), until none is or the input has been "
+        "divided by more than 0.25 * (2**(dac_bits-1) - 1) (16 for 7 bits; 1000 without "
+        "a DAC); the output is multiplied back. Needs an ADC (adc_bits). 'none': clip",
+    )
+    out_noise: float = Field(
+        default=0.0,
+        ge=0,
+        description="s.d. of Gaussian noise added to every tile output before the ADC "
+        "(weight x input units, after noise management: aihwkit's out_noise, 0.06), drawn "
+        "from the layer's generator at every forward (and backward with backward_io)",
+    )
+    adc_full_scale: float | None = Field(
+        default=None,
+        gt=0,
+        description="ADC full scale in weight x input units (after noise management), for "
+        "every layer (aihwkit's out_bound, 12); None: adc_range * w_max * dac_range",
+    )
+    backward_io: bool = Field(
+        default=False,
+        description="the backward pass (the error sent through W^T to the layer's input) goes "
+        "through the same DAC, noise management, output noise and ADC, without bound "
+        "management (aihwkit's backward IOParameters); false: exact. The layer's own update "
+        "always uses its exact inputs and output errors",
+    )
     programming: ProgrammingConfig = Field(default_factory=ProgrammingConfig)
     endurance: EnduranceConfig = Field(default_factory=EnduranceConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+    def replace(self, **changes: Any) -> Any:
+        """A validated copy with some fields changed; fields never given keep their
+        defaults, so ``replace(periphery="aihwkit")`` fills the preset's fields."""
+        given = {k: getattr(self, k) for k in self.model_fields_set}
+        return type(self)(**{**given, **changes})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _periphery_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("periphery") == "aihwkit":
+            return {**AIHWKIT_PERIPHERY, **data}
+        return data
+
+    @field_validator("periphery")
+    @classmethod
+    def _periphery(cls, v: str) -> str:
+        return check_option("AnalogConfig.periphery", v, PERIPHERIES)
+
+    @field_validator("noise_management")
+    @classmethod
+    def _noise_management(cls, v: str) -> str:
+        return check_option("AnalogConfig.noise_management", v, NOISE_MANAGEMENTS)
+
+    @field_validator("bound_management")
+    @classmethod
+    def _bound_management(cls, v: str) -> str:
+        return check_option("AnalogConfig.bound_management", v, BOUND_MANAGEMENTS)
+
+    @model_validator(mode="after")
+    def _bound_management_needs_adc(self) -> AnalogConfig:
+        if self.bound_management != "none" and self.adc_bits is None:
+            msg = (
+                "'iterative' needs an ADC: set adc_bits (and adc_full_scale or adc_range), "
+                f"got adc_bits={self.adc_bits!r}"
+            )
+            raise ConfigError([("bound_management", msg)], "AnalogConfig")
+        return self
+
+    @property
+    def managed_io(self) -> bool:
+        """Whether the forward goes through the managed periphery (noise or bound
+        management, output noise, an absolute ADC full scale, or a noisy backward) rather
+        than the plain DAC / per-tile ADC path."""
+        return (
+            self.noise_management != "none"
+            or self.bound_management != "none"
+            or self.out_noise > 0
+            or self.adc_full_scale is not None
+            or self.backward_io
+        )
 
     @field_validator("card", mode="before")
     @classmethod

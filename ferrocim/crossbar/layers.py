@@ -17,7 +17,7 @@ from torch.nn.modules.utils import _pair
 from ferrocim.checks import InputError
 from ferrocim.convolution import conv2d
 from ferrocim.crossbar.config import AnalogConfig, config_alias
-from ferrocim.crossbar.mac import quantize_uniform, tiled_matmul_adc
+from ferrocim.crossbar.mac import ManagedMatmul, quantize_uniform, tiled_matmul_adc
 from ferrocim.crossbar.module import AnalogModule
 
 Tensor = torch.Tensor
@@ -112,6 +112,8 @@ class AnalogLinear(AnalogModule):
             m * self.out_features * self.layout.n_row_tiles,
         )
         w = self._noisy_weight()
+        if cfg.managed_io:
+            return self._managed_forward(x, w)
         if cfg.dac_bits is not None:
             x = quantize_uniform(x, cfg.dac_bits, cfg.dac_range)
         bound = cfg.grad_out_bound
@@ -126,6 +128,34 @@ class AnalogLinear(AnalogModule):
             return tiled_matmul_adc(a, b, cfg.tile_rows, cfg.adc_bits, fs)
 
         y = bounded_grad(mvm, x.reshape(-1, self.in_features), w, bound)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def _managed_forward(self, x: Tensor, w: Tensor) -> Tensor:
+        """The forward through the managed periphery (``AnalogConfig.managed_io``: noise
+        and bound management, output noise, DAC and ADC per tile, optionally a noisy
+        backward; :class:`~ferrocim.crossbar.mac.ManagedMatmul`), noise from the layer's
+        generator; the bias added digitally."""
+        cfg = self.analog_config
+        fs = cfg.adc_full_scale
+        if fs is None:
+            fs = cfg.adc_range * self.w_max * cfg.dac_range
+        fkw = {
+            "tile_rows": cfg.tile_rows,
+            "dac_bits": cfg.dac_bits,
+            "dac_range": cfg.dac_range,
+            "adc_bits": cfg.adc_bits,
+            "full_scale": fs,
+            "out_noise": cfg.out_noise,
+            "noise_management": cfg.noise_management,
+            "bound_management": cfg.bound_management,
+            "generator": self.generator,
+        }
+        bkw = None
+        if cfg.backward_io:  # through W^T: the tiles' columns are its inputs; no BM
+            bkw = {**fkw, "tile_rows": cfg.tile_cols, "bound_management": "none"}
+        y = ManagedMatmul.apply(x.reshape(-1, self.in_features), w, fkw, bkw, cfg.grad_out_bound)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -177,6 +207,13 @@ class AnalogConv2d(AnalogModule):
         self.groups = int(groups)
         config = config_alias(config, rpu_config, "AnalogConv2d")
         cfg = AnalogConfig() if config is None else config
+        if cfg.managed_io:
+            raise InputError(
+                "AnalogConv2d: the managed periphery (AnalogConfig.periphery='aihwkit', "
+                "noise_management, bound_management, out_noise, adc_full_scale, backward_io) "
+                "is implemented for AnalogLinear only; use the DAC/ADC fields (dac_bits, "
+                "adc_bits) for convolutions"
+            )
         if cfg.adc_bits is not None and (groups != 1 or isinstance(padding, str)):
             raise InputError(
                 "AnalogConv2d: the per-tile ADC path supports groups=1 and numeric padding "

@@ -294,6 +294,10 @@ class AnalogModule(nn.Module):
         kernel step (with cycle-to-cycle noise, per-device parameters, clipped to their
         bounds; failed devices stay stuck) and ``.weight`` is rewritten from the devices.
 
+        With ``programming.transfer = "pulse_train"`` the decided pulses are fired as
+        aihwkit's MixedPrecisionCompound fires them, a stochastic pulse train per row
+        (:meth:`_pulse_train_transfer`); the accumulator is debited the same way.
+
         Only devices whose accumulator is within a relative 1e-6 of a threshold are
         visited (:func:`functional.pulse_decision` on that subset); the others have no
         crossing, and their accumulator is unchanged, exactly as the rule on the whole layer.
@@ -316,17 +320,44 @@ class AnalogModule(nn.Module):
             flat.index_select(0, idx), k.thr_ltp, k.thr_ltd, max_pulses
         )
         flat.scatter_(0, idx, new_acc)
+        exact = self.analog_config.programming.transfer == "exact"
+        if not exact:
+            f_ltp, f_ltd = self._pulse_train_transfer(idx, f_ltp, f_ltd)
+            max_pulses = None
         counts = torch.stack((n_ltp, n_ltd, f_ltp, f_ltd)).to(torch.int64)
         sums = counts.sum(1)
         self.crossings.add_(sums[:2])
         c_ltp, c_ltd, p_ltp, p_ltd = sums.tolist()
         if p_ltp or p_ltd:
-            all_fire = max_pulses == 1 and p_ltp + p_ltd == idx.numel()
+            all_fire = exact and max_pulses == 1 and p_ltp + p_ltd == idx.numel()
             self._fire(idx, f_ltp, f_ltd, counts[2:], max_pulses, all_fire)
             ev = self.event_counts[self.phase]
             ev["write_ltp"] += p_ltp
             ev["write_ltd"] += p_ltd
         return LayerStepStats(p_ltp, p_ltd, c_ltp, c_ltd, self._n_failed())
+
+    def _pulse_train_transfer(
+        self, idx: Tensor, f_ltp: Tensor, f_ltd: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The pulses aihwkit's MixedPrecisionCompound actually fires for the decided counts
+        ``f_ltp``/``f_ltd`` of the devices at flat indices ``idx`` (``transfer =
+        "pulse_train"``): per row (output) ``r`` with ``N_r`` the largest count,
+        ``BL_r = min(transfer_bl, N_r)`` and each device's pulses
+        ``Binomial(BL_r, min(1, n / sqrt(BL_r N_r)))`` from the layer's generator; the
+        polarity is kept."""
+        n = f_ltp + f_ltd  # one of the two is zero per device
+        per_row = self.weight.numel() // self.weight.shape[0]
+        rows = torch.div(idx, per_row, rounding_mode="floor")
+        big_n = torch.zeros(self.weight.shape[0], dtype=n.dtype, device=n.device)
+        big_n.scatter_reduce_(0, rows, n, reduce="amax", include_self=True)
+        n_row = big_n.index_select(0, rows)
+        bl = n_row.clamp(max=float(self.analog_config.programming.transfer_bl))
+        p = (n / torch.sqrt(bl * n_row).clamp(min=1.0)).clamp(max=1.0)
+        gen = self.generator
+        drawn = torch.binomial(
+            bl.to(gen.device, torch.float64), p.to(gen.device, torch.float64), generator=gen
+        ).to(n.device, n.dtype)
+        return torch.where(f_ltp > 0, drawn, 0.0), torch.where(f_ltd > 0, drawn, 0.0)
 
     @torch.no_grad()
     def program_pulses(

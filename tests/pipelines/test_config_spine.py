@@ -36,6 +36,11 @@ KNOBS: dict[str, Any] = {
     "array.adc_bits": 7,
     "array.adc_range": 10.0,
     "array.grad_out_bound": 12.0,
+    "array.periphery": "aihwkit",
+    "array.noise_management": "abs_max",
+    "array.out_noise": 0.05,
+    "array.adc_full_scale": 6.0,
+    "array.backward_io": True,
     "array.programming.eps": 0.2,
     "array.programming.thr_asym": 2.0,
     "array.programming.max_pulses_per_step": 3,
@@ -46,6 +51,8 @@ KNOBS: dict[str, Any] = {
     "array.programming.q": 4,
     "array.programming.pulse_order": "per_sample",
     "array.programming.dw_min": "up_at_mid",
+    "array.programming.transfer": "pulse_train",
+    "array.programming.transfer_bl": 8,
     "array.endurance.enabled": True,
     "array.endurance.lifetime_scale": 1e-6,
     "array.endurance.window_loss": False,
@@ -62,6 +69,8 @@ KNOBS: dict[str, Any] = {
 ELSEWHERE = {
     # needs a card with amplitude-aware kernels: tests/crossbar/test_layers.py
     "array.programming.write_amplitude",
+    # needs an ADC (adc_bits) beside it: tests/crossbar/test_aihwkit_semantics.py
+    "array.bound_management",
 }
 
 
@@ -132,6 +141,12 @@ def _tile_effect(key: str, value: Any, m: Any) -> None:
             m.weight[0].fill_(2 * value / m.in_features)  # output 0 at 2 b, the rest at 0
         m(x).sum().backward()
         assert torch.count_nonzero(x.grad) == 0  # unmasked: 2 b / fan_in on every input
+    elif key == "array.periphery":  # the preset filled aihwkit's periphery
+        assert (m.analog_config.dac_bits, m.analog_config.adc_bits) == (7, 9)
+        assert m.layout.tile_rows == 512 and m.analog_config.managed_io
+    elif key == "array.out_noise":  # two forwards of the same input differ
+        x = torch.ones(2, m.in_features)
+        assert not torch.equal(m(x), m(x))
     elif key == "array.energy.read_j_per_mac":
         assert m.energy_per_event()["read"] == value
 

@@ -258,6 +258,7 @@ def test_published_study_configuration_file():
     a = cfg.array
     assert (a.weight_window, a.weight_bound, a.symmetry_reference) == ("fixed", 1.0, "device")
     assert (a.programming.pulse_order, a.programming.dw_min) == ("per_sample", "up_at_mid")
+    assert a.programming.transfer == "pulse_train"  # aihwkit's mixed-precision transfer
     assert a.grad_out_bound == 12.0  # aihwkit's output-bound gradient mask
     assert cfg.to_dict()["array"]["weight_window"] == "fixed"
 
@@ -298,3 +299,18 @@ def test_config_and_flags_reach_every_run(tmp_path):
     assert run["array"]["weight_window"] == "fixed" and run["array"]["weight_bound"] == 0.5
     r = CliRunner().invoke(main, [*args[:-2], "--set", "lr=0.2"])
     assert r.exit_code != 0 and "array.FIELD=VALUE" in r.output
+
+
+def test_set_periphery_preset_reaches_the_runs(tmp_path):
+    cards = preset_width_cards(tmp_path / "cards", (2e-8,))
+    out = tmp_path / "out"
+    args = ["study", "energy-convergence", "--config", str(CONFIG_002), "--cards", str(cards)]
+    args += ["--out", str(out), "--widths", "2e-8", "--seeds", "0", "--epochs", "1"]
+    args += ["--samples", "20", "--rules", "mixed", "--no-report"]
+    args += ["--set", "array.periphery=aihwkit", "--set", "array.out_noise=0.03"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    arr = json.loads((out / "study.json").read_text())["array"]
+    assert (arr["periphery"], arr["dac_bits"], arr["adc_bits"]) == ("aihwkit", 7, 9)
+    assert arr["adc_full_scale"] == 12.0 and arr["out_noise"] == 0.03  # --set wins
+    assert arr["weight_window"] == "fixed"  # the file's own fields stay
