@@ -33,6 +33,7 @@ from ferrocim.atomic import atomic_path, write_json
 from ferrocim.checks import InputError, check_option, check_range, read_toml
 from ferrocim.crossbar import AnalogConfig, AnalogLinear, energy_ledger
 from ferrocim.crossbar.rules import RULES, make_rule, rule_config
+from ferrocim.logs import progress as progress_bar
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.width_cards import WidthCard, pick, resolve_width_cards
 
@@ -557,10 +558,9 @@ def run_study(
     data = load_data(cfg)
     write_json(stored, cfg.to_dict())
     rows = []
-    from tqdm.auto import tqdm
-
     jobs = [(c, r, s) for c in chosen for r in cfg.rules for s in cfg.seeds]
-    for c, r, s in tqdm(jobs, desc="study", unit="run", disable=not progress):
+    # the bar follows -q / TQDM_DISABLE and draws on a terminal only, as every command's
+    for c, r, s in progress_bar(jobs, desc="study", unit="run", disable=not progress):
         path = out / "runs" / f"{c.tag}-{r}-seed{s}"
         rows.append(dataclasses.asdict(run_one(cfg, data, c, r, s, path)))
     df = pd.DataFrame(rows)

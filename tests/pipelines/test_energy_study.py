@@ -314,3 +314,18 @@ def test_set_periphery_preset_reaches_the_runs(tmp_path):
     assert (arr["periphery"], arr["dac_bits"], arr["adc_bits"]) == ("aihwkit", 7, 9)
     assert arr["adc_full_scale"] == 12.0 and arr["out_noise"] == 0.03  # --set wins
     assert arr["weight_window"] == "fixed"  # the file's own fields stay
+
+
+@pytest.mark.parametrize("env", [None, "1"])
+def test_study_bar_is_not_drawn_off_a_terminal(tmp_path, capfd, monkeypatch, env):
+    """The study's bar follows ferrocim.logs.progress: off with TQDM_DISABLE=1 (and -q) and
+    never drawn into a file or pipe (it used to draw with tqdm directly, flags or not)."""
+    if env is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", env)
+    cards = preset_width_cards(tmp_path / "cards", WIDTHS[:1])
+    res = run_study(_cfg(widths=WIDTHS[:1], rules=("plain",)), cards, tmp_path / "s", report=False)
+    assert len(res.results) == 1
+    err = capfd.readouterr().err
+    assert "study:" not in err and "run/s" not in err and "it/s" not in err
