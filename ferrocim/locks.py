@@ -6,7 +6,11 @@ lock is an ``fcntl.flock`` on a small file beside (or inside) the folder: the ke
 drops it when the holder exits, however it exits, so a lock file left by a killed process
 is *stale* — the next writer takes it over and warns, naming the former holder. A second
 writer while the first still runs gets an :class:`LockedError` naming the holder (pid,
-host, command, start time) and the lock file.
+host, command, start time) and the lock file — except where the folder is a shared cache
+whose content does not depend on who writes it (the synthetic data set, the prepared file
+of an ``--data`` EDF folder): there the lock is taken with ``wait=True``, and a second run
+started beside the first logs whom it waits for and goes on once the first has written it
+(then finds it current and reuses it).
 
 The lock file is ``.<name>.lock`` beside a run directory or prepared file (it exists
 before the folder does, so two runs started together cannot both create it) and
@@ -28,9 +32,11 @@ import errno
 import functools
 import inspect
 import json
+import logging
 import os
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,6 +109,8 @@ def _locked(target: Path, lock: Path, holder: dict[str, Any]) -> LockedError:
     )
 
 
+log = logging.getLogger(__name__)
+
 #: Lock files this process holds (absolute path → how many blocks hold it).
 _HELD: dict[str, int] = {}
 
@@ -114,15 +122,22 @@ def holds(target: str | os.PathLike[str], *, inside: bool = False) -> bool:
 
 @contextlib.contextmanager
 def writer_lock(
-    target: str | os.PathLike[str], what: str, *, inside: bool = False, reentrant: bool = False
+    target: str | os.PathLike[str],
+    what: str,
+    *,
+    inside: bool = False,
+    reentrant: bool = False,
+    wait: bool = False,
 ) -> Iterator[Path]:
     """Hold the writer lock of ``target`` for the block (see module docstring).
 
     ``what`` names the command in the lock file and in the other writer's error. Raises
     :class:`LockedError` when another process holds it, or this one (unless
     ``reentrant``: then a lock this process already holds is used as it is); takes over a
-    stale one with a warning. The lock file is removed on exit; with ``inside``, so are
-    the folders taking it created, when the block raises and they are empty.
+    stale one with a warning. With ``wait`` it waits instead of raising, for as long as
+    the other process holds the lock, after one INFO line naming it. The lock file is
+    removed on exit; with ``inside``, so are the folders taking it created, when the block
+    raises and they are empty.
     """
     target = Path(target)
     lock = lock_file_for(target, inside=inside)
@@ -140,7 +155,7 @@ def writer_lock(
     try:
         with output_errors(lock, f"taking the writer lock of {target}"):
             lock.parent.mkdir(parents=True, exist_ok=True)
-            fd = _acquire(target, lock)
+            fd = _acquire(target, lock, wait=wait)
     except BaseException:
         remove_empty(made)
         raise
@@ -186,19 +201,34 @@ def locked(argument: str, what: str, *, inside: bool = False) -> Callable[[F], F
     return decorate
 
 
-def _acquire(target: Path, lock: Path) -> int:
-    """Open and lock ``lock``; the file descriptor (held for as long as the lock is)."""
+def _acquire(target: Path, lock: Path, *, wait: bool = False) -> int:
+    """Open and lock ``lock``; the file descriptor (held for as long as the lock is).
+    ``wait``: block while another process holds it instead of raising."""
     if fcntl is None:  # pragma: no cover - Windows
-        return _acquire_excl(target, lock)
+        return _acquire_excl(target, lock, wait=wait)
     for _ in range(20):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+            if not wait:
+                os.close(fd)
                 raise _locked(target, lock, _read_holder(lock)) from None
-            raise
+            log.info(
+                "%s is being written by another ferrocim process, %s; waiting for it "
+                "(the lock file is %s)",
+                target,
+                describe_holder(_read_holder(lock)),
+                lock,
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder releases it
+            except BaseException:
+                os.close(fd)
+                raise
         try:  # the file may have been removed (and recreated) by its last holder meanwhile
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -221,8 +251,8 @@ def _acquire(target: Path, lock: Path) -> int:
     raise _locked(target, lock, _read_holder(lock))  # pragma: no cover - endless churn
 
 
-def _acquire_excl(target: Path, lock: Path) -> int:  # pragma: no cover - Windows
-    for _ in range(2):
+def _acquire_excl(target: Path, lock: Path, *, wait: bool = False) -> int:  # pragma: no cover
+    for _ in range(10**6 if wait else 2):
         try:
             return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -235,6 +265,9 @@ def _acquire_excl(target: Path, lock: Path) -> int:  # pragma: no cover - Window
                     stacklevel=4,
                 )
                 lock.unlink(missing_ok=True)
+                continue
+            if wait:
+                time.sleep(1.0)
                 continue
             raise _locked(target, lock, holder) from None
     raise _locked(target, lock, _read_holder(lock))

@@ -128,6 +128,85 @@ def test_lock_held_by_another_process(tmp_path):
     assert not lock.exists()
 
 
+def _child_holding(target: Path, ready: Path, release: Path) -> subprocess.Popen:
+    """A child process that holds ``target``'s writer lock until ``release`` exists."""
+    code = textwrap.dedent(
+        f"""
+        import time, pathlib
+        from ferrocim.locks import writer_lock
+        with writer_lock({str(target)!r}, "ferrocim data prepare"):
+            pathlib.Path({str(ready)!r}).write_text("x")
+            while not pathlib.Path({str(release)!r}).exists():
+                time.sleep(0.02)
+            pathlib.Path({str(ready)!r}).write_text("released")
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    for _ in range(600):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    assert ready.exists()
+    return child
+
+
+def test_wait_for_a_shared_cache_writer(tmp_path, caplog):
+    """``wait=True`` (shared caches): a second process waits, naming the holder, and takes
+    the lock once the holder has released it; without ``wait`` it is refused."""
+    import threading
+
+    target, ready, release = tmp_path / "cache.h5", tmp_path / "ready", tmp_path / "release"
+    child = _child_holding(target, ready, release)
+    try:
+        with pytest.raises(LockedError, match=f"pid {child.pid}"):
+            with writer_lock(target, "ferrocim data prepare"):
+                pass
+        timer = threading.Timer(0.5, release.write_text, args=("go",))
+        timer.start()
+        with caplog.at_level("INFO", logger="ferrocim.locks"):
+            with writer_lock(target, "ferrocim data prepare", wait=True) as lock:
+                # the child's block had ended (it wrote "released") before this one began
+                assert ready.read_text() == "released"
+                assert json.loads(lock.read_text())["pid"] != child.pid
+        timer.join()
+    finally:
+        child.kill()
+        child.wait()
+    waited = [r.getMessage() for r in caplog.records if "waiting for it" in r.getMessage()]
+    assert len(waited) == 1 and f"pid {child.pid}" in waited[0] and "cache.h5" in waited[0]
+    assert not lock_file_for(target).exists()
+
+
+def test_runs_started_together_share_the_synthetic_cache(tmp_path, monkeypatch):
+    """Two runs on one synthetic cache: the second waits for the first's generation and
+    preparation instead of failing (it used to raise LockedError)."""
+    import threading
+
+    from ferrocim.pipelines import data as pdata
+    from ferrocim.pipelines.config import DataConfig
+
+    cfg = DataConfig(n_subjects=3, synth_seed=1, cache_dir=str(tmp_path))
+    root = pdata.synthetic_cache_path(cfg)
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    calls: list[str] = []
+
+    def fake(cfg, root, edf_root, h5):
+        calls.append(ready.read_text())
+        return h5
+
+    monkeypatch.setattr(pdata, "_synthesize_and_prepare", fake)
+    child = _child_holding(root, ready, release)  # "the first run", generating
+    try:
+        timer = threading.Timer(0.3, release.write_text, args=("go",))
+        timer.start()
+        assert pdata._synthetic_prepared(cfg) == root / "prepared.h5"
+        timer.join()
+    finally:
+        child.kill()
+        child.wait()
+    assert calls == ["released"]  # ran once, after the first had finished
+
+
 def test_stale_lock_file_of_a_dead_pid_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -109,7 +109,11 @@ def prepare_folder(folder: str | Path) -> Path:
     out = folder_cache_path(folder)
     check_writable(out.parent, f"the folder of {out} (where --data {folder} is prepared)")
     log.info("--data %s: an EDF folder, prepared once into %s (reused while current)", folder, out)
-    with writer_lock(out, "ferrocim data prepare"), output_errors(out, f"preparing {out}"):
+    # a shared cache: a run started beside another waits for its prepare, then reuses it
+    with (
+        writer_lock(out, "ferrocim data prepare", wait=True),
+        output_errors(out, f"preparing {out}"),
+    ):
         remove_temporaries(out.parent, out.name)  # of a prepare that was stopped
         return prepare_eegmmidb(folder, out, progress=True)
 
@@ -153,12 +157,22 @@ def _load_source(cfg: DataConfig):  # -> EEGDataset
 
 def _synthetic_prepared(cfg: DataConfig) -> Path:
     """The prepared file of ``cfg``'s synthetic set, generated and prepared on first use
-    (and prepared again when its version or preprocessing is not current)."""
-    from ferrocim.snn.data import prepare_eegmmidb, synthesize_edf
+    (and prepared again when its version or preprocessing is not current).
+
+    Holds the cache folder's writer lock with ``wait=True``: runs started together on one
+    cache take turns, the first generates and prepares it, the others find it current."""
+    from ferrocim.locks import writer_lock
 
     root = synthetic_cache_path(cfg)
     h5 = root / "prepared.h5"
     edf_root = root / "edf"
+    with writer_lock(root, "ferrocim synthetic data", wait=True):
+        return _synthesize_and_prepare(cfg, root, edf_root, h5)
+
+
+def _synthesize_and_prepare(cfg: DataConfig, root: Path, edf_root: Path, h5: Path) -> Path:
+    from ferrocim.snn.data import prepare_eegmmidb, synthesize_edf
+
     if not (edf_root / "SYNTHETIC.json").is_file():  # written last by synthesize_edf
         log.info(
             "generating synthetic EEG (%d subjects, seed %d) in %s",
