@@ -25,6 +25,11 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   physical cores, these with ferrocim's passive OpenMP wait and with libgomp's spinning
   one (the default before, ``GOMP_SPINCOUNT=300000``); printed as seconds per step and
   as ratios to 1 thread. ``--case busy`` runs only this case.
+- ``precision``: training and inference of ferrocim in float32 and with
+  ``precision="bf16"`` (bfloat16 autocast of the synapse products), as ratios to the
+  published loop and to each other, with GFLOP/s against a float32 and a bfloat16 matmul
+  measured in the same run. ``--case precision`` runs only this case; the full run
+  includes the bf16 model in its table.
 
 Every process imports ferrocim before torch, as a ``ferrocim`` command does
 (``OMP_WAIT_POLICY=PASSIVE`` unless set).
@@ -34,6 +39,7 @@ training step) against a float32 matmul measured in the same run. Nothing is ass
 
     python benchmarks/bench_network.py [--quick] [--device cuda] [--batch 64] [--threads N]
     python benchmarks/bench_network.py --case busy [--quick]
+    python benchmarks/bench_network.py --case precision [--quick]
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ def _models(names: list[str], device: torch.device, n_steps: int) -> dict[str, A
     for name in names:
         if name == "published":
             out[name] = PublishedLoopSNN(n_steps)
+        elif name == "bf16":
+            cfg = NetworkConfig(n_steps=n_steps, dropout=0.3, precision="bf16")
+            out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
         else:
             cfg = NetworkConfig(mode=name, n_steps=n_steps, dropout=0.3)
             out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
@@ -201,9 +210,13 @@ def _sstl_fn(device: torch.device, n_steps: int, name: str) -> Any:
     return ours
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 2048) -> float:
-    """GFLOP/s of a float32 n×n matmul (the machine's practical dense peak), best of 5."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak_gflops(
+    device: torch.device, n: int = 2048, dtype: torch.dtype = torch.float32
+) -> float:
+    """GFLOP/s of an n×n matmul in ``dtype`` (the machine's practical dense peak), best
+    of 5."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     a @ b
     best = math.inf
     for _ in range(5):
@@ -326,6 +339,55 @@ def busy_loop_case(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+LABELS = {
+    "published": "published loop (restated)",
+    "parallel": "ferrocim default (fp32)",
+    "bf16": "ferrocim --precision bf16",
+    "loop": "ferrocim loop (oracle)",
+}
+
+
+def _table(args: argparse.Namespace, names: list[str], threads: int) -> dict[str, Any]:
+    """Training and inference turns of ``names``; prints seconds, samples/s and ratios."""
+    res: dict[str, Any] = {}
+    print(f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}")
+    for case in ("train", "inference"):
+        t = _turns(args, case, names, threads)
+        res[case] = t
+        for k in names:
+            print(
+                f"{case:10} {LABELS[k]:26} {t[k]:9.3f} "
+                f"{args.batch / t[k]:10.1f} {t['published'] / t[k]:12.2f}×"
+            )
+    return res
+
+
+def precision_case(args: argparse.Namespace, threads: int, res: dict[str, Any]) -> None:
+    """bf16 against fp32 (``res`` holds or gets their train/inference turns)."""
+    if "bf16" not in res.get("train", {}):
+        res.update(_table(args, ["published", "parallel", "bf16"], threads))
+    device = torch.device(args.device)
+    peaks = {
+        "fp32": matmul_peak_gflops(device),
+        "bf16": matmul_peak_gflops(device, dtype=torch.bfloat16),
+    }
+    scale = args.steps / 160
+    out: dict[str, Any] = {"matmul_peak_gflops": peaks}
+    for case, flop in (("train", 3 * FLOP_FWD), ("inference", FLOP_FWD)):
+        t = res[case]
+        g = {k: flop * scale * args.batch / t[m] / 1e9 for k, m in (("fp32", "parallel"),
+                                                                  ("bf16", "bf16"))}  # fmt: skip
+        out[case] = {"bf16_speedup": t["parallel"] / t["bf16"], "gflops": g}
+        print(
+            f"{case}: bf16 {t['parallel'] / t['bf16']:.2f}× the fp32 speed; fp32 "
+            f"{g['fp32']:.1f} GFLOP/s ({100 * g['fp32'] / peaks['fp32']:.0f} % of the fp32 "
+            f"matmul's {peaks['fp32']:.1f}), bf16 {g['bf16']:.1f} GFLOP/s "
+            f"({100 * g['bf16'] / peaks['bf16']:.0f} % of the bf16 matmul's "
+            f"{peaks['bf16']:.1f})"
+        )
+    res["precision"] = out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="batch 8, 40 steps, 1 repeat (CI)")
@@ -336,7 +398,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument(
-        "--case", choices=("all", "busy"), default="all", help="busy: only the busy-loop case"
+        "--case",
+        choices=("all", "busy", "precision"),
+        default="all",
+        help="busy: only the busy-loop case; precision: only fp32 against bf16",
     )
     ap.add_argument("--child", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "MODEL"), help=argparse.SUPPRESS)
@@ -366,17 +431,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"EEG SNN benchmark on {args.device} ({threads} threads), batch {args.batch}, "
         f"{args.steps} time steps, median of {args.reps} turns (one worker process per model)"
     )
-    names = ["published", "parallel", "loop"]
-    print(f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}")
-    for case in ("train", "inference"):
-        t = _turns(args, case, names, threads)
-        res[case] = t
-        for k in names:
-            label = {"published": "published loop (restated)", "parallel": "ferrocim default"}
-            print(
-                f"{case:10} {label.get(k, 'ferrocim loop (oracle)'):26} {t[k]:9.3f} "
-                f"{args.batch / t[k]:10.1f} {t['published'] / t[k]:12.2f}×"
-            )
+    if args.case == "precision":
+        precision_case(args, threads, res)
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return res
+    names = ["published", "parallel", "bf16", "loop"]
+    res.update(_table(args, names, threads))
+    precision_case(args, threads, res)
     t = _turns(args, "sstl", ["published", "parallel"], threads, 3 * args.reps, {"parallel": 20})
     res["sstl"] = t
     print(
@@ -396,7 +458,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{100 * g_inf / peak:.0f} % of it)"
     )
     mem = {
-        k: _collect([_spawn(args, "--child", "memory", k, threads)])[0]["peak_bytes"] for k in names
+        k: _collect([_spawn(args, "--child", "memory", k, threads)])[0]["peak_bytes"]
+        for k in ("published", "parallel", "loop")
     }
     res["train_peak_bytes"] = mem
     print(

@@ -577,6 +577,12 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
     "batch_size": ("train.batch_size", int, "mini-batch size"),
     "dropout": ("network.dropout", float, "per-sequence dropout of tc1, r1, fc1 (paper 0.3)"),
     "width": ("network.width", float, "channel multiplier (1 = the paper's network)"),
+    "precision": (
+        "network.precision",
+        click.Choice(["fp32", "bf16"]),
+        "synapse products in float32 (the paper's) or bfloat16 autocast (faster on "
+        "AVX-512 BF16 CPUs and GPUs; states, weights and the pulse rule stay float32)",
+    ),
     "fold": ("data.fold", int, "cross-validation fold"),
     "seed": ("seed", int, "run seed"),
     "subjects": ("data.n_subjects", int, "synthetic subjects (generated data only)"),
@@ -592,7 +598,7 @@ _KNOBS: dict[str, tuple[str, Any, str]] = {
 
 _ARRAY_KNOBS = ("card", "eps", "thr_asym", "a_scale", "a_asym", "rsd_c2c")
 _TRAIN_KNOBS = ("lr", "epochs", "batch_size")
-_COMMON_KNOBS = ("seed", "device", "threads", "name", "out_dir")
+_COMMON_KNOBS = ("seed", "device", "precision", "threads", "name", "out_dir")
 
 #: The flags of each run command: only what the command uses. Re-tuning takes the width
 #: and the data from its float run; SSTL also from its base run, and trains with its own
@@ -1055,6 +1061,12 @@ def sstl_cmd(
     help="first round the device-mapped weights to q+1 levels in each layer's ±A "
     "(2, 4, 8, 16, 32; as on transfer, retune --q)",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default=None,
+    help="synapse products in float32 or bfloat16 autocast (default: the run's)",
+)
 @friendly
 def evaluate_cmd(
     run_dir: str,
@@ -1064,6 +1076,7 @@ def evaluate_cmd(
     subjects: str | None,
     exclude_channels: str | None,
     q: int | None,
+    precision: str | None,
 ) -> None:
     """Accuracy of a run's best model on its fold's test (or val/train) trials, or on
     other data (--data: every trial, or those of --subjects)."""
@@ -1090,11 +1103,14 @@ def evaluate_cmd(
         if exclude_channels is None
         else [c.strip() for c in exclude_channels.split(",") if c.strip()],
         q=q,
+        precision=precision,
     )
     where = "" if out["own_data"] else f" of {out['data']}"
     excl = f", {len(out['exclude_channels'])} channels excluded" if out["exclude_channels"] else ""
     if q is not None:
         excl += f", weights at {q + 1} levels"
+    if out["precision"] != "fp32":
+        excl += f", {out['precision']} products"
     click.echo(
         f"{out['split']} accuracy {out['acc']:.2f} % over {out['n']} trials{where} "
         f"(subjects {_ranges(out['subjects'])}{excl}; loss {out['loss']:.4f})"

@@ -127,6 +127,11 @@ class NetworkSettings(_Section):
         gt=0,
         description="ds/dv inside the window (published 0.3; unit-area option: 1/0.3)",
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="synapse products in float32 (published) or bfloat16 autocast "
+        "(states, weights, gradients and the pulse rule stay float32)",
+    )
 
 
 class TrainConfig(_Section):

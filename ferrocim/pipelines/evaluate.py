@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ferrocim.atomic import write_json
-from ferrocim.checks import InputError
+from ferrocim.checks import InputError, check_option
 from ferrocim.pipelines.checkpoint import load_checkpoint
 from ferrocim.pipelines.config import DataConfig, load_config
 from ferrocim.pipelines.data import describe_data, fold_split, load_dataset, to_tensors
@@ -36,6 +36,7 @@ def evaluate_run(
     subjects: Sequence[int] | None = None,
     exclude_channels: Sequence[str] | None = None,
     q: int | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Accuracy (%) and loss of the run's best model; written to ``RUN/evaluation.json``.
 
@@ -43,6 +44,8 @@ def evaluate_run(
     exclude_channels: zero these channels after normalisation (``data.exclude_channels``;
     default: the run's own setting). q: first round every device-mapped weight to ``q + 1``
     levels in its layer's ``±A`` (:func:`quantize_weights`; the checkpoint is not changed).
+    precision: "fp32" or "bf16" synapse products (``network.precision``; default: the
+    run's).
     """
     if q is not None and (isinstance(q, bool) or not isinstance(q, int) or q < 2 or q % 2):
         raise InputError(f"--q {q!r}: expected a positive even number of steps (2, 4, 8, 16, 32)")
@@ -50,6 +53,11 @@ def evaluate_run(
     cfg = load_config(run.config)
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
+    if precision is not None:
+        check_option("--precision", precision, ("fp32", "bf16"))
+        cfg = cfg.model_copy(
+            update={"network": cfg.network.model_copy(update={"precision": precision})}
+        )
     chosen, other = run_data(run, cfg, data, what="evaluating")
     if exclude_channels is not None:
         from ferrocim.snn.data.eegmmidb import expand_channels
@@ -99,6 +107,7 @@ def evaluate_run(
         "subjects": sorted(int(s) for s in np.unique(ds.subject[idx])),
         "exclude_channels": list(chosen.exclude_channels),
         "q": q,
+        "precision": cfg.network.precision,
     }
     write_json(run.path / "evaluation.json", out)
     return out

@@ -553,6 +553,7 @@ def build_model(
         "w_max_rule": net.w_max_rule,
         "surrogate_window": net.surrogate_window,
         "surrogate_height": net.surrogate_height,
+        "precision": net.precision,
     }
     if analog:
         if card is None:

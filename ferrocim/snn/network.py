@@ -37,11 +37,18 @@ Weight layers are float ``nn.Conv2d``/``nn.Linear`` or, for the names in
 ``config.analog_layers`` when ``config.analog`` is set, the crossbar's
 ``AnalogConv2d``/``AnalogLinear`` (imported only then).
 
+``config.precision = "bf16"`` runs the synapse products (convolutions and linear layers
+of the parallel path, float or ideal-periphery analog) under ``torch.autocast`` in
+bfloat16 and casts their currents back to float32 at once: neuron states and their scans,
+r1's recurrent product, the readout sum, the weights, their gradients and the pulse rule
+stay float32. ``"fp32"`` (default) is the published arithmetic, bit for bit.
+
 Parameter count: 721,312 in all, of which 697,408 are device-mapped weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,6 +157,10 @@ class NetworkConfig:
         published literals (:data:`PUBLISHED_W_MAX`), which are ``1/sqrt(fan_in)`` rounded
         to 3 significant figures — at ``width != 1`` that same rounding of the layer's own
         fan-in. "fan_in": exactly ``1/sqrt(fan_in)`` (PyTorch's initialisation bound).
+    precision: arithmetic of the synapse products of the parallel path: "fp32" (default,
+        the published arithmetic) or "bf16" (autocast; see the module docstring). Analog
+        layers take bf16 only with the ideal periphery (no DAC/ADC, no managed I/O, no
+        output-bound gradient mask): those are accumulators that stay float32.
     """
 
     analog: AnalogConfig | None = None
@@ -164,6 +175,7 @@ class NetworkConfig:
     compact_spikes: bool = True
     width: float = 1.0
     w_max_rule: Literal["paper", "fan_in"] = "paper"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         for name in self.analog_layers:
@@ -179,6 +191,22 @@ class NetworkConfig:
             check_range("time_chunk", self.time_chunk, 1)
         check_range("width", self.width, 0.0, 1.0, low_inclusive=False)
         check_option("w_max_rule", self.w_max_rule, ("paper", "fan_in"))
+        check_option("precision", self.precision, ("fp32", "bf16"))
+        if self.precision == "bf16" and self.analog is not None:
+            a = self.analog
+            periphery = {
+                "dac_bits": a.dac_bits,
+                "adc_bits": a.adc_bits,
+                "grad_out_bound": a.grad_out_bound,
+                "managed_io": a.managed_io or None,
+            }
+            used = [k for k, v in periphery.items() if v is not None]
+            if used:
+                raise InputError(
+                    f"precision: 'bf16' runs only ideal-periphery tiles in bfloat16; this "
+                    f"array sets {', '.join(used)} (their sums stay float32): use "
+                    "precision 'fp32' (--precision fp32)"
+                )
         if min(self.channels()) < 1:
             raise InputError(f"width: {self.width} leaves a layer without channels")
 
@@ -599,19 +627,29 @@ class EEGSNN(nn.Module):
             i = i + (F.pad(shifted, (0, 0, 0, 0, missing, 0)) if missing else shifted)
         return i
 
-    @staticmethod
-    def _conv(layer: nn.Module, x: Tensor) -> Tensor:
-        """A float conv layer through :func:`ferrocim.convolution.conv2d` (faster, same
-        maths); analog layers run their own forward (which uses it too)."""
-        if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros":
-            return conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
-                          layer.dilation, layer.groups)  # fmt: skip
-        return layer(x)
+    def _products(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
+        """Where the synapse products run: bfloat16 autocast (``config.precision``)."""
+        if self.config.precision == "bf16":
+            return torch.autocast(x.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
-    @staticmethod
-    def _linear_all(layer: nn.Module, a: Tensor) -> Tensor:
+    def _conv(self, layer: nn.Module, x: Tensor) -> Tensor:
+        """A float conv layer through :func:`ferrocim.convolution.conv2d` (faster, same
+        maths); analog layers run their own forward (which uses it too). The current
+        comes back in the network's dtype."""
+        with self._products(x):
+            if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros":
+                y = conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
+                           layer.dilation, layer.groups)  # fmt: skip
+            else:
+                y = layer(x)
+        return y.to(x.dtype)
+
+    def _linear_all(self, layer: nn.Module, a: Tensor) -> Tensor:
         T, B = a.shape[:2]
-        return layer(a.reshape(T * B, -1)).view(T, B, -1)
+        with self._products(a):
+            y = layer(a.reshape(T * B, -1))
+        return y.to(a.dtype).view(T, B, -1)
 
     def _run_r1(self, a: Tensor, states: dict[str, Any], mask: Tensor | None) -> Tensor:
         """r1 over the steps of ``a`` = tc1 spikes ``(n, B, hidden)`` by

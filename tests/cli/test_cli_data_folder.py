@@ -72,7 +72,7 @@ def test_evaluate_takes_an_edf_folder_too(tmp_path, monkeypatch):
     def fake_evaluate(run_dir, *, data, **kw):
         seen["data"] = data
         return {"own_data": False, "data": "x", "exclude_channels": [], "split": "test",
-                "acc": 50.0, "n": 2, "subjects": [1], "loss": 0.7}  # fmt: skip
+                "acc": 50.0, "n": 2, "subjects": [1], "loss": 0.7, "precision": "fp32"}  # fmt: skip
 
     monkeypatch.setattr("ferrocim.pipelines.data.prepare_folder", lambda f: Path(f"{f}.h5"))
     monkeypatch.setattr("ferrocim.pipelines.evaluate.evaluate_run", fake_evaluate)

@@ -55,6 +55,23 @@ def test_float_run_files(float_run):
     assert not float_run.tiles.exists()  # nothing analog in a float run
 
 
+def test_evaluate_with_bf16_products(float_run):
+    """``evaluate --precision bf16`` on an fp32 run: recorded, close to its fp32 loss."""
+    from click.testing import CliRunner
+
+    from ferrocim.cli import main
+
+    s = float_run.read_summary()
+    out = evaluate_run(float_run.path, precision="bf16")
+    assert out["precision"] == "bf16" and out["n"] == 6
+    assert out["loss"] == pytest.approx(s.test_loss, abs=0.05)
+    assert evaluate_run(float_run.path)["precision"] == "fp32"
+    res = CliRunner().invoke(main, ["evaluate", str(float_run.path), "--precision", "bf16"])
+    assert res.exit_code == 0 and "bf16 products" in res.output, res.output
+    with pytest.raises(InputError, match="--precision"):
+        evaluate_run(float_run.path, precision="fp16")
+
+
 def test_device_events_equal_tile_counters(device_run):
     s = device_run.read_summary()
     ev = device_run.read_events()
