@@ -65,6 +65,38 @@ def test_kernel_scan_equals_eager(dtype, masked, channels_last) -> None:
     assert torch.equal(s2, s0) and torch.equal(st2.v, st0.v) and torch.equal(st2.c, st0.c)
 
 
+def test_kernel_backward_flushes_subnormal_gradients_to_zero() -> None:
+    """A gradient that decays through silent steps (no surrogate window reached) shrinks by
+    beta, gamma = 0.5 per step: 0.5**t passes float32's smallest normal 2**-126 at t = 126
+    and underflows to 0 after t = 149. The eager scan keeps the subnormals in between; the
+    kernel gives 0 there (see lif_backward) and the eager values everywhere else."""
+    n, shape = 200, (64,)
+    cur = torch.full((n, 1, *shape), -1.0)  # v settles at -4, far below threshold 0.1 - 0.3
+    half = torch.full(shape, 0.5)
+
+    def grad(backend: str) -> torch.Tensor:
+        c = cur.clone().requires_grad_(True)
+        _, st = cuba_lif_scan(c, LIFParameters(half, half), backend=backend)
+        st.v.sum().backward()  # dL/dv at the last step only
+        return c.grad
+
+    eager, kernel = grad("eager"), grad("auto")
+    tiny = torch.finfo(torch.float32).tiny
+    sub = (eager != 0) & (eager.abs() < tiny)
+    # steps back from the end whose eager gradient is subnormal: dL/dI_t = (k + 1) 2**-k
+    # for k = n-1-t steps back (a current reaches v through every later step), which is
+    # below 2**-126 from k = 134 (134 - log2 135 > 126) and rounds to 0 from k = 157
+    steps_back = (n - 1 - torch.nonzero(sub[:, 0, 0]).flatten()).tolist()
+    assert steps_back == list(range(156, 133, -1))
+    assert sub.all(dim=(1, 2)).sum() == 23  # every neuron alike
+    assert not ((kernel != 0) & (kernel.abs() < tiny)).any()  # no subnormal left
+    assert torch.equal(kernel[sub], torch.zeros_like(kernel[sub]))
+    normal = eager.abs() >= tiny
+    assert normal.sum() > 100 * 64
+    # the normal values near the edge lose the dropped subnormal terms: < tiny each
+    torch.testing.assert_close(kernel[normal], eager[normal], rtol=1e-5, atol=tiny)
+
+
 def test_kernel_keeps_the_memory_order_of_the_currents() -> None:
     cur, beta, gamma, _ = _case(torch.float32, (3, 4, 6), channels_last=True)
     spikes, st = cuba_lif_scan(cur, LIFParameters(beta, gamma))
