@@ -314,8 +314,9 @@ def lif_backward(
     windows ``dL/dv`` and ``dL/dc`` shrink geometrically (``gamma``, ``beta`` per step),
     and a few per cent of a conv layer's ``dL/dI`` ended subnormal: every later product
     with them (the conv's weight and input gradients) ran on the CPU's slow subnormal
-    path, which made the full-width training step 1.5-3× slower. Flushing changes each
-    such value by less than 1.2e-38 in absolute terms (the eager scan keeps them).
+    path (measured: a full-width training step at batch 64, one thread, 4.7 → 3.7 s).
+    Flushing changes each such value by less than 1.2e-38 in absolute terms (the eager
+    scan keeps them).
     ``torch.set_flush_denormal`` is no substitute: it sets only the calling thread.
     """
     dt = cs.dtype.type

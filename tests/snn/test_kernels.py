@@ -67,11 +67,11 @@ def test_kernel_scan_equals_eager(dtype, masked, channels_last) -> None:
 
 def test_kernel_backward_flushes_subnormal_gradients_to_zero() -> None:
     """A gradient that decays through silent steps (no surrogate window reached) shrinks by
-    beta, gamma = 0.5 per step: 0.5**t passes float32's smallest normal 2**-126 at t = 126
-    and underflows to 0 after t = 149. The eager scan keeps the subnormals in between; the
-    kernel gives 0 there (see lif_backward) and the eager values everywhere else."""
+    beta, gamma = 0.5 per step, through float32's subnormal range (below 2**-126) to 0.
+    The eager scan keeps the subnormals; the kernel gives 0 there (see lif_backward) and
+    the eager values everywhere else."""
     n, shape = 200, (64,)
-    cur = torch.full((n, 1, *shape), -1.0)  # v settles at -4, far below threshold 0.1 - 0.3
+    cur = torch.full((n, 1, *shape), -1.0)  # v settles at -4, outside the window 0.1 ± 0.3
     half = torch.full(shape, 0.5)
 
     def grad(backend: str) -> torch.Tensor:
