@@ -9,11 +9,21 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   printed. Each ratio is published time / ferrocim time (> 1: ferrocim faster). Every
   process runs with the settings of a ``ferrocim`` command: ``configure_threads`` and
   ``ferrocim.allocator.keep_freed_memory`` (the published loop's too).
-  ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle.
+  ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle, and
+  trains on device (every layer on tiles of dut2, PulseOptimizer(Adam), as
+  ``configs/paper_device.toml``; its time is also printed as a ratio to the float step).
+  The published loop runs twice: as it is, and with subnormal numbers flushed to zero
+  (``torch.set_flush_denormal``, "FTZ"): its eager backward makes subnormal gradients
+  (the ``0.1`` decays shrink them step by step) and a CPU computes on those many times
+  slower, so the step time of the loop as published grows as training goes on and
+  moves from machine to machine (measured: the published network itself 6.1 → 10.2 s
+  over its first five steps here, 4.6 s with FTZ); ferrocim's kernels flush them.
 - ``sstl``: one online SSTL update at batch 1: ferrocim (fc1 + fc2 on device, frozen
-  prefix cached, PulseOptimizer(Adam)) against the published way (whole network forward +
-  backward at batch 1, Adam on fc1 + fc2); worker processes as above, ferrocim's timed
-  over 20 updates in a row per turn (an SSTL session runs them back to back).
+  prefix cached, PulseOptimizer(Adam), on one thread as ``ferrocim sstl`` runs batch-1
+  updates: ``ferrocim.threads.single_thread``) against the published way (whole network
+  forward + backward at batch 1, Adam on fc1 + fc2); worker processes as above,
+  ferrocim's timed over 20 updates in a row per turn (an SSTL session runs them back to
+  back).
 - ``memory``: peak RSS growth of one training step, each model in a fresh process.
 - ``two at once``: the same training steps in one process, then in two processes at the
   same time, with threads set by ``ferrocim.threads.configure_threads(workers=2)``, with
@@ -45,6 +55,7 @@ training step) against a float32 matmul measured in the same run. Nothing is ass
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -80,8 +91,15 @@ def _models(names: list[str], device: torch.device, n_steps: int) -> dict[str, A
     torch.manual_seed(0)
     out: dict[str, Any] = {}
     for name in names:
-        if name == "published":
+        if name in ("published", "published_ftz"):
             out[name] = PublishedLoopSNN(n_steps)
+        elif name == "device":
+            from ferrocim.crossbar import AnalogConfig
+
+            # the paper's on-device training: every layer on tiles of dut2 (paper_device.toml)
+            analog = AnalogConfig(card="dut2", reference="mid", d2d=False)
+            cfg = NetworkConfig(n_steps=n_steps, dropout=0.3, w_max_rule="paper", analog=analog)
+            out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
         elif name == "bf16":
             cfg = NetworkConfig(n_steps=n_steps, dropout=0.3, precision="bf16")
             out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
@@ -107,7 +125,11 @@ def _step_fn(model: Any, case: str, x: torch.Tensor, y: torch.Tensor):
 
         return infer
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt: Any = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if getattr(getattr(model, "config", None), "analog", None) is not None:
+        from ferrocim.crossbar import PulseOptimizer
+
+        opt = PulseOptimizer(opt, model)  # the device weights move by pulses
 
     def train() -> None:
         opt.zero_grad(set_to_none=True)
@@ -149,6 +171,8 @@ def _turns(
 def _build(args: argparse.Namespace, case: str, name: str) -> tuple[torch.device, Any, Any]:
     """Device, model ``name`` and its ``case`` step function on the benchmark's input."""
     device = torch.device(args.device)
+    if name == "published_ftz":
+        torch.set_flush_denormal(True)  # subnormals flushed to 0 in this worker (x86 CPU)
     if case == "sstl":
         return device, None, _sstl_fn(device, args.steps, name)
     model = _models([name], device, args.steps)[name]
@@ -164,13 +188,17 @@ def worker(args: argparse.Namespace) -> None:
         fn()
     _sync(device)
     print("ready", flush=True)
-    for line in sys.stdin:
-        n = int(line)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        _sync(device)
-        print((time.perf_counter() - t0) / n, flush=True)
+    with _HELD:  # released before the interpreter shuts down
+        for line in sys.stdin:
+            n = int(line)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            _sync(device)
+            print((time.perf_counter() - t0) / n, flush=True)
+
+
+_HELD = contextlib.ExitStack()  # contexts a worker keeps for its whole life
 
 
 def _sstl_fn(device: torch.device, n_steps: int, name: str) -> Any:
@@ -181,6 +209,7 @@ def _sstl_fn(device: torch.device, n_steps: int, name: str) -> Any:
     from ferrocim.pipelines.prefix import PrefixForward
     from ferrocim.pipelines.retune import set_trainable
     from ferrocim.snn import EEGSNN, NetworkConfig
+    from ferrocim.threads import single_thread
 
     x, y = _data(1, n_steps, device)
     if name == "published":
@@ -201,6 +230,8 @@ def _sstl_fn(device: torch.device, n_steps: int, name: str) -> Any:
     model.train()
     opt = PulseOptimizer(torch.optim.Adam(param_groups(model, 6e-4, scaling="none")), model)
     idx = torch.zeros(1, dtype=torch.long, device=device)
+    # as `ferrocim sstl` runs its batch-1 updates: on one thread, for the worker's life
+    _HELD.enter_context(single_thread())
 
     def ours() -> None:
         opt.zero_grad(set_to_none=True)
@@ -341,31 +372,46 @@ def busy_loop_case(args: argparse.Namespace) -> dict[str, Any]:
 
 LABELS = {
     "published": "published loop (restated)",
+    "published_ftz": "published loop, FTZ",
     "parallel": "ferrocim default (fp32)",
     "bf16": "ferrocim --precision bf16",
+    "device": "ferrocim on device",
     "loop": "ferrocim loop (oracle)",
 }
 
 
 def _table(args: argparse.Namespace, names: list[str], threads: int) -> dict[str, Any]:
-    """Training and inference turns of ``names``; prints seconds, samples/s and ratios."""
+    """Training and inference turns of ``names`` (``device``: training only); prints
+    seconds, samples/s and ratios to the published loop as it runs and with subnormals
+    flushed to zero (``published_ftz``, when among ``names``)."""
     res: dict[str, Any] = {}
-    print(f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}")
+    ftz = "published_ftz" in names
+    print(
+        f"{'case':10} {'model':26} {'s/iter':>9} {'samples/s':>10} {'vs published':>13}"
+        + (f" {'vs FTZ':>8}" if ftz else "")
+    )
     for case in ("train", "inference"):
-        t = _turns(args, case, names, threads)
+        run = [k for k in names if case == "train" or k != "device"]
+        t = _turns(args, case, run, threads)
         res[case] = t
-        for k in names:
+        for k in run:
             print(
                 f"{case:10} {LABELS[k]:26} {t[k]:9.3f} "
                 f"{args.batch / t[k]:10.1f} {t['published'] / t[k]:12.2f}×"
+                + (f" {t['published_ftz'] / t[k]:7.2f}×" if ftz else "")
             )
+    if "device" in res["train"]:
+        print(
+            f"on-device training step: {res['train']['device'] / res['train']['parallel']:.3f}× "
+            "the float step's time"
+        )
     return res
 
 
 def precision_case(args: argparse.Namespace, threads: int, res: dict[str, Any]) -> None:
     """bf16 against fp32 (``res`` holds or gets their train/inference turns)."""
     if "bf16" not in res.get("train", {}):
-        res.update(_table(args, ["published", "parallel", "bf16"], threads))
+        res.update(_table(args, ["published", "published_ftz", "parallel", "bf16"], threads))
     device = torch.device(args.device)
     peaks = {
         "fp32": matmul_peak_gflops(device),
@@ -436,7 +482,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2))
         return res
-    names = ["published", "parallel", "bf16", "loop"]
+    names = ["published", "published_ftz", "parallel", "bf16", "device", "loop"]
     res.update(_table(args, names, threads))
     precision_case(args, threads, res)
     t = _turns(args, "sstl", ["published", "parallel"], threads, 3 * args.reps, {"parallel": 20})

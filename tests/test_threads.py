@@ -205,3 +205,55 @@ def test_openmp_waits_passively_unless_torch_came_first_or_the_user_chose() -> N
             check=True,
         )
         assert out.stdout.strip() == want, (pre, extra)
+
+
+def test_single_thread_sets_one_and_restores_the_count() -> None:
+    torch.set_num_threads(2)
+    with threads.single_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(KeyError), threads.single_thread():
+        raise KeyError("inside")
+    assert torch.get_num_threads() == 2
+
+
+def test_online_updates_on_one_thread_equal_those_on_two() -> None:
+    """The claim single_thread's SSTL use rests on: online updates (batch 1, fc1 + fc2 on
+    tiles, cached prefix, Adam through PulseOptimizer) give the same weights, device
+    states and programming events bit for bit on 1 and on 2 threads."""
+    import torch.nn.functional as F
+
+    from ferrocim.crossbar import AnalogConfig, PulseOptimizer
+    from ferrocim.pipelines.optim import param_groups
+    from ferrocim.pipelines.prefix import PrefixForward
+    from ferrocim.pipelines.retune import set_trainable
+    from ferrocim.snn import EEGSNN, NetworkConfig
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(4, 1, 10, 11, 40, generator=g) > 0.6).float() * 3.0
+    y = torch.tensor([0, 1, 1, 0])
+
+    def run(n_threads: int) -> tuple[int, dict[str, torch.Tensor]]:
+        torch.set_num_threads(n_threads)
+        cfg = NetworkConfig(analog=AnalogConfig(card="dut2"), n_steps=40, dropout=0.3)
+        model = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
+        forward = PrefixForward(model, x, y, "r1")
+        set_trainable(model, ["fc1", "fc2"])
+        model.train()
+        opt = PulseOptimizer(torch.optim.Adam(param_groups(model, 6e-3, scaling="none")), model)
+        events = 0
+        for s in range(12):
+            idx = torch.tensor([s % 4])
+            opt.zero_grad(set_to_none=True)
+            out = forward(idx, torch.Generator().manual_seed(s))
+            F.cross_entropy(out, y[idx]).backward()
+            events += opt.step().total()["crossings"]
+        state = {k: v.clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
+        return events, state
+
+    ev1, s1 = run(1)
+    ev2, s2 = run(2)
+    assert ev1 == ev2 > 0
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert torch.equal(s1[k], s2[k]), k

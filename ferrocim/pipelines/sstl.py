@@ -25,6 +25,7 @@ imported checkpoint was given, are explicit: the swap is logged and recorded in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -61,6 +62,7 @@ from ferrocim.pipelines.runs import (
 )
 from ferrocim.pipelines.seeding import numpy_generator, torch_generator
 from ferrocim.pipelines.training import evaluate, step_stats_rows
+from ferrocim.threads import single_thread
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +125,18 @@ def adapt_fold(
     events: list[EventRow] = []
     step = 0
     model.train()
-    for epoch in range(cfg.sstl.epochs):
-        g = torch_generator(cfg.seed, "sstl-shuffle", subject, fold, epoch)
-        order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
-        for s in range(0, len(order), cfg.sstl.batch_size):
-            bi = torch.as_tensor(order[s : s + cfg.sstl.batch_size], device=device)
-            opt.zero_grad(set_to_none=True)
-            gd = torch_generator(cfg.seed, "sstl-dropout", subject, fold, step, device=device)
-            F.cross_entropy(forward(bi, gd), forward.y[bi]).backward()
-            events += step_stats_rows(opt.step(), step=step, epoch=epoch, phase=phase)
-            step += 1
+    # online (batch 1) updates are too small to split among threads: one is faster
+    with single_thread() if cfg.sstl.batch_size == 1 else contextlib.nullcontext():
+        for epoch in range(cfg.sstl.epochs):
+            g = torch_generator(cfg.seed, "sstl-shuffle", subject, fold, epoch)
+            order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+            for s in range(0, len(order), cfg.sstl.batch_size):
+                bi = torch.as_tensor(order[s : s + cfg.sstl.batch_size], device=device)
+                opt.zero_grad(set_to_none=True)
+                gd = torch_generator(cfg.seed, "sstl-dropout", subject, fold, step, device=device)
+                F.cross_entropy(forward(bi, gd), forward.y[bi]).backward()
+                events += step_stats_rows(opt.step(), step=step, epoch=epoch, phase=phase)
+                step += 1
     return events
 
 

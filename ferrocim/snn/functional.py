@@ -342,7 +342,7 @@ class _LIFScan(torch.autograd.Function):
         height: float,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        shape = torch.broadcast_shapes(currents.shape[1:], c0.shape)
+        shape = _state_shape(currents, c0)
         # outputs in the memory order of the currents (e.g. channels-last conv output)
         like = _dense(_over_time(currents, shape))
         cs, vs = torch.empty_like(like), torch.empty_like(like)
@@ -414,6 +414,13 @@ def _dense(t: Tensor) -> Tensor:
     return t if t.permute(_memory_order(t)).is_contiguous() else t.contiguous()
 
 
+def _state_shape(currents: Tensor, c0: Tensor) -> torch.Size:
+    """The neuron shape of a scan: one step's currents broadcast with the state
+    (``torch.broadcast_shapes`` costs tens of µs; equal shapes skip it)."""
+    step = currents.shape[1:]
+    return step if step == c0.shape else torch.broadcast_shapes(step, c0.shape)
+
+
 def _over_time(t: Tensor, shape: torch.Size) -> Tensor:
     """Time-major ``t`` ``(n, *s)`` broadcast to ``(n, *shape)`` (``s`` broadcastable to
     ``shape`` as one step's currents are to the state)."""
@@ -438,9 +445,15 @@ class _Layout:
             self.order = [0, *(d for d in self.order if d != 0)]
         self.neuron_order = [d - 1 for d in self.order[1:]]
         self.shape = like.shape[1:]
+        # time-major row-major order: tensors already of the full shape and contiguous
+        # convert without the broadcast/permute/copy steps (a few µs each: they dominate
+        # small scans such as an SSTL update at batch 1)
+        self.row_major = self.order == list(range(like.dim()))
 
     def steps(self, t: Tensor, *, out: bool = False) -> Any:
         """``(n, *shape)`` → ``(n, M)``; ``out``: must be a view (written by the kernel)."""
+        if self.row_major and t.shape[1:] == self.shape and t.is_contiguous():
+            return t.detach().view(t.shape[0], -1).numpy()
         p = _over_time(t.detach(), self.shape).permute(self.order)
         if out and not p.is_contiguous():
             raise RuntimeError("LIF kernel output is not in the scan's memory order")
@@ -448,6 +461,8 @@ class _Layout:
 
     def values(self, t: Tensor, *, out: bool = False) -> Any:
         """A per-neuron tensor broadcastable to ``shape`` → ``(M,)``."""
+        if self.row_major and t.shape == self.shape and t.is_contiguous():
+            return t.detach().view(-1).numpy()
         p = t.detach().broadcast_to(self.shape).permute(self.neuron_order)
         if out and not p.is_contiguous():
             raise RuntimeError("LIF kernel output is not in the scan's memory order")
@@ -475,7 +490,7 @@ def _kernel_spikes(
     """The scan without autograd by :func:`ferrocim.snn.kernels.lif_spikes` (inference)."""
     from ferrocim.snn.kernels import lif_spikes
 
-    shape = torch.broadcast_shapes(currents.shape[1:], state.c.shape)
+    shape = _state_shape(currents, state.c)
     spikes = torch.empty_like(_dense(_over_time(currents, shape)))
     lay = _Layout(spikes)
     c, v = torch.empty_like(spikes[0]), torch.empty_like(spikes[0])
