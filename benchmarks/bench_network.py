@@ -10,8 +10,8 @@ Cases (batch B, default 64; the published loop is ``published_loop.PublishedLoop
   process runs with the settings of a ``ferrocim`` command: ``configure_threads`` and
   ``ferrocim.allocator.keep_freed_memory`` (the published loop's too).
   ferrocim runs its default path (``mode="parallel"``) and the step-by-step oracle, and
-  trains on device (every layer on tiles of dut2, PulseOptimizer(Adam), as
-  ``configs/paper_device.toml``; its time is also printed as a ratio to the float step).
+  trains on device (``configs/paper_device.toml``'s network and array: every layer on
+  tiles of dut2, PulseOptimizer(Adam); its time is also printed as a ratio to the float step).
   The published loop runs twice: as it is, and with subnormal numbers flushed to zero
   (``torch.set_flush_denormal``, "FTZ"): its eager backward makes subnormal gradients
   (the ``0.1`` decays shrink them step by step) and a CPU computes on those many times
@@ -76,6 +76,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from published_loop import PublishedLoopSNN
 
+PAPER_DEVICE = Path(__file__).resolve().parents[1] / "configs" / "paper_device.toml"
 MACS_PER_SAMPLE = 602e6  # about 602 M MACs per sample forward
 FLOP_FWD = 2 * MACS_PER_SAMPLE
 
@@ -94,11 +95,16 @@ def _models(names: list[str], device: torch.device, n_steps: int) -> dict[str, A
         if name in ("published", "published_ftz"):
             out[name] = PublishedLoopSNN(n_steps)
         elif name == "device":
-            from ferrocim.crossbar import AnalogConfig
+            from ferrocim.pipelines.config import load_config
 
-            # the paper's on-device training: every layer on tiles of dut2 (paper_device.toml)
-            analog = AnalogConfig(card="dut2", reference="mid", d2d=False)
-            cfg = NetworkConfig(n_steps=n_steps, dropout=0.3, w_max_rule="paper", analog=analog)
+            # the paper's on-device training: its config file's network and array
+            run = load_config(PAPER_DEVICE)
+            cfg = NetworkConfig(
+                n_steps=n_steps,
+                dropout=run.network.dropout,
+                w_max_rule=run.network.w_max_rule,
+                analog=run.array,
+            )
             out[name] = EEGSNN(cfg, generator=torch.Generator().manual_seed(0))
         elif name == "bf16":
             cfg = NetworkConfig(n_steps=n_steps, dropout=0.3, precision="bf16")

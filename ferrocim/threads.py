@@ -274,7 +274,7 @@ def single_thread() -> Iterator[None]:
     (``OMP_WAIT_POLICY=PASSIVE``), and that wake-up costs more than the work (measured,
     SSTL update at batch 1, 2-core machine: 5.3 ms with 2 threads, 2.2 ms with 1). The
     results are the same bit for bit here: these operations have no parallel reductions
-    (tested on 60 SSTL updates).
+    (``tests/test_threads.py::test_online_updates_on_one_thread_equal_those_on_two``).
     """
     n = torch.get_num_threads()
     if n == 1:
